@@ -1,0 +1,165 @@
+# Tina -- one quiet, strict Makefile.
+#
+#   make                 libraries, examples, benchmarks, tests
+#   make test            install what is missing, build, run every test
+#   make run             build and run the flagship demo
+#   make bench           build and run the benchmarks (name: value unit)
+#   make install PREFIX=/usr/local
+#   make lint            checks the compiler cannot make
+#
+# Variables: CC (gcc or clang), OPT (default -O2), BUILD (output folder,
+# default build), SANITIZE (address,undefined or thread), V=1 (verbose).
+
+CC       ?= cc
+OPT      ?= -O2 -g
+BUILD    ?= build
+PREFIX   ?= /usr/local
+SANITIZE ?=
+
+ifneq ($(SANITIZE),)
+  ifeq ($(origin BUILD),file)
+    BUILD := build/sanitize-$(subst $(comma),-,$(SANITIZE))
+  endif
+  SANFLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
+endif
+comma := ,
+
+ifeq ($(V),1)
+  Q :=
+  say = @true
+else
+  Q := @
+  say = @printf '  %-7s %s\n' $(1) $(2)
+endif
+
+CPPFLAGS := -Iinclude -Itina -D_GNU_SOURCE
+CFLAGS   := -std=c11 $(OPT) -Wall -Wextra -Werror -fPIC -MMD -MP $(SANFLAGS)
+LDFLAGS  := $(SANFLAGS)
+LIBS     := -luring -lhwloc -lpthread
+
+LIB_SRCS := tina/error.c tina/spec.c tina/topology.c tina/shard.c tina/timer.c \
+            tina/log.c tina/supervise.c tina/platform_thread.c tina/runtime.c
+EXAMPLES := pingpong loadshed
+BENCHES  := $(basename $(notdir $(wildcard bench/*.c)))
+TESTS    := $(basename $(notdir $(wildcard tests/test_*.c)))
+# The tests that exercise the cross-thread rings: run under SANITIZE=thread.
+TSAN_TESTS := $(filter test_ring test_channel,$(TESTS))
+
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+STATIC   := $(BUILD)/libtina.a
+SHARED   := $(BUILD)/libtina.so
+STAMP    := $(BUILD)/flags.stamp
+
+.PHONY: all lib examples benches tests test run bench install lint clean deps
+all: lib examples benches tests
+
+# Rebuild everything when the compiler or flags change.
+FLAGS_NOW := $(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS)
+$(shell mkdir -p $(BUILD) && (test -f $(STAMP) && test "`cat $(STAMP)`" = "$(FLAGS_NOW)" || echo "$(FLAGS_NOW)" > $(STAMP)))
+
+# ---- dependencies: install what is missing (Debian) ----------------------
+DEPS_STAMP := $(BUILD)/deps.ok
+DEB_PKGS := liburing-dev libhwloc-dev libcriterion-dev pkg-config
+deps: $(DEPS_STAMP)
+$(DEPS_STAMP):
+	@missing=""; \
+	test -f /usr/include/liburing.h || missing="$$missing liburing-dev"; \
+	test -f /usr/include/hwloc.h || missing="$$missing libhwloc-dev"; \
+	test -f /usr/include/criterion/criterion.h || missing="$$missing libcriterion-dev"; \
+	command -v pkg-config >/dev/null || missing="$$missing pkg-config"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "  APT     installing:$$missing"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing) >/dev/null || \
+	      { echo "tina: apt-get install$$missing failed"; exit 1; }; \
+	  else \
+	    echo "tina: missing packages:$$missing -- run: sudo apt-get install$$missing"; exit 1; \
+	  fi; \
+	fi; \
+	mkdir -p $(BUILD) && touch $@
+
+# ---- library --------------------------------------------------------------
+lib: $(STATIC) $(SHARED)
+
+$(BUILD)/obj/%.o: %.c $(STAMP) | $(DEPS_STAMP)
+	$(call say,CC,$<)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(STATIC): $(LIB_OBJS)
+	$(call say,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(SHARED): $(LIB_OBJS)
+	$(call say,LD,$@)
+	$(Q)$(CC) -shared $(LDFLAGS) -o $@ $^ $(LIBS)
+
+# ---- programs ---------------------------------------------------------------
+examples: $(EXAMPLES:%=$(BUILD)/examples/%)
+benches: $(BENCHES:%=$(BUILD)/bench/%)
+tests: $(TESTS:%=$(BUILD)/tests/%)
+
+$(BUILD)/examples/%: $(BUILD)/obj/examples/%.o $(STATIC)
+	$(call say,LD,$@)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(STATIC) $(LIBS)
+
+$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(STATIC)
+	$(call say,LD,$@)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(STATIC) $(LIBS)
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(STATIC)
+	$(call say,LD,$@)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(STATIC) -lcriterion $(LIBS)
+
+# ---- running ----------------------------------------------------------------
+RUN_TESTS := $(if $(filter thread,$(SANITIZE)),$(TSAN_TESTS),$(TESTS))
+
+test: $(RUN_TESTS:%=$(BUILD)/tests/%)
+	@pass=0; fail=0; bad=""; \
+	for t in $(RUN_TESTS); do \
+	  echo "== $$t"; \
+	  out=$$($(BUILD)/tests/$$t --jobs=1 2>&1); rc=$$?; \
+	  echo "$$out" | grep -v '^\[----\]' | tail -n 25; \
+	  syn=$$(echo "$$out" | grep 'Synthesis:' | tail -n 1 | sed 's/\x1b\[[0-9;]*m//g'); \
+	  p=$$(echo "$$syn" | sed -n 's/.*Passing: \([0-9]*\).*/\1/p'); \
+	  f=$$(echo "$$syn" | sed -n 's/.*Failing: \([0-9]*\).*/\1/p'); \
+	  c=$$(echo "$$syn" | sed -n 's/.*Crashing: \([0-9]*\).*/\1/p'); \
+	  pass=$$((pass + $${p:-0})); fail=$$((fail + $${f:-0} + $${c:-0})); \
+	  if [ $$rc -ne 0 ] || [ -z "$$syn" ]; then bad="$$bad $$t"; [ -z "$$syn" ] && fail=$$((fail + 1)); fi; \
+	done; \
+	echo; echo "tests: $$pass passed, $$fail failed"; \
+	if [ -n "$$bad" ]; then echo "failing suites:$$bad"; exit 1; fi
+
+run: $(BUILD)/examples/pingpong
+	$(BUILD)/examples/pingpong
+
+bench: benches
+	@for b in $(BENCHES); do $(BUILD)/bench/$$b || exit 1; done
+
+# ---- install ----------------------------------------------------------------
+install: lib
+	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 644 include/tina.h $(DESTDIR)$(PREFIX)/include/tina.h
+	install -m 644 $(STATIC) $(DESTDIR)$(PREFIX)/lib/libtina.a
+	install -m 755 $(SHARED) $(DESTDIR)$(PREFIX)/lib/libtina.so
+	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' 'includedir=$${prefix}/include' '' \
+	  'Name: tina' 'Description: thread-per-core shared-nothing actor framework' 'Version: 0.1.0' \
+	  'Cflags: -I$${includedir}' 'Libs: -L$${libdir} -ltina' 'Libs.private: -luring -lhwloc -lpthread' \
+	  > $(DESTDIR)$(PREFIX)/lib/pkgconfig/tina.pc
+
+# ---- lint: what the compiler cannot check -----------------------------------
+lint:
+	@status=0; \
+	if grep -nE '\b(malloc|calloc|realloc|free)\s*\(' tina/shard.c tina/timer.c tina/log.c tina/supervise.c tina/platform_thread.c tina/ring.h; then \
+	  echo "lint: allocator call on a post-boot path"; status=1; fi; \
+	if grep -nE 'liburing|#\s*if' tina/shard.c; then echo "lint: shard.c must not include liburing or use #if"; status=1; fi; \
+	awk 'FNR==1{fn=FILENAME} /^[a-z].*\) \{$$/{start=FNR; name=$$0} /^\}/{ if (start && FNR-start > 80) { printf "lint: %s:%d: function over 80 lines: %s\n", fn, start, name; bad=1 } start=0 } END{exit bad}' tina/*.c || status=1; \
+	exit $$status
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

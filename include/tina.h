@@ -1,0 +1,507 @@
+/*
+ * tina.h -- the one public header of Tina, a thread-per-core, shared-nothing
+ * actor framework for C11.
+ *
+ * An application defines isolate types (a struct, an init function and a
+ * handler function), describes shards, types and static children in a plain
+ * boot spec, and calls tina_create() + tina_run().  Each shard is one pinned
+ * thread running a deterministic loop over its isolates.  Handlers are
+ * synchronous: they take one message and return an effect (receive, yield,
+ * done, crash, call, reply).  Actions -- send, spawn, timers, log -- go through
+ * the context during the call.
+ *
+ * Ownership: the runtime and the context are opaque; handles, messages,
+ * effects and the boot spec are plain structs the user builds and reads.
+ *
+ * Every call that can fail returns a tina_result; tina_strerror() names it in
+ * words.  Calls whose result matters are marked warn_unused_result: ignoring
+ * a send result must be a visible (void) choice.
+ */
+#ifndef TINA_H
+#define TINA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* warn_unused_result only where a (void) cast silences it (clang); gcc
+ * warns even through (void), which would forbid an explicit choice. */
+#if defined(__clang__)
+#define TINA_WUR __attribute__((warn_unused_result))
+#define TINA_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#elif defined(__GNUC__)
+#define TINA_WUR
+#define TINA_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define TINA_WUR
+#define TINA_PRINTF(f, a)
+#endif
+
+/* ------------------------------------------------------------------------ */
+/* Results                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * X(name, value, text).  TINA_OK is 0; every error is negative so that a
+ * result can travel in an int next to a count.  The spec-validation errors
+ * (TINA_ESPEC_*) each name one field of tina_spec; the boot report's message
+ * also names the offending value.
+ */
+#define TINA_RESULT_MAP(X)                                                          \
+    X(OK, 0, "success")                                                             \
+    X(EMAILBOX_FULL, -1, "receiver's mailbox or the cross-shard channel is full")   \
+    X(EPOOL_EXHAUSTED, -2, "message pool exhausted")                                \
+    X(ESTALE, -3, "stale handle: the target is dead or its shard is unavailable")   \
+    X(EINVAL, -4, "invalid argument")                                               \
+    X(EHANDLE, -5, "malformed handle: shard, type or slot out of range, or none")   \
+    X(ERESERVED_TAG, -6, "tag is reserved for the system (user tags are >= 0x40)")  \
+    X(ETOO_BIG, -7, "payload larger than 96 bytes (or spawn args over 64)")        \
+    X(ENO_SLOT, -8, "no free slot left for this isolate type on this shard")        \
+    X(ETIMER_EXHAUSTED, -9, "no free timer entry on this shard")                    \
+    X(ETIMER_STALE, -10, "timer id is stale: fired, cancelled or never set")       \
+    X(ENOT_CALL, -11, "reply effect while not handling a call request")            \
+    X(ENO_MEMORY, -12, "could not reserve the memory the boot spec needs")          \
+    X(ESYSTEM, -13, "operating system call failed (thread, topology or signal)")    \
+    X(ESTATE, -14, "operation not allowed in the runtime's current state")          \
+    X(ESPEC_NULL, -20, "spec: spec pointer is NULL")                                 \
+    X(ESPEC_TYPES, -21, "spec: types/type_count invalid (1..255 types)")            \
+    X(ESPEC_TYPE_NAME, -22, "spec: a type has no name or an over-long name")        \
+    X(ESPEC_STRUCT_SIZE, -23, "spec: a type's struct_size is out of range")         \
+    X(ESPEC_SLOTS, -24, "spec: a type's slots_per_shard is out of range")           \
+    X(ESPEC_MAILBOX, -25, "spec: a type's mailbox_capacity is out of range")        \
+    X(ESPEC_WEIGHT, -26, "spec: a type's weight is out of range")                   \
+    X(ESPEC_HANDLER, -27, "spec: a type has no handler")                            \
+    X(ESPEC_SHARDS, -28, "spec: shard_count is out of range")                       \
+    X(ESPEC_CORES, -29, "spec: a core in cores[] is not in the allowed CPU set")    \
+    X(ESPEC_POOL, -30, "spec: message pool size is out of range")                   \
+    X(ESPEC_RING, -31, "spec: ring_slots is not a power of two in range")           \
+    X(ESPEC_TIMERS, -32, "spec: timer settings are out of range")                   \
+    X(ESPEC_LOG, -33, "spec: log_entries is not a power of two in range")           \
+    X(ESPEC_CHILD, -34, "spec: a static child names an unknown type or shard")      \
+    X(ESPEC_CHILD_ARGS, -35, "spec: a static child's args are over 64 bytes")       \
+    X(ESPEC_BUDGET, -36, "spec: base_budget is out of range")                        \
+    X(ESPEC_SCRATCH, -37, "spec: scratch_bytes is out of range")                    \
+    X(ESPEC_MEMORY, -38, "spec: the memory the spec needs does not fit")            \
+    X(ESPEC_RESTART, -39, "spec: a static child's restart type is unknown")         \
+    X(ESPEC_TOO_MANY_CHILDREN, -40, "spec: static children exceed a type's slots")
+
+typedef enum tina_result {
+#define TINA__RESULT_ENUM(name, value, text) TINA_##name = value,
+    TINA_RESULT_MAP(TINA__RESULT_ENUM)
+#undef TINA__RESULT_ENUM
+} tina_result;
+
+/* Words for a result; never NULL (unknown codes give "unknown result"). */
+const char *tina_strerror(int result);
+/* The symbol of a result, e.g. "TINA_EMAILBOX_FULL". */
+const char *tina_result_name(int result);
+
+/* ------------------------------------------------------------------------ */
+/* Handles                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A 64-bit generational reference to an isolate:
+ *
+ *   63      56 55      48 47                28 27                    0
+ *  +----------+----------+--------------------+-----------------------+
+ *  | shard  8 | type   8 | slot index      20 | generation         28 |
+ *  +----------+----------+--------------------+-----------------------+
+ *
+ * Generations are never 0, so a valid handle is never 0; 0 means "none".
+ * When an isolate dies its slot's generation increments: every old handle
+ * becomes stale and never reaches the slot's next occupant.
+ */
+typedef uint64_t tina_handle;
+#define TINA_HANDLE_NONE ((tina_handle)0)
+#define TINA_SHARD_COUNT_MAX 64u
+#define TINA_TYPE_COUNT_MAX 255u
+#define TINA_SLOT_COUNT_MAX (1u << 20)
+#define TINA_GENERATION_MASK ((1u << 28) - 1u)
+
+static inline tina_handle tina_handle_make(uint32_t shard, uint32_t type, uint32_t slot,
+                                           uint32_t generation) {
+    return ((tina_handle)(shard & 0xffu) << 56) | ((tina_handle)(type & 0xffu) << 48) |
+           ((tina_handle)(slot & 0xfffffu) << 28) | (tina_handle)(generation & TINA_GENERATION_MASK);
+}
+static inline uint32_t tina_handle_shard(tina_handle h) { return (uint32_t)(h >> 56); }
+static inline uint32_t tina_handle_type(tina_handle h) { return (uint32_t)(h >> 48) & 0xffu; }
+static inline uint32_t tina_handle_slot(tina_handle h) { return (uint32_t)(h >> 28) & 0xfffffu; }
+static inline uint32_t tina_handle_generation(tina_handle h) {
+    return (uint32_t)h & TINA_GENERATION_MASK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Messages                                                                  */
+/* ------------------------------------------------------------------------ */
+
+#define TINA_PAYLOAD_MAX 96u
+#define TINA_ARGS_MAX 64u
+
+/* Tags below 0x40 are the system's; user tags start at TINA_TAG_USER. */
+#define TINA_TAG_NONE 0x00u
+#define TINA_TAG_RESUME 0x01u            /* first message after a yield effect */
+#define TINA_TAG_CALL_TIMEOUT 0x02u      /* the pending call timed out */
+#define TINA_TAG_CALL_FAILED 0x03u       /* the request could not be sent; payload: int32 result */
+#define TINA_TAG_SHUTDOWN 0x05u          /* graceful shutdown (supervision issue) */
+#define TINA_TAG_TRANSFER 0x06u          /* descriptor handoff (I/O issue) */
+#define TINA_TAG_SHARD_RESTARTED 0x07u   /* a peer shard was revived */
+#define TINA_TAG_SHARD_QUARANTINED 0x08u /* a peer shard was quarantined */
+#define TINA_TAG_DOWN 0x09u              /* a monitored isolate ended */
+#define TINA_TAG_IO_FIRST 0x10u          /* I/O completions: 0x10..0x1f */
+#define TINA_TAG_IO_LAST 0x1fu
+#define TINA_TAG_USER 0x40u
+
+/* What produced a message; read msg->kind to tell a timer from a send. */
+typedef enum tina_msg_kind {
+    TINA_MSG_SEND = 0,  /* tina_send */
+    TINA_MSG_CALL = 1,  /* a call request: answer it with tina_reply() */
+    TINA_MSG_REPLY = 2, /* the reply to this isolate's pending call */
+    TINA_MSG_TIMER = 3, /* a timer fired; payload: tina_timer_id (8 bytes) */
+    TINA_MSG_SYSTEM = 4 /* resume, call timeout, call failed, ... */
+} tina_msg_kind;
+
+/*
+ * The fixed 128-byte envelope.  The handler gets a const pointer valid for
+ * the duration of that handler call only.
+ */
+typedef struct tina_msg {
+    tina_handle from;  /* sender (0 for system messages) */
+    tina_handle to;    /* receiver */
+    uint64_t corr;     /* call correlation id; 0 when not part of a call */
+    uint16_t tag;      /* user tags >= TINA_TAG_USER */
+    uint8_t size;      /* payload bytes, 0..TINA_PAYLOAD_MAX */
+    uint8_t kind;      /* tina_msg_kind */
+    uint32_t link;     /* runtime use: mailbox link; do not rely on it */
+    _Alignas(8) uint8_t payload[TINA_PAYLOAD_MAX];
+} tina_msg;
+_Static_assert(sizeof(tina_msg) == 128, "the envelope is exactly two cache lines");
+
+/* ------------------------------------------------------------------------ */
+/* Effects                                                                   */
+/* ------------------------------------------------------------------------ */
+
+typedef enum tina_effect_kind {
+    TINA_EFFECT_RECEIVE = 0, /* park until the next message */
+    TINA_EFFECT_YIELD = 1,   /* run again next pass, with a TINA_TAG_RESUME message */
+    TINA_EFFECT_DONE = 2,    /* finished: free the slot */
+    TINA_EFFECT_CRASH = 3,   /* failed: the supervisor decides */
+    TINA_EFFECT_CALL = 4,    /* send a request and park until reply or timeout */
+    TINA_EFFECT_REPLY = 5    /* answer the call being handled, then park */
+} tina_effect_kind;
+
+typedef struct tina_effect {
+    uint8_t kind;        /* tina_effect_kind */
+    uint8_t size;        /* call/reply payload bytes */
+    uint16_t tag;        /* call/reply tag */
+    uint32_t reason;     /* crash reason (user-defined, non-zero) */
+    tina_handle to;      /* call target */
+    uint64_t timeout_ns; /* call timeout */
+    const void *payload; /* call/reply payload; copied when the handler returns */
+} tina_effect;
+_Static_assert(sizeof(tina_effect) <= 32, "effects are returned in registers or a small slot");
+
+static inline tina_effect tina_receive(void) {
+    tina_effect e = {0};
+    e.kind = TINA_EFFECT_RECEIVE;
+    return e;
+}
+static inline tina_effect tina_yield(void) {
+    tina_effect e = {0};
+    e.kind = TINA_EFFECT_YIELD;
+    return e;
+}
+static inline tina_effect tina_done(void) {
+    tina_effect e = {0};
+    e.kind = TINA_EFFECT_DONE;
+    return e;
+}
+static inline tina_effect tina_crash(uint32_t reason) {
+    tina_effect e = {0};
+    e.kind = TINA_EFFECT_CRASH;
+    e.reason = reason;
+    return e;
+}
+/* Payload over 96 bytes or a reserved tag wakes the caller at once with
+ * TINA_TAG_CALL_FAILED carrying TINA_ETOO_BIG / TINA_ERESERVED_TAG. */
+static inline tina_effect tina_call(tina_handle to, uint16_t tag, const void *payload, size_t size,
+                                    uint64_t timeout_ns) {
+    tina_effect e = {0};
+    e.kind = TINA_EFFECT_CALL;
+    e.to = to;
+    e.tag = tag;
+    e.payload = payload;
+    e.size = size > 255 ? 255 : (uint8_t)size;
+    e.timeout_ns = timeout_ns;
+    return e;
+}
+static inline tina_effect tina_reply(uint16_t tag, const void *payload, size_t size) {
+    tina_effect e = {0};
+    e.kind = TINA_EFFECT_REPLY;
+    e.tag = tag;
+    e.payload = payload;
+    e.size = size > 255 ? 255 : (uint8_t)size;
+    return e;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Isolate types and the context                                             */
+/* ------------------------------------------------------------------------ */
+
+typedef struct tina_ctx tina_ctx; /* opaque: valid during init/handler calls */
+
+/* Init runs in a zeroed struct.  Return 0 on success, or a non-zero reason:
+ * the isolate then counts as crashed and its supervisor decides. */
+typedef uint32_t (*tina_init_fn)(void *self, tina_ctx *ctx, const void *args, size_t args_size);
+typedef tina_effect (*tina_handler_fn)(void *self, tina_ctx *ctx, const tina_msg *msg);
+
+typedef struct tina_type_spec {
+    const char *name;          /* for logs and the watchdog; <= 31 chars */
+    uint32_t struct_size;      /* bytes of the user struct, 1..1 MiB */
+    uint32_t slots_per_shard;  /* isolates of this type per shard, 1..2^20 */
+    uint32_t mailbox_capacity; /* messages; 0 means 256 */
+    uint32_t weight;           /* scheduling weight 1..1024; 0 means 1 */
+    tina_init_fn init;         /* may be NULL */
+    tina_handler_fn handler;   /* required */
+} tina_type_spec;
+
+typedef enum tina_restart {
+    TINA_RESTART_TEMPORARY = 0, /* never restarted */
+    TINA_RESTART_TRANSIENT = 1, /* restarted after a crash only */
+    TINA_RESTART_PERMANENT = 2  /* always restarted */
+} tina_restart;
+
+#define TINA_SHARD_EVERY 0xffffu
+
+/* A static child: spawned at boot, on one shard or on every shard. */
+typedef struct tina_child_spec {
+    uint32_t type_id;   /* index into tina_spec.types */
+    uint32_t shard;     /* shard index, or TINA_SHARD_EVERY */
+    uint32_t restart;   /* tina_restart */
+    uint32_t args_size; /* <= TINA_ARGS_MAX */
+    const void *args;   /* copied at boot; passed to init on every (re)start */
+} tina_child_spec;
+
+/* Per ordered pair ring-size override. */
+typedef struct tina_ring_override {
+    uint32_t from, to; /* shard indexes */
+    uint32_t slots;    /* power of two, 2..2^20 */
+} tina_ring_override;
+
+/*
+ * The boot spec.  Zero means "default" for every numeric field; the
+ * defaults are listed beside each field.  Validation happens in full
+ * before any memory is reserved or any thread starts.
+ */
+typedef struct tina_spec {
+    const tina_type_spec *types;
+    uint32_t type_count;
+    uint32_t child_count;
+    const tina_child_spec *children;
+
+    uint32_t shard_count;     /* 0: one per physical core of the allowed set */
+    uint32_t core_count;      /* entries in cores[]; 0: automatic placement */
+    const uint32_t *cores;    /* OS CPU ids to pin shard i to cores[i] */
+
+    uint32_t pool_user_slots;   /* messages per shard for user traffic; 4096 */
+    uint32_t pool_system_slots; /* reserved for timers, timeouts, notices; 1024 */
+    uint32_t ring_slots;        /* per channel, power of two; 1024 */
+    uint32_t ring_override_count;
+    const tina_ring_override *ring_overrides;
+
+    uint32_t timer_slots;          /* timers per shard; 4096 */
+    uint32_t timer_wheel_slots;    /* power of two; 4096 */
+    uint64_t timer_resolution_ns;  /* wheel tick; 100000 (100 us) */
+    uint32_t log_entries;          /* per-shard log ring, power of two; 1024 */
+    uint32_t base_budget;          /* dispatches per type per pass = weight x this; 64 */
+    uint32_t scratch_bytes;        /* per-shard scratch buffer; 4096 */
+    uint64_t idle_spin_ns;         /* poll this long before sleeping; 50000 */
+    uint64_t memory_limit_bytes;   /* 0: physical memory (and cgroup limit) */
+    uint64_t seed;                 /* isolate random source; 0: from the clock */
+    uint32_t no_signal_handlers;   /* non-zero: tina_run leaves SIGINT/SIGTERM alone */
+    uint32_t log_level;            /* minimum tina_log_level printed; TINA_LOG_INFO */
+} tina_spec;
+
+/* ------------------------------------------------------------------------ */
+/* Context calls (from init and handlers, on the isolate's own shard)        */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Send a message.  Returns at once with one of:
+ *   TINA_OK               accepted (locally: in the mailbox; remotely: in the
+ *                         channel -- a stale or full target is then dropped
+ *                         and counted on arrival);
+ *   TINA_EMAILBOX_FULL    receiver's mailbox (local) or the channel is full;
+ *   TINA_EPOOL_EXHAUSTED  the shard's user message region is exhausted;
+ *   TINA_ESTALE           the local target is dead;
+ *   TINA_EHANDLE          the handle is 0 or out of range;
+ *   TINA_ERESERVED_TAG    tag < TINA_TAG_USER;
+ *   TINA_ETOO_BIG         size > TINA_PAYLOAD_MAX.
+ * Nothing is buffered for a retry.
+ */
+TINA_WUR tina_result tina_send(tina_ctx *ctx, tina_handle to, uint16_t tag, const void *payload,
+                               size_t size);
+
+/* Spawn an isolate of type_id on this shard, running its init now.
+ * Returns TINA_OK, TINA_ENO_SLOT, TINA_ETOO_BIG (args > 64), TINA_EINVAL
+ * (unknown type).  If init fails the handle is already stale. */
+TINA_WUR tina_result tina_spawn(tina_ctx *ctx, uint32_t type_id, const void *args,
+                                size_t args_size, tina_handle *out);
+
+typedef uint64_t tina_timer_id;
+/* Deliver a TINA_MSG_TIMER message with tag after delay_ns, then every
+ * period_ns if period_ns > 0.  A zero delay fires on the next pass.
+ * Returns TINA_OK, TINA_ERESERVED_TAG, TINA_ETIMER_EXHAUSTED. */
+TINA_WUR tina_result tina_timer_set(tina_ctx *ctx, uint64_t delay_ns, uint64_t period_ns,
+                                    uint16_t tag, tina_timer_id *out);
+/* Returns TINA_OK or TINA_ETIMER_STALE (fired one-shot, cancelled, not ours). */
+tina_result tina_timer_cancel(tina_ctx *ctx, tina_timer_id id);
+
+tina_handle tina_self(const tina_ctx *ctx);
+tina_handle tina_sender(const tina_ctx *ctx); /* from of the current message */
+uint32_t tina_shard_id(const tina_ctx *ctx);
+uint32_t tina_shard_count(const tina_ctx *ctx);
+uint64_t tina_now_ns(const tina_ctx *ctx);   /* shard clock, read once per pass */
+uint64_t tina_random(tina_ctx *ctx);         /* per-shard xoshiro256** stream */
+void *tina_scratch(tina_ctx *ctx, size_t *size_out); /* valid for this call only */
+bool tina_shutting_down(const tina_ctx *ctx);
+/* Ask the whole runtime to stop (tina_run returns). */
+void tina_request_stop(tina_ctx *ctx);
+/* The boot-time handle of static child child_index on shard (its first
+ * incarnation; restarts give new handles). 0 if there is no such child. */
+tina_handle tina_child_handle(const tina_ctx *ctx, uint32_t child_index, uint32_t shard);
+
+typedef enum tina_log_level {
+    TINA_LOG_DEBUG = 0,
+    TINA_LOG_INFO = 1,
+    TINA_LOG_WARN = 2,
+    TINA_LOG_ERROR = 3
+} tina_log_level;
+/* Append one line to the shard's log ring (flushed to stderr at the end of
+ * the pass).  Lines over 95 characters are cut; a full ring drops and counts. */
+void tina_log(tina_ctx *ctx, tina_log_level level, const char *fmt, ...) TINA_PRINTF(3, 4);
+
+/* ------------------------------------------------------------------------ */
+/* Counters                                                                  */
+/* ------------------------------------------------------------------------ */
+
+#define TINA_SHARD_STATS_MAP(X)                                                         \
+    X(sent)               /* messages accepted by tina_send/call/reply (local+remote) */ \
+    X(sent_remote)        /* of which into a cross-shard channel */                     \
+    X(delivered)          /* messages put into a mailbox (local and from channels) */   \
+    X(dispatched)         /* handler calls */                                           \
+    X(mailbox_full)       /* local sends refused: receiver's mailbox full */            \
+    X(channel_full)       /* remote sends refused: channel full */                      \
+    X(pool_exhausted)     /* sends refused: user region empty */                        \
+    X(stale)              /* sends refused: local target dead */                        \
+    X(invalid)            /* sends refused: bad handle, reserved tag, too big */        \
+    X(dropped_on_arrival) /* from channels: stale, full mailbox or late reply */        \
+    X(dropped_stale)      /*   of which stale */                                        \
+    X(dropped_full)       /*   of which mailbox full */                                 \
+    X(late_replies)       /*   of which replies after timeout (or to a dead caller) */  \
+    X(drain_stalls)       /* channel drains paused: pool empty, retried next pass */    \
+    X(system_exhausted)   /* system region empty: timer retried next pass */           \
+    X(calls)              /* call effects */                                            \
+    X(call_failed)        /* calls woken at once: request not sent */                   \
+    X(call_timeouts)      /* calls woken by their timeout */                            \
+    X(replies)            /* reply effects sent */                                      \
+    X(reply_invalid)      /* reply effects with no call to answer */                    \
+    X(spawns)             /* isolates started (boot, spawn, restart) */                 \
+    X(spawn_failed)       /* spawn refused: no slot */                                  \
+    X(init_failed)        /* init returned a reason */                                  \
+    X(done)               /* done effects */                                            \
+    X(crashes)            /* crash effects and init failures */                         \
+    X(restarts)           /* isolates restarted by their supervisor */                  \
+    X(timers_set)                                                                       \
+    X(timers_cancelled)                                                                 \
+    X(timers_fired)                                                                     \
+    X(timer_exhausted)    /* timer sets refused: no free entry */                       \
+    X(yields)                                                                           \
+    X(passes)             /* shard passes */                                            \
+    X(sleeps)             /* times the shard went to sleep */                           \
+    X(wakeups_sent)       /* doorbells rung on sleeping peers */                        \
+    X(log_written)                                                                      \
+    X(log_dropped)        /* log ring full */                                           \
+    X(live)               /* isolates alive now */                                      \
+    X(pool_user_free)     /* user region slots free now */                              \
+    X(pool_system_free)   /* system region slots free now */                            \
+    X(timers_live)        /* timer entries in use now */
+
+typedef struct tina_shard_stats {
+#define TINA__STATS_FIELD(name) uint64_t name;
+    TINA_SHARD_STATS_MAP(TINA__STATS_FIELD)
+#undef TINA__STATS_FIELD
+} tina_shard_stats;
+
+/* One channel (ordered shard pair).  accepted = delivered + dropped + in_flight,
+ * exactly, whenever both shards are between passes (e.g. after tina_run). */
+typedef struct tina_channel_stats {
+    uint64_t accepted;  /* producer: messages written into the ring */
+    uint64_t full;      /* producer: sends refused because the ring was full */
+    uint64_t delivered; /* consumer: put into a mailbox */
+    uint64_t dropped;   /* consumer: stale, mailbox full or late reply */
+    uint64_t in_flight; /* written and not yet consumed */
+    uint32_t slots;     /* ring capacity */
+} tina_channel_stats;
+
+/* Live counters of the calling isolate's own shard (exact, no copy). */
+const tina_shard_stats *tina_ctx_stats(const tina_ctx *ctx);
+
+/* ------------------------------------------------------------------------ */
+/* Boot and run                                                              */
+/* ------------------------------------------------------------------------ */
+
+typedef struct tina_runtime tina_runtime;
+
+typedef struct tina_boot_report {
+    uint64_t memory_bytes;           /* everything the spec needs, guard pages included */
+    uint64_t memory_per_shard_bytes; /* largest single shard arena */
+    uint64_t memory_limit_bytes;     /* what it was checked against */
+    uint32_t shard_count;            /* resolved */
+    uint32_t cores[TINA_SHARD_COUNT_MAX]; /* OS CPU id per shard */
+    uint32_t oversubscribed;         /* non-zero: more shards than allowed cores */
+    char message[256];               /* on error: the field and the value */
+} tina_boot_report;
+
+/* Validate a spec and compute its memory without reserving anything.
+ * Returns TINA_OK or one TINA_ESPEC_* code; report (may be NULL) says why. */
+TINA_WUR tina_result tina_validate(const tina_spec *spec, tina_boot_report *report);
+
+/* Validate, reserve and carve every shard's arena, place static children.
+ * No thread starts.  Returns TINA_OK, a TINA_ESPEC_* code, TINA_ENO_MEMORY
+ * or TINA_ESYSTEM. */
+TINA_WUR tina_result tina_create(const tina_spec *spec, tina_runtime **out,
+                                 tina_boot_report *report);
+
+/* Start one pinned thread per shard and block until tina_stop(),
+ * tina_request_stop(), SIGINT or SIGTERM.  Returns TINA_OK, TINA_ESYSTEM,
+ * or TINA_ESTATE if already run. */
+TINA_WUR tina_result tina_run(tina_runtime *rt);
+
+/* Ask the runtime to stop; safe from any thread and from a signal handler. */
+void tina_stop(tina_runtime *rt);
+
+/* Free everything.  Only after tina_run returned (or if it never ran). */
+void tina_destroy(tina_runtime *rt);
+
+uint32_t tina_runtime_shard_count(const tina_runtime *rt);
+
+/* A copy of a shard's counters.  While running it is the snapshot the shard
+ * publishes at least every millisecond; after tina_run it is exact.
+ * Returns TINA_OK or TINA_EINVAL. */
+tina_result tina_stats(const tina_runtime *rt, uint32_t shard, tina_shard_stats *out);
+/* Returns TINA_OK or TINA_EINVAL (from == to, or out of range). */
+tina_result tina_stats_channel(const tina_runtime *rt, uint32_t from, uint32_t to,
+                               tina_channel_stats *out);
+/* Boot-time handle of a static child, as tina_child_handle(). */
+tina_handle tina_runtime_child_handle(const tina_runtime *rt, uint32_t child_index,
+                                      uint32_t shard);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TINA_H */

@@ -1,0 +1,40 @@
+/*
+ * error.c -- words for every result code, generated from TINA_RESULT_MAP so
+ * that the enum, the names and the texts can never drift apart.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "internal.h"
+
+const char *tina_strerror(int result) {
+    switch (result) {
+#define TINA__RESULT_TEXT(name, value, text) \
+    case value:                              \
+        return text;
+        TINA_RESULT_MAP(TINA__RESULT_TEXT)
+#undef TINA__RESULT_TEXT
+    default:
+        return "unknown result";
+    }
+}
+
+const char *tina_result_name(int result) {
+    switch (result) {
+#define TINA__RESULT_NAME(name, value, text) \
+    case value:                              \
+        return "TINA_" #name;
+        TINA_RESULT_MAP(TINA__RESULT_NAME)
+#undef TINA__RESULT_NAME
+    default:
+        return "TINA_UNKNOWN";
+    }
+}
+
+_Thread_local int tina__assert_shard = -1;
+
+void tina__assert_fail(const char *expr, const char *file, int line) {
+    fprintf(stderr, "tina: assertion failed: %s (%s:%d, shard %d)\n", expr, file, line,
+            tina__assert_shard);
+    abort();
+}

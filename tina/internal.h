@@ -1,0 +1,360 @@
+/*
+ * internal.h -- what the runtime's files share: the shard, the isolate
+ * slots and types, the timer wheel, the platform seam, the runtime.
+ *
+ * Names shared between files carry the tina__ prefix.  Everything here is
+ * carved out of a shard's grand arena at boot (see layout.c for the memory
+ * map) except struct tina_runtime itself, which is allocated once by
+ * tina_create before any thread starts.
+ */
+#ifndef TINA_INTERNAL_H
+#define TINA_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "tina.h"
+#include "ring.h"
+
+#define TINA__NIL UINT32_MAX
+
+/* Always-on invariant check: prints expression, file, line and shard. */
+extern _Thread_local int tina__assert_shard; /* -1 outside shard threads */
+void tina__assert_fail(const char *expr, const char *file, int line) __attribute__((noreturn));
+#define TINA_ASSERT(e) ((e) ? (void)0 : tina__assert_fail(#e, __FILE__, __LINE__))
+#ifdef TINA_DEBUG_CHECKS
+#define TINA_ASSERT_DEBUG(e) TINA_ASSERT(e)
+#else
+#define TINA_ASSERT_DEBUG(e) ((void)0)
+#endif
+
+#define TINA__LIKELY(x) __builtin_expect(!!(x), 1)
+#define TINA__UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* Defaults for zero fields of tina_spec. */
+#define TINA__DEFAULT_MAILBOX 256u
+#define TINA__DEFAULT_POOL_USER 4096u
+#define TINA__DEFAULT_POOL_SYSTEM 1024u
+#define TINA__DEFAULT_RING 1024u
+#define TINA__DEFAULT_TIMERS 4096u
+#define TINA__DEFAULT_WHEEL 4096u
+#define TINA__DEFAULT_RESOLUTION_NS 100000u
+#define TINA__DEFAULT_LOG 1024u
+#define TINA__DEFAULT_BUDGET 64u
+#define TINA__DEFAULT_SCRATCH 4096u
+#define TINA__DEFAULT_SPIN_NS 50000u
+
+/* ------------------------------------------------------------------------ */
+/* Isolate slots                                                             */
+/* ------------------------------------------------------------------------ */
+
+enum tina__slot_state {
+    TINA__FREE = 0,    /* on the type's free list */
+    TINA__IDLE,        /* alive, parked in receive, mailbox empty */
+    TINA__READY,       /* alive, in the ready queue or the yield list, or running */
+    TINA__CALLING,     /* alive, parked in a call: only the reply or timeout wakes it */
+    TINA__RESTARTING   /* dead, generation bumped, waiting on the restart list */
+};
+
+enum tina__slot_flag {
+    TINA__RESUME = 1u << 0 /* next dispatch delivers TINA_TAG_RESUME */
+};
+
+/* call_note values that are not pool indexes: synthesized, no pool slot. */
+#define TINA__NOTE_TIMEOUT (UINT32_MAX - 1u)
+#define TINA__NOTE_FAILED (UINT32_MAX - 2u)
+
+/* Per-isolate bookkeeping: 48 bytes, next to 64 bytes of spawn args. */
+struct tina__slot {
+    uint32_t generation;  /* current incarnation; never 0 */
+    uint8_t state;        /* enum tina__slot_state */
+    uint8_t flags;        /* enum tina__slot_flag */
+    uint8_t restart;      /* tina_restart */
+    uint8_t args_size;    /* bytes in this slot's args */
+    uint32_t mbox_head;   /* pool index of the oldest queued message, or NIL */
+    uint32_t mbox_tail;   /* pool index of the newest queued message, or NIL */
+    uint32_t mbox_count;  /* queued messages */
+    uint32_t next;        /* link: free list, ready queue, yield or restart list */
+    uint32_t timer_head;  /* first timer this isolate owns, or NIL */
+    uint32_t call_note;   /* reply pool index / TIMEOUT / FAILED to deliver first, or NIL */
+    uint32_t call_timer;  /* timer entry of the pending call's timeout, or NIL */
+    int32_t call_result;  /* the send result behind TINA__NOTE_FAILED */
+    uint64_t call_corr;   /* correlation id of the pending call, 0 if none */
+};
+_Static_assert(sizeof(struct tina__slot) == 48, "slot bookkeeping stays at 48 bytes");
+
+struct tina__list {
+    uint32_t head, tail; /* slot indexes, NIL when empty */
+};
+
+struct tina__type {
+    tina_handler_fn handler;
+    tina_init_fn init;
+    struct tina__slot *slots;  /* capacity entries */
+    uint8_t *args;             /* capacity x TINA_ARGS_MAX */
+    uint8_t *structs;          /* capacity x stride */
+    uint32_t stride;           /* struct_size rounded up to 16 */
+    uint32_t struct_size;
+    uint32_t capacity;         /* slots_per_shard */
+    uint32_t mailbox_capacity;
+    uint32_t budget;           /* dispatches per pass: weight x base_budget */
+    uint32_t id;
+    uint32_t live;             /* alive isolates */
+    uint32_t free_head;        /* free slots (LIFO) */
+    struct tina__list ready;   /* runnable now, FIFO */
+    struct tina__list yielded; /* run next pass */
+    struct tina__list restart; /* dead, to be restarted next pass */
+    const char *name;
+};
+
+/* ------------------------------------------------------------------------ */
+/* Timers                                                                    */
+/* ------------------------------------------------------------------------ */
+
+enum tina__timer_kind { TINA__TIMER_USER = 1, TINA__TIMER_CALL = 2 };
+
+struct tina__timer {
+    uint64_t deadline_ns;  /* absolute shard time */
+    uint64_t period_ns;    /* 0: one-shot */
+    tina_handle owner;
+    uint64_t corr;         /* call timeouts: the call they guard */
+    uint32_t next, prev;   /* bucket or due list; free list uses next */
+    uint32_t owner_next;   /* owner's timers (doubly linked) */
+    uint32_t owner_prev;
+    uint32_t generation;   /* high half of the timer id; bumped on free */
+    uint16_t tag;
+    uint8_t kind;          /* enum tina__timer_kind, 0 when free */
+    uint8_t where;         /* TINA__IN_WHEEL / TINA__IN_DUE / 0 when free */
+};
+
+struct tina__wheel {
+    struct tina__timer *timers; /* timer_slots entries */
+    uint32_t *buckets;          /* wheel_slots heads */
+    uint32_t capacity;
+    uint32_t mask;              /* wheel_slots - 1 */
+    uint64_t resolution_ns;
+    uint64_t tick;              /* last tick processed */
+    uint32_t free_head;
+    uint32_t live;
+    uint32_t due_head, due_tail; /* fire in the timer phase of this pass */
+};
+
+/* ------------------------------------------------------------------------ */
+/* Log ring                                                                  */
+/* ------------------------------------------------------------------------ */
+
+#define TINA__LOG_TEXT 96
+struct tina__log_entry {
+    uint64_t time_ns;
+    tina_handle handle;
+    uint16_t type_id;
+    uint8_t level;
+    uint8_t length;
+    char text[TINA__LOG_TEXT];
+    uint8_t pad[12];
+};
+_Static_assert(sizeof(struct tina__log_entry) == 128, "log entries are two cache lines");
+
+struct tina__log {
+    struct tina__log_entry *entries;
+    uint32_t mask;
+    uint32_t level_min;
+    uint64_t head, tail; /* tail - head entries queued */
+};
+
+/* ------------------------------------------------------------------------ */
+/* The platform seam                                                          */
+/* ------------------------------------------------------------------------ */
+
+struct tina__shard;
+
+/*
+ * Everything the shard needs from the world.  One production table
+ * (platform_thread.c: pinned threads, monotonic clock, SPSC rings, futex
+ * doorbells) and, with the simulator, one simulation table (sim/).  The shard
+ * calls each entry once per phase (channel_reserve once per remote send).
+ */
+struct tina__platform {
+    const char *name;
+    /* Clock: nanoseconds, monotonic, read once per pass. */
+    uint64_t (*clock_ns)(struct tina__shard *shard);
+    /* Channels.  reserve: a slot in the ring to shard `to`, or NULL if full;
+     * the caller fills it before its pass ends.  publish: make every slot
+     * reserved this pass visible and ring sleeping peers' doorbells.
+     * peek/release: the consumer's contiguous batch from shard `from`. */
+    tina_msg *(*channel_reserve)(struct tina__shard *shard, uint32_t to);
+    void (*channel_publish)(struct tina__shard *shard);
+    uint32_t (*channel_peek)(struct tina__shard *shard, uint32_t from, tina_msg **first);
+    void (*channel_release)(struct tina__shard *shard, uint32_t from, uint32_t count);
+    /* I/O: submit what this pass queued; reap completions as data. */
+    void (*io_submit)(struct tina__shard *shard);
+    uint32_t (*io_reap)(struct tina__shard *shard);
+    /* Sleep until deadline_ns (UINT64_MAX: none), a doorbell or stop. */
+    void (*idle)(struct tina__shard *shard, uint64_t deadline_ns);
+};
+
+extern const struct tina__platform tina__platform_thread;
+
+/* ------------------------------------------------------------------------ */
+/* The shard                                                                 */
+/* ------------------------------------------------------------------------ */
+
+struct tina_runtime;
+
+/* The context handed to handlers is the shard's dispatch state. */
+struct tina_ctx {
+    struct tina__shard *shard;
+    struct tina__type *type;   /* running isolate's type */
+    uint32_t slot;             /* running isolate's slot */
+    tina_handle self;
+    const tina_msg *msg;       /* message being handled; NULL in init */
+};
+
+struct tina__shard {
+    /* --- hot: the dispatch path --- */
+    struct tina_ctx ctx;
+    tina_msg *msgs;            /* pool: user region then system region */
+    uint32_t pool_user_slots;
+    uint32_t pool_slots;       /* user + system */
+    uint32_t user_free_head;
+    uint32_t system_free_head;
+    uint32_t user_free;
+    uint32_t system_free;
+    struct tina__type *types;
+    uint32_t type_count;
+    uint32_t id;
+    uint32_t shard_count;
+    uint32_t did_work;         /* this pass changed something */
+    uint64_t now_ns;           /* pass clock */
+    uint64_t corr_next;        /* next call correlation id (shard in high bits) */
+    uint64_t out_dirty;        /* bit per peer: ring written this pass */
+    const struct tina__platform *platform;
+    struct tina_runtime *rt;
+    tina_shard_stats stats;
+    uint64_t rng[4];           /* xoshiro256** state */
+    uint8_t *scratch;
+    uint32_t scratch_bytes;
+    uint32_t boot_done;
+    tina_msg synth;            /* resume / timeout / failed notices, no pool slot */
+
+    struct tina__wheel wheel;
+    struct tina__log log;
+
+    /* Channels: outbound[to] lives in `to`'s arena, inbound[from] in ours. */
+    struct tina__ring *outbound[TINA_SHARD_COUNT_MAX];
+    struct tina__ring *inbound[TINA_SHARD_COUNT_MAX];
+
+    /* Published copy of stats for other threads (seqlock). */
+    _Alignas(64) _Atomic uint32_t snapshot_seq;
+    uint64_t snapshot_at_ns;
+    _Atomic uint64_t snapshot[sizeof(tina_shard_stats) / 8];
+
+    /* Doorbell: written by this shard going to sleep and by waking peers. */
+    _Alignas(64) _Atomic uint32_t sleeping;
+    _Alignas(64) uint8_t end_pad[1];
+};
+
+/* ------------------------------------------------------------------------ */
+/* The runtime                                                               */
+/* ------------------------------------------------------------------------ */
+
+struct tina__child {
+    uint32_t type_id, shard, restart, args_size;
+    uint8_t args[TINA_ARGS_MAX];
+};
+
+struct tina__arena {
+    void *map;         /* mmap base (guard page first) */
+    size_t map_bytes;  /* with both guard pages */
+    uint8_t *base;     /* first usable byte */
+    size_t bytes;      /* usable */
+};
+
+struct tina_runtime {
+    tina_spec spec;                  /* with defaults resolved */
+    tina_type_spec *types;           /* copy */
+    struct tina__child *children;    /* copy, args copied */
+    uint32_t *child_slot;            /* [child * shard_count + shard]: boot slot or NIL */
+    tina_ring_override *ring_overrides;
+    uint32_t shard_count;
+    uint32_t cores[TINA_SHARD_COUNT_MAX];
+    struct tina__shard *shards[TINA_SHARD_COUNT_MAX];
+    struct tina__arena arenas[TINA_SHARD_COUNT_MAX];
+    void *topology;                  /* hwloc_topology_t, NULL if unavailable */
+    const struct tina__platform *platform;
+    _Atomic uint32_t stopping;
+    _Atomic uint32_t started;
+    uint32_t membarrier_ok;          /* sleepers use membarrier as their heavy fence */
+    uint64_t boot_ns;
+    tina_boot_report report;
+};
+
+/* ------------------------------------------------------------------------ */
+/* Functions shared between files                                            */
+/* ------------------------------------------------------------------------ */
+
+/* layout.c: the memory map of a shard, shared by validation and carving. */
+struct tina__layout {
+    size_t shard_off, types_off, pool_off, timers_off, buckets_off, log_off, scratch_off;
+    size_t type_slots_off[TINA_TYPE_COUNT_MAX];
+    size_t type_args_off[TINA_TYPE_COUNT_MAX];
+    size_t type_structs_off[TINA_TYPE_COUNT_MAX];
+    size_t ring_off[TINA_SHARD_COUNT_MAX]; /* inbound ring from shard i */
+    size_t total;
+};
+uint32_t tina__ring_slots(const tina_spec *spec, uint32_t from, uint32_t to);
+void tina__layout_compute(const tina_spec *spec, uint32_t shard, uint32_t shard_count,
+                          struct tina__layout *out);
+tina_result tina__spec_resolve(const tina_spec *in, tina_spec *out, tina_boot_report *report);
+
+/* topology.c */
+tina_result tina__topology_cores(const tina_spec *spec, uint32_t *shard_count, uint32_t *cores,
+                                 uint32_t *oversubscribed, char *why, size_t why_size);
+uint64_t tina__memory_limit(void);
+tina_result tina__arena_map(struct tina_runtime *rt, uint32_t shard, size_t bytes);
+void tina__arena_unmap(struct tina__arena *arena);
+int tina__pin_thread(struct tina_runtime *rt, uint32_t os_cpu);
+void tina__topology_close(struct tina_runtime *rt);
+
+/* shard.c */
+void tina__shard_carve(struct tina_runtime *rt, uint32_t shard_id, const struct tina__layout *l);
+void tina__shard_boot(struct tina__shard *shard);
+int tina__shard_pass(struct tina__shard *shard);
+uint64_t tina__shard_next_deadline(struct tina__shard *shard);
+void tina__shard_publish_stats(struct tina__shard *shard);
+void tina__deliver_remote(struct tina__shard *shard, const tina_msg *msg, uint32_t from);
+
+/* timer.c */
+void tina__wheel_init(struct tina__wheel *w, struct tina__timer *timers, uint32_t *buckets,
+                      uint32_t capacity, uint32_t wheel_slots, uint64_t resolution_ns);
+uint32_t tina__timer_add(struct tina__shard *s, struct tina__slot *owner_slot, tina_handle owner,
+                         uint64_t delay_ns, uint64_t period_ns, uint16_t tag, uint8_t kind,
+                         uint64_t corr);
+tina_result tina__timer_cancel(struct tina__shard *s, struct tina__slot *owner_slot,
+                               tina_handle owner, uint32_t index, uint32_t generation);
+void tina__timer_cancel_all(struct tina__shard *s, struct tina__slot *owner_slot);
+void tina__timers_advance(struct tina__shard *s);
+uint64_t tina__timers_next_deadline(struct tina__shard *s);
+
+/* log.c */
+void tina__log_init(struct tina__log *log, struct tina__log_entry *entries, uint32_t count,
+                    uint32_t level_min);
+void tina__log_flush(struct tina__shard *s);
+
+/* shard.c: isolate life, used by supervise.c */
+int tina__isolate_start(struct tina__shard *s, struct tina__type *t, uint32_t slot_index);
+void tina__isolate_exit(struct tina__shard *s, struct tina__type *t, uint32_t slot_index,
+                        int crashed, uint32_t reason);
+
+/* shard.c: message delivery used by timers */
+void tina__slot_ready(struct tina__shard *s, struct tina__type *t, uint32_t slot_index);
+void tina__slot_wake(struct tina__shard *s, struct tina__type *t, uint32_t slot_index);
+void tina__mailbox_push(struct tina__shard *s, struct tina__slot *slot, uint32_t msg_index);
+uint32_t tina__pool_alloc_system(struct tina__shard *s);
+
+/* random.h helpers live in random.h */
+
+#endif /* TINA_INTERNAL_H */

@@ -1,0 +1,164 @@
+/*
+ * platform_thread.c -- the production platform: pinned threads, the
+ * monotonic clock, SPSC rings between shards and futex doorbells.
+ *
+ * Laid out like Redis's ae_epoll.c: private helpers, static functions, then
+ * the table the shard calls through (struct tina__platform).  The shard
+ * never sees any of this; the simulator provides a table of its own.
+ *
+ * Sleeping and waking.  A shard that has been idle for idle_spin_ns goes to
+ * sleep on its `sleeping` word.  The race to close is the classic one: a
+ * producer publishes a ring tail just as the consumer decides to sleep.
+ *
+ *   sleeper (rare)                     producer (once per pass, per channel)
+ *   sleeping = 1                       tail = pending          (release)
+ *   HEAVY barrier                      LIGHT barrier (compiler only)
+ *   any inbound tail moved? -> run     sleeping == 1? -> sleeping = 0, futex_wake
+ *   futex_wait(sleeping, 1, timeout)
+ *
+ * The heavy barrier is membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED): it
+ * forces a full fence on every running thread of the process, so either
+ * the producer's tail store is visible to the sleeper's check, or the
+ * sleeper's flag store is visible to the producer's load.  The cost sits
+ * on the side that is about to sleep anyway; the producer pays a plain
+ * load.  Where membarrier is unavailable both sides use a seq_cst fence
+ * (the producer's once per pass with output, never per message).
+ */
+#include <errno.h>
+#include <linux/futex.h>
+#include <linux/membarrier.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+static uint64_t monotonic_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void futex_wait(_Atomic uint32_t *word, uint32_t expected, uint64_t timeout_ns) {
+    struct timespec ts, *tsp = NULL;
+    if (timeout_ns != UINT64_MAX) {
+        ts.tv_sec = (time_t)(timeout_ns / 1000000000u);
+        ts.tv_nsec = (long)(timeout_ns % 1000000000u);
+        tsp = &ts;
+    }
+    (void)syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT_PRIVATE, expected, tsp, NULL, 0);
+}
+
+static void futex_wake(_Atomic uint32_t *word) {
+    (void)syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+/* Register for expedited membarrier once per process; 1 if usable. */
+int tina__membarrier_register(void) {
+    long cmds = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
+    if (cmds < 0 || !(cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED)) return 0;
+    return syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
+}
+
+static void heavy_barrier(const struct tina_runtime *rt) {
+    if (!rt->membarrier_ok ||
+        syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) != 0)
+        atomic_thread_fence(memory_order_seq_cst);
+}
+
+static void light_barrier(const struct tina_runtime *rt) {
+    if (rt->membarrier_ok) atomic_signal_fence(memory_order_seq_cst);
+    else atomic_thread_fence(memory_order_seq_cst);
+}
+
+/* Ring the doorbell of a peer if it sleeps.  Also used by tina_stop. */
+void tina__doorbell(struct tina__shard *peer, int always) {
+    if (always || atomic_load_explicit(&peer->sleeping, memory_order_relaxed)) {
+        atomic_store_explicit(&peer->sleeping, 0, memory_order_relaxed);
+        futex_wake(&peer->sleeping);
+    }
+}
+
+/* ---- the table ---------------------------------------------------------- */
+
+static uint64_t thread_clock_ns(struct tina__shard *s) {
+    (void)s;
+    return monotonic_ns();
+}
+
+static tina_msg *thread_channel_reserve(struct tina__shard *s, uint32_t to) {
+    tina_msg *m = ring_reserve(s->outbound[to]);
+    if (m) s->out_dirty |= 1ull << to;
+    return m;
+}
+
+static void thread_channel_publish(struct tina__shard *s) {
+    uint64_t dirty = s->out_dirty;
+    if (dirty == 0) return;
+    s->out_dirty = 0;
+    for (uint64_t bits = dirty; bits; bits &= bits - 1)
+        (void)ring_publish(s->outbound[__builtin_ctzll(bits)]);
+    light_barrier(s->rt);
+    for (uint64_t bits = dirty; bits; bits &= bits - 1) {
+        struct tina__shard *peer = s->rt->shards[__builtin_ctzll(bits)];
+        if (atomic_load_explicit(&peer->sleeping, memory_order_relaxed)) {
+            tina__doorbell(peer, 1);
+            s->stats.wakeups_sent++;
+        }
+    }
+}
+
+static uint32_t thread_channel_peek(struct tina__shard *s, uint32_t from, tina_msg **first) {
+    return ring_peek(s->inbound[from], first);
+}
+
+static void thread_channel_release(struct tina__shard *s, uint32_t from, uint32_t count) {
+    ring_release(s->inbound[from], count);
+}
+
+static void thread_io_submit(struct tina__shard *s) { (void)s; }
+
+static uint32_t thread_io_reap(struct tina__shard *s) {
+    (void)s;
+    return 0;
+}
+
+static int inbound_readable(struct tina__shard *s) {
+    for (uint32_t from = 0; from < s->shard_count; from++)
+        if (from != s->id && ring_readable(s->inbound[from])) return 1;
+    return 0;
+}
+
+static void thread_idle(struct tina__shard *s, uint64_t deadline_ns) {
+    struct tina_runtime *rt = s->rt;
+    atomic_store_explicit(&s->sleeping, 1, memory_order_relaxed);
+    heavy_barrier(rt);
+    if (inbound_readable(s) || atomic_load_explicit(&rt->stopping, memory_order_relaxed)) {
+        atomic_store_explicit(&s->sleeping, 0, memory_order_relaxed);
+        return;
+    }
+    uint64_t timeout = UINT64_MAX;
+    if (deadline_ns != UINT64_MAX) {
+        uint64_t now = monotonic_ns();
+        if (deadline_ns <= now) {
+            atomic_store_explicit(&s->sleeping, 0, memory_order_relaxed);
+            return;
+        }
+        timeout = deadline_ns - now;
+    }
+    s->stats.sleeps++;
+    futex_wait(&s->sleeping, 1, timeout);
+    atomic_store_explicit(&s->sleeping, 0, memory_order_relaxed);
+}
+
+const struct tina__platform tina__platform_thread = {
+    .name = "thread",
+    .clock_ns = thread_clock_ns,
+    .channel_reserve = thread_channel_reserve,
+    .channel_publish = thread_channel_publish,
+    .channel_peek = thread_channel_peek,
+    .channel_release = thread_channel_release,
+    .io_submit = thread_io_submit,
+    .io_reap = thread_io_reap,
+    .idle = thread_idle,
+};

@@ -1,0 +1,284 @@
+/*
+ * runtime.c -- boot, run, stop: the public lifecycle of a tina_runtime.
+ *
+ * tina_create validates the spec in full (spec.c), reserves one grand
+ * arena per shard (topology.c), carves every shard (shard.c), links each
+ * producer to its rings in the consumers' arenas, and places the static
+ * children in their slots.  Nothing runs yet and nothing is half-started:
+ * any failure unwinds through one ladder.  This is the last place the
+ * runtime allocates from the heap (the runtime struct and copies of the
+ * spec's arrays); after tina_create returns, no path calls malloc.
+ *
+ * tina_run starts one thread per shard.  Each pins itself to its core,
+ * starts its static children, then loops: pass; if the pass found nothing
+ * to do, poll for idle_spin_ns, then sleep through the platform until a
+ * doorbell, the next timer or stop.  tina_stop (any thread, or the
+ * SIGINT/SIGTERM handler) raises a flag and rings every doorbell; each
+ * shard finishes its pass and returns, and tina_run joins them.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+#include <time.h>
+
+#include "internal.h"
+
+void *tina__topology_open(void);
+int tina__membarrier_register(void);
+void tina__doorbell(struct tina__shard *peer, int always);
+
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#else
+    atomic_signal_fence(memory_order_seq_cst);
+#endif
+}
+
+static uint64_t monotonic_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- create --------------------------------------------------------------- */
+
+static tina_result spec_copy(struct tina_runtime *rt, const tina_spec *resolved) {
+    rt->spec = *resolved;
+    size_t n = rt->spec.type_count;
+    rt->types = calloc(n, sizeof(*rt->types));
+    rt->children = calloc(rt->spec.child_count + 1, sizeof(*rt->children));
+    rt->child_slot = calloc((size_t)(rt->spec.child_count + 1) * rt->shard_count, sizeof(uint32_t));
+    rt->ring_overrides = calloc(rt->spec.ring_override_count + 1, sizeof(*rt->ring_overrides));
+    if (!rt->types || !rt->children || !rt->child_slot || !rt->ring_overrides)
+        return TINA_ENO_MEMORY;
+    memcpy(rt->types, resolved->types, n * sizeof(*rt->types));
+    rt->spec.types = rt->types;
+    for (uint32_t c = 0; c < rt->spec.child_count; c++) {
+        const tina_child_spec *cs = &resolved->children[c];
+        struct tina__child *ch = &rt->children[c];
+        ch->type_id = cs->type_id;
+        ch->shard = cs->shard;
+        ch->restart = cs->restart;
+        ch->args_size = cs->args_size;
+        if (cs->args_size) memcpy(ch->args, cs->args, cs->args_size);
+    }
+    rt->spec.children = NULL; /* the copy above is what the runtime uses */
+    if (rt->spec.ring_override_count)
+        memcpy(rt->ring_overrides, resolved->ring_overrides,
+               rt->spec.ring_override_count * sizeof(*rt->ring_overrides));
+    rt->spec.ring_overrides = rt->ring_overrides;
+    rt->spec.cores = NULL;
+    return TINA_OK;
+}
+
+/* Put each static child into the next free slot of its type on its shard. */
+static void children_place(struct tina_runtime *rt) {
+    for (uint32_t c = 0; c < rt->spec.child_count; c++) {
+        const struct tina__child *ch = &rt->children[c];
+        for (uint32_t sh = 0; sh < rt->shard_count; sh++) {
+            uint32_t *cell = &rt->child_slot[(size_t)c * rt->shard_count + sh];
+            *cell = TINA__NIL;
+            if (ch->shard != TINA_SHARD_EVERY && ch->shard != sh) continue;
+            struct tina__type *t = &rt->shards[sh]->types[ch->type_id];
+            uint32_t i = t->free_head;
+            TINA_ASSERT(i != TINA__NIL); /* validation counted the slots */
+            struct tina__slot *slot = &t->slots[i];
+            t->free_head = slot->next;
+            slot->state = TINA__READY; /* starting: accepts mail, not queued */
+            slot->restart = (uint8_t)ch->restart;
+            slot->args_size = (uint8_t)ch->args_size;
+            memcpy(t->args + (size_t)i * TINA_ARGS_MAX, ch->args, ch->args_size);
+            *cell = i;
+        }
+    }
+}
+
+static void runtime_free(struct tina_runtime *rt) {
+    for (uint32_t s = 0; s < TINA_SHARD_COUNT_MAX; s++) tina__arena_unmap(&rt->arenas[s]);
+    tina__topology_close(rt);
+    free(rt->types);
+    free(rt->children);
+    free(rt->child_slot);
+    free(rt->ring_overrides);
+    free(rt);
+}
+
+tina_result tina_create(const tina_spec *spec, tina_runtime **out, tina_boot_report *report) {
+    tina_boot_report local;
+    tina_spec resolved;
+    tina_result r;
+    if (report == NULL) report = &local;
+    memset(report, 0, sizeof(*report));
+    if (out == NULL) return TINA_EINVAL;
+    *out = NULL;
+    if ((r = tina__spec_resolve(spec, &resolved, report)) != TINA_OK) return r;
+
+    struct tina_runtime *rt = calloc(1, sizeof(*rt));
+    if (rt == NULL) return TINA_ENO_MEMORY;
+    rt->shard_count = resolved.shard_count;
+    memcpy(rt->cores, report->cores, sizeof(rt->cores));
+    rt->platform = &tina__platform_thread;
+    if ((r = spec_copy(rt, &resolved)) != TINA_OK) goto fail;
+    if (rt->spec.seed == 0) rt->spec.seed = monotonic_ns() | 1u;
+    rt->topology = tina__topology_open();
+    rt->membarrier_ok = (uint32_t)tina__membarrier_register();
+
+    struct tina__layout layout;
+    for (uint32_t s = 0; s < rt->shard_count; s++) {
+        tina__layout_compute(&rt->spec, s, rt->shard_count, &layout);
+        if ((r = tina__arena_map(rt, s, layout.total)) != TINA_OK) {
+            snprintf(report->message, sizeof(report->message),
+                     "memory: mapping %zu bytes for shard %u failed", layout.total, s);
+            goto fail;
+        }
+        tina__shard_carve(rt, s, &layout);
+    }
+    for (uint32_t from = 0; from < rt->shard_count; from++)
+        for (uint32_t to = 0; to < rt->shard_count; to++)
+            if (from != to) rt->shards[from]->outbound[to] = rt->shards[to]->inbound[from];
+    children_place(rt);
+    rt->report = *report;
+    *out = rt;
+    return TINA_OK;
+fail:
+    runtime_free(rt);
+    return r;
+}
+
+void tina_destroy(tina_runtime *rt) {
+    if (rt == NULL) return;
+    TINA_ASSERT(atomic_load(&rt->started) != 1); /* not while running */
+    runtime_free(rt);
+}
+
+/* ---- run ------------------------------------------------------------------ */
+
+static void *shard_thread(void *arg) {
+    struct tina__shard *s = arg;
+    struct tina_runtime *rt = s->rt;
+    const struct tina__platform *p = s->platform;
+    tina__assert_shard = (int)s->id;
+    (void)tina__pin_thread(rt, rt->cores[s->id]);
+    tina__shard_boot(s);
+    uint64_t idle_since = 0;
+    while (!atomic_load_explicit(&rt->stopping, memory_order_relaxed)) {
+        if (tina__shard_pass(s)) {
+            idle_since = 0;
+            continue;
+        }
+        if (idle_since == 0) idle_since = s->now_ns;
+        if (s->now_ns - idle_since < rt->spec.idle_spin_ns) {
+            cpu_relax();
+            continue;
+        }
+        p->idle(s, tina__shard_next_deadline(s));
+        idle_since = 0;
+    }
+    tina__log_flush(s);
+    tina__shard_publish_stats(s);
+    return NULL;
+}
+
+static _Atomic(struct tina_runtime *) signal_runtime;
+
+static void on_stop_signal(int sig) {
+    (void)sig;
+    struct tina_runtime *rt = atomic_load(&signal_runtime);
+    if (rt) tina_stop(rt);
+}
+
+tina_result tina_run(tina_runtime *rt) {
+    if (rt == NULL) return TINA_EINVAL;
+    uint32_t expected = 0;
+    if (!atomic_compare_exchange_strong(&rt->started, &expected, 1)) return TINA_ESTATE;
+    struct sigaction old_int, old_term, sa;
+    int signals = !rt->spec.no_signal_handlers;
+    if (signals) {
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = on_stop_signal;
+        sigemptyset(&sa.sa_mask);
+        atomic_store(&signal_runtime, rt);
+        sigaction(SIGINT, &sa, &old_int);
+        sigaction(SIGTERM, &sa, &old_term);
+    }
+    rt->boot_ns = monotonic_ns();
+    pthread_t threads[TINA_SHARD_COUNT_MAX];
+    uint32_t started = 0;
+    tina_result r = TINA_OK;
+    for (; started < rt->shard_count; started++) {
+        if (pthread_create(&threads[started], NULL, shard_thread, rt->shards[started]) != 0) {
+            r = TINA_ESYSTEM;
+            tina_stop(rt);
+            break;
+        }
+    }
+    for (uint32_t s = 0; s < started; s++) pthread_join(threads[s], NULL);
+    if (signals) {
+        sigaction(SIGINT, &old_int, NULL);
+        sigaction(SIGTERM, &old_term, NULL);
+        atomic_store(&signal_runtime, NULL);
+    }
+    atomic_store(&rt->started, 2);
+    return r;
+}
+
+void tina_stop(tina_runtime *rt) {
+    if (rt == NULL) return;
+    atomic_store(&rt->stopping, 1);
+    for (uint32_t s = 0; s < rt->shard_count; s++) tina__doorbell(rt->shards[s], 1);
+}
+
+/* ---- observation ---------------------------------------------------------- */
+
+uint32_t tina_runtime_shard_count(const tina_runtime *rt) { return rt ? rt->shard_count : 0; }
+
+tina_result tina_stats(const tina_runtime *rt, uint32_t shard, tina_shard_stats *out) {
+    if (rt == NULL || out == NULL || shard >= rt->shard_count) return TINA_EINVAL;
+    struct tina__shard *s = rt->shards[shard];
+    enum { N = sizeof(tina_shard_stats) / 8 };
+    uint64_t words[N];
+    uint32_t before, after;
+    do {
+        before = atomic_load_explicit(&s->snapshot_seq, memory_order_acquire);
+        for (int k = 0; k < N; k++)
+            words[k] = atomic_load_explicit(&s->snapshot[k], memory_order_relaxed);
+        /* Acquire fence pairs with the release fence in publish_stats(). */
+        atomic_thread_fence(memory_order_acquire);
+        after = atomic_load_explicit(&s->snapshot_seq, memory_order_relaxed);
+    } while (before != after || (before & 1u));
+    memcpy(out, words, sizeof(*out));
+    if (atomic_load(&rt->started) != 1 && before == 0) {
+        /* Never ran: the shard struct is quiescent, read the gauges directly. */
+        memset(out, 0, sizeof(*out));
+        out->pool_user_free = s->user_free;
+        out->pool_system_free = s->system_free;
+    }
+    return TINA_OK;
+}
+
+tina_result tina_stats_channel(const tina_runtime *rt, uint32_t from, uint32_t to,
+                               tina_channel_stats *out) {
+    if (rt == NULL || out == NULL || from >= rt->shard_count || to >= rt->shard_count || from == to)
+        return TINA_EINVAL;
+    struct tina__ring *ring = rt->shards[to]->inbound[from];
+    uint64_t head = atomic_load_explicit(&ring->head, memory_order_acquire);
+    uint64_t tail = atomic_load_explicit(&ring->tail, memory_order_acquire);
+    uint64_t dropped = atomic_load_explicit(&ring->consumer.dropped, memory_order_relaxed);
+    out->accepted = tail;
+    out->full = atomic_load_explicit(&ring->producer.full, memory_order_relaxed);
+    out->dropped = dropped;
+    out->delivered = head - dropped;
+    out->in_flight = tail - head;
+    out->slots = (uint32_t)(ring->mask + 1);
+    return TINA_OK;
+}
+
+tina_handle tina_runtime_child_handle(const tina_runtime *rt, uint32_t child_index,
+                                      uint32_t shard) {
+    if (rt == NULL || child_index >= rt->spec.child_count || shard >= rt->shard_count) return 0;
+    uint32_t i = rt->child_slot[(size_t)child_index * rt->shard_count + shard];
+    if (i == TINA__NIL) return 0;
+    return tina_handle_make(shard, rt->children[child_index].type_id, i, 1);
+}

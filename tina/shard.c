@@ -1,0 +1,789 @@
+/*
+ * shard.c -- the heart: one shard's pass over its isolates.
+ *
+ * A shard owns a message pool, the isolate slots of every type, a timer
+ * wheel, a log ring and the consumer side of its inbound channels, all
+ * carved from its grand arena at boot.  Exactly one thread runs a shard
+ * (a pinned thread in production, the simulator's thread under
+ * simulation), so nothing here takes a lock or an atomic: the outside
+ * world is reached only through s->platform (the seam), once per phase.
+ *
+ * The pass, in this fixed order (tina__shard_pass):
+ *
+ *   1. drain inbound channels into mailboxes
+ *   2. reap I/O completions
+ *   3. restart isolates their supervisor asked for
+ *   4. dispatch ready isolates, type by type, each type up to its budget
+ *   5. submit queued I/O
+ *   6. publish outbound channels (one release store per written channel)
+ *   7. advance timers
+ *   8. flush the log
+ *
+ * Message life, local: tina_send takes a slot from the pool's user region,
+ * writes the envelope and links it at the tail of the receiver's mailbox;
+ * a parked receiver joins its type's ready queue.  Dispatch pops the
+ * oldest message, calls the handler, applies the effect, and returns the
+ * slot to the pool.  Remote: tina_send writes the envelope into the ring to
+ * the target shard; the consumer's drain copies it into a pool slot of its
+ * own and continues as a local delivery, or drops and counts it.
+ *
+ * Invariants (checked by TINA_ASSERT, and by the simulator's checkers):
+ *   - user_free + system_free + messages held = pool_slots;
+ *   - a slot is in at most one list (free, ready, yielded, restart);
+ *   - a READY slot not in the ready queue or yield list is running or
+ *     starting; IDLE slots have empty mailboxes;
+ *   - generations are never 0 and only grow (mod 2^28, skipping 0).
+ */
+#include <string.h>
+
+#include "internal.h"
+#include "random.h"
+#include "supervise.h"
+
+/* ------------------------------------------------------------------------ */
+/* Pool                                                                      */
+/* ------------------------------------------------------------------------ */
+
+static inline uint32_t pool_alloc_user(struct tina__shard *s) {
+    uint32_t i = s->user_free_head;
+    if (TINA__UNLIKELY(i == TINA__NIL)) return TINA__NIL;
+    s->user_free_head = s->msgs[i].link;
+    s->user_free--;
+    return i;
+}
+
+uint32_t tina__pool_alloc_system(struct tina__shard *s) {
+    uint32_t i = s->system_free_head;
+    if (i == TINA__NIL) return TINA__NIL;
+    s->system_free_head = s->msgs[i].link;
+    s->system_free--;
+    return i;
+}
+
+static inline void pool_free(struct tina__shard *s, uint32_t i) {
+    TINA_ASSERT_DEBUG(i < s->pool_slots);
+    if (TINA__LIKELY(i < s->pool_user_slots)) {
+        s->msgs[i].link = s->user_free_head;
+        s->user_free_head = i;
+        s->user_free++;
+    } else {
+        s->msgs[i].link = s->system_free_head;
+        s->system_free_head = i;
+        s->system_free++;
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Slot lists and mailboxes                                                  */
+/* ------------------------------------------------------------------------ */
+
+static inline void list_push(struct tina__type *t, struct tina__list *l, uint32_t i) {
+    t->slots[i].next = TINA__NIL;
+    if (l->tail == TINA__NIL) l->head = i;
+    else t->slots[l->tail].next = i;
+    l->tail = i;
+}
+
+static inline uint32_t list_pop(struct tina__type *t, struct tina__list *l) {
+    uint32_t i = l->head;
+    if (i == TINA__NIL) return i;
+    l->head = t->slots[i].next;
+    if (l->head == TINA__NIL) l->tail = TINA__NIL;
+    return i;
+}
+
+static inline void list_append(struct tina__type *t, struct tina__list *to, struct tina__list *from) {
+    if (from->head == TINA__NIL) return;
+    if (to->tail == TINA__NIL) to->head = from->head;
+    else t->slots[to->tail].next = from->head;
+    to->tail = from->tail;
+    from->head = from->tail = TINA__NIL;
+}
+
+void tina__mailbox_push(struct tina__shard *s, struct tina__slot *slot, uint32_t msg_index) {
+    s->msgs[msg_index].link = TINA__NIL;
+    if (slot->mbox_tail == TINA__NIL) slot->mbox_head = msg_index;
+    else s->msgs[slot->mbox_tail].link = msg_index;
+    slot->mbox_tail = msg_index;
+    slot->mbox_count++;
+}
+
+static inline uint32_t mailbox_pop(struct tina__shard *s, struct tina__slot *slot) {
+    uint32_t i = slot->mbox_head;
+    TINA_ASSERT_DEBUG(i != TINA__NIL);
+    slot->mbox_head = s->msgs[i].link;
+    if (slot->mbox_head == TINA__NIL) slot->mbox_tail = TINA__NIL;
+    slot->mbox_count--;
+    return i;
+}
+
+/* A message arrived for slot: a parked receiver becomes ready. */
+void tina__slot_wake(struct tina__shard *s, struct tina__type *t, uint32_t i) {
+    struct tina__slot *slot = &t->slots[i];
+    if (slot->state == TINA__IDLE) {
+        slot->state = TINA__READY;
+        list_push(t, &t->ready, i);
+        s->did_work = 1;
+    }
+}
+
+/* A parked caller's reply, timeout or failure is waiting: queue it. */
+void tina__slot_ready(struct tina__shard *s, struct tina__type *t, uint32_t i) {
+    t->slots[i].state = TINA__READY;
+    list_push(t, &t->ready, i);
+    s->did_work = 1;
+}
+
+/* After a handler or init: park, or queue again if mail is waiting. */
+static inline void slot_park(struct tina__type *t, uint32_t i) {
+    struct tina__slot *slot = &t->slots[i];
+    if (slot->mbox_count > 0) {
+        slot->state = TINA__READY;
+        list_push(t, &t->ready, i);
+    } else {
+        slot->state = TINA__IDLE;
+    }
+}
+
+static inline uint32_t generation_next(uint32_t g) {
+    g = (g + 1) & TINA_GENERATION_MASK;
+    return g ? g : 1;
+}
+
+static inline void *slot_struct(struct tina__type *t, uint32_t i) {
+    return t->structs + (size_t)i * t->stride;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Sending                                                                   */
+/* ------------------------------------------------------------------------ */
+
+static inline void envelope_fill(tina_msg *m, tina_handle from, tina_handle to, uint16_t tag,
+                                 const void *payload, uint32_t size, uint8_t kind, uint64_t corr) {
+    m->from = from;
+    m->to = to;
+    m->corr = corr;
+    m->tag = tag;
+    m->size = (uint8_t)size;
+    m->kind = kind;
+    if (size) memcpy(m->payload, payload, size);
+}
+
+/* Range checks that hold for every shard: types and capacities are global. */
+static inline tina_result handle_check(const struct tina__shard *s, tina_handle to) {
+    if (TINA__UNLIKELY(tina_handle_shard(to) >= s->shard_count)) return TINA_EHANDLE;
+    uint32_t type = tina_handle_type(to);
+    if (TINA__UNLIKELY(type >= s->type_count)) return TINA_EHANDLE;
+    if (TINA__UNLIKELY(tina_handle_slot(to) >= s->types[type].capacity)) return TINA_EHANDLE;
+    if (TINA__UNLIKELY(tina_handle_generation(to) == 0)) return TINA_EHANDLE;
+    return TINA_OK;
+}
+
+static inline int slot_alive(const struct tina__slot *slot, tina_handle h) {
+    return slot->generation == tina_handle_generation(h) &&
+           (slot->state == TINA__IDLE || slot->state == TINA__READY ||
+            slot->state == TINA__CALLING);
+}
+
+/* A reply reached the caller's shard: wake the caller or count it late. */
+static int reply_accept(struct tina__shard *s, const tina_msg *src) {
+    struct tina__type *t = &s->types[tina_handle_type(src->to)];
+    uint32_t i = tina_handle_slot(src->to);
+    struct tina__slot *slot = &t->slots[i];
+    if (!slot_alive(slot, src->to) || slot->state != TINA__CALLING || slot->call_corr != src->corr) {
+        s->stats.late_replies++;
+        return 0;
+    }
+    uint32_t m = pool_alloc_user(s);
+    if (m == TINA__NIL) return -1;
+    memcpy(&s->msgs[m], src, offsetof(tina_msg, payload) + src->size);
+    slot->call_note = m;
+    slot->call_corr = 0;
+    if (slot->call_timer != TINA__NIL) {
+        (void)tina__timer_cancel(s, slot, src->to, slot->call_timer,
+                                 s->wheel.timers[slot->call_timer].generation);
+        slot->call_timer = TINA__NIL;
+    }
+    tina__slot_ready(s, t, i);
+    s->stats.delivered++;
+    return 1;
+}
+
+static tina_result send_local(struct tina__shard *s, tina_handle from, tina_handle to, uint16_t tag,
+                              const void *payload, uint32_t size, uint8_t kind, uint64_t corr) {
+    struct tina__type *t = &s->types[tina_handle_type(to)];
+    uint32_t i = tina_handle_slot(to);
+    struct tina__slot *slot = &t->slots[i];
+    if (TINA__UNLIKELY(kind == TINA_MSG_REPLY)) {
+        tina_msg reply;
+        envelope_fill(&reply, from, to, tag, payload, size, kind, corr);
+        if (reply_accept(s, &reply) < 0) {
+            s->stats.pool_exhausted++;
+            return TINA_EPOOL_EXHAUSTED;
+        }
+        s->stats.sent++;
+        return TINA_OK;
+    }
+    if (TINA__UNLIKELY(!slot_alive(slot, to))) {
+        s->stats.stale++;
+        return TINA_ESTALE;
+    }
+    if (TINA__UNLIKELY(slot->mbox_count >= t->mailbox_capacity)) {
+        s->stats.mailbox_full++;
+        return TINA_EMAILBOX_FULL;
+    }
+    uint32_t m = pool_alloc_user(s);
+    if (TINA__UNLIKELY(m == TINA__NIL)) {
+        s->stats.pool_exhausted++;
+        return TINA_EPOOL_EXHAUSTED;
+    }
+    envelope_fill(&s->msgs[m], from, to, tag, payload, size, kind, corr);
+    tina__mailbox_push(s, slot, m);
+    tina__slot_wake(s, t, i);
+    s->stats.sent++;
+    s->stats.delivered++;
+    return TINA_OK;
+}
+
+static tina_result send_remote(struct tina__shard *s, tina_handle from, tina_handle to,
+                               uint16_t tag, const void *payload, uint32_t size, uint8_t kind,
+                               uint64_t corr) {
+    tina_msg *m = s->platform->channel_reserve(s, tina_handle_shard(to));
+    if (TINA__UNLIKELY(m == NULL)) {
+        s->stats.channel_full++;
+        return TINA_EMAILBOX_FULL;
+    }
+    envelope_fill(m, from, to, tag, payload, size, kind, corr);
+    s->stats.sent++;
+    s->stats.sent_remote++;
+    return TINA_OK;
+}
+
+static tina_result message_send(struct tina__shard *s, tina_handle from, tina_handle to,
+                                uint16_t tag, const void *payload, size_t size, uint8_t kind,
+                                uint64_t corr) {
+    if (TINA__UNLIKELY(tag < TINA_TAG_USER)) {
+        s->stats.invalid++;
+        return TINA_ERESERVED_TAG;
+    }
+    if (TINA__UNLIKELY(size > TINA_PAYLOAD_MAX || (size > 0 && payload == NULL))) {
+        s->stats.invalid++;
+        return size > TINA_PAYLOAD_MAX ? TINA_ETOO_BIG : TINA_EINVAL;
+    }
+    tina_result r = handle_check(s, to);
+    if (TINA__UNLIKELY(r != TINA_OK)) {
+        s->stats.invalid++;
+        return r;
+    }
+    if (tina_handle_shard(to) == s->id)
+        return send_local(s, from, to, tag, payload, (uint32_t)size, kind, corr);
+    return send_remote(s, from, to, tag, payload, (uint32_t)size, kind, corr);
+}
+
+tina_result tina_send(tina_ctx *ctx, tina_handle to, uint16_t tag, const void *payload,
+                      size_t size) {
+    return message_send(ctx->shard, ctx->self, to, tag, payload, size, TINA_MSG_SEND, 0);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Draining inbound channels                                                 */
+/* ------------------------------------------------------------------------ */
+
+/* One envelope from a channel.  Returns 0 if it must wait (pool empty). */
+static int arrival_accept(struct tina__shard *s, const tina_msg *src, struct tina__ring *ring) {
+    if (src->kind == TINA_MSG_REPLY) {
+        int r = reply_accept(s, src);
+        if (r < 0) return 0;
+        if (r == 0) {
+            s->stats.dropped_on_arrival++;
+            tina__counter_bump(&ring->consumer.dropped);
+        }
+        return 1;
+    }
+    struct tina__type *t = &s->types[tina_handle_type(src->to)];
+    uint32_t i = tina_handle_slot(src->to);
+    struct tina__slot *slot = &t->slots[i];
+    if (!slot_alive(slot, src->to)) {
+        s->stats.dropped_on_arrival++;
+        s->stats.dropped_stale++;
+        tina__counter_bump(&ring->consumer.dropped);
+        return 1;
+    }
+    if (slot->mbox_count >= t->mailbox_capacity) {
+        s->stats.dropped_on_arrival++;
+        s->stats.dropped_full++;
+        tina__counter_bump(&ring->consumer.dropped);
+        return 1;
+    }
+    uint32_t m = pool_alloc_user(s);
+    if (m == TINA__NIL) return 0;
+    memcpy(&s->msgs[m], src, offsetof(tina_msg, payload) + src->size);
+    tina__mailbox_push(s, slot, m);
+    tina__slot_wake(s, t, i);
+    s->stats.delivered++;
+    return 1;
+}
+
+static void channels_drain(struct tina__shard *s) {
+    for (uint32_t from = 0; from < s->shard_count; from++) {
+        if (from == s->id) continue;
+        struct tina__ring *ring = s->inbound[from];
+        tina_msg *batch;
+        uint32_t count;
+        while ((count = s->platform->channel_peek(s, from, &batch)) > 0) {
+            uint32_t taken = 0;
+            while (taken < count && arrival_accept(s, &batch[taken], ring)) taken++;
+            s->platform->channel_release(s, from, taken);
+            s->did_work = 1;
+            if (taken < count) {
+                s->stats.drain_stalls++;
+                break; /* pool empty: the rest waits in the ring, in order */
+            }
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Isolate life                                                              */
+/* ------------------------------------------------------------------------ */
+
+/* Run init in a fresh zeroed struct.  Returns 1 if the isolate is alive. */
+int tina__isolate_start(struct tina__shard *s, struct tina__type *t, uint32_t i) {
+    struct tina__slot *slot = &t->slots[i];
+    memset(slot_struct(t, i), 0, t->stride);
+    slot->state = TINA__READY; /* not queued: starting */
+    slot->flags = 0;
+    slot->timer_head = TINA__NIL;
+    slot->call_note = TINA__NIL;
+    slot->call_timer = TINA__NIL;
+    slot->call_corr = 0;
+    t->live++;
+    s->stats.spawns++;
+    s->did_work = 1;
+    if (t->init) {
+        struct tina_ctx saved = s->ctx;
+        s->ctx.type = t;
+        s->ctx.slot = i;
+        s->ctx.self = tina_handle_make(s->id, t->id, i, slot->generation);
+        s->ctx.msg = NULL;
+        uint32_t reason = t->init(slot_struct(t, i), &s->ctx,
+                                  t->args + (size_t)i * TINA_ARGS_MAX, slot->args_size);
+        s->ctx = saved;
+        if (reason != 0) {
+            s->stats.init_failed++;
+            tina__isolate_exit(s, t, i, 1, reason);
+            return 0;
+        }
+    }
+    slot_park(t, i);
+    return 1;
+}
+
+/* Teardown: mailbox back to the pool, timers cancelled, generation bumped;
+ * then the supervisor decides between the free list and a restart. */
+void tina__isolate_exit(struct tina__shard *s, struct tina__type *t, uint32_t i, int crashed,
+                        uint32_t reason) {
+    struct tina__slot *slot = &t->slots[i];
+    while (slot->mbox_head != TINA__NIL) pool_free(s, mailbox_pop(s, slot));
+    if (slot->call_note < s->pool_slots) pool_free(s, slot->call_note);
+    slot->call_note = TINA__NIL;
+    tina__timer_cancel_all(s, slot);
+    slot->call_timer = TINA__NIL;
+    slot->call_corr = 0;
+    slot->flags = 0;
+    slot->generation = generation_next(slot->generation);
+    t->live--;
+    if (crashed) s->stats.crashes++;
+    else s->stats.done++;
+    s->did_work = 1;
+    if (tina__supervise_exit(s, t, i, crashed, reason)) {
+        slot->state = TINA__RESTARTING;
+        list_push(t, &t->restart, i);
+    } else {
+        slot->state = TINA__FREE;
+        slot->next = t->free_head;
+        t->free_head = i;
+    }
+}
+
+tina_result tina_spawn(tina_ctx *ctx, uint32_t type_id, const void *args, size_t args_size,
+                       tina_handle *out) {
+    struct tina__shard *s = ctx->shard;
+    if (out) *out = TINA_HANDLE_NONE;
+    if (type_id >= s->type_count || (args_size > 0 && args == NULL)) return TINA_EINVAL;
+    if (args_size > TINA_ARGS_MAX) return TINA_ETOO_BIG;
+    struct tina__type *t = &s->types[type_id];
+    uint32_t i = t->free_head;
+    if (i == TINA__NIL) {
+        s->stats.spawn_failed++;
+        return TINA_ENO_SLOT;
+    }
+    struct tina__slot *slot = &t->slots[i];
+    t->free_head = slot->next;
+    slot->restart = TINA_RESTART_TEMPORARY;
+    slot->args_size = (uint8_t)args_size;
+    if (args_size) memcpy(t->args + (size_t)i * TINA_ARGS_MAX, args, args_size);
+    tina_handle h = tina_handle_make(s->id, type_id, i, slot->generation);
+    if (out) *out = h;
+    (void)tina__isolate_start(s, t, i);
+    return TINA_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Effects                                                                   */
+/* ------------------------------------------------------------------------ */
+
+static void call_fail(struct tina__shard *s, struct tina__type *t, uint32_t i, tina_result r) {
+    struct tina__slot *slot = &t->slots[i];
+    slot->call_note = TINA__NOTE_FAILED;
+    slot->call_result = r;
+    tina__slot_ready(s, t, i);
+    s->stats.call_failed++;
+}
+
+static void effect_call(struct tina__shard *s, struct tina__type *t, uint32_t i,
+                        const tina_effect *e) {
+    struct tina__slot *slot = &t->slots[i];
+    tina_handle self = s->ctx.self;
+    s->stats.calls++;
+    if (e->timeout_ns == 0) {
+        call_fail(s, t, i, TINA_EINVAL);
+        return;
+    }
+    uint64_t corr = ++s->corr_next;
+    uint32_t timer = tina__timer_add(s, slot, self, e->timeout_ns, 0, 0, TINA__TIMER_CALL, corr);
+    if (timer == TINA__NIL) {
+        call_fail(s, t, i, TINA_ETIMER_EXHAUSTED);
+        return;
+    }
+    tina_result r = message_send(s, self, e->to, e->tag, e->payload, e->size, TINA_MSG_CALL, corr);
+    if (r != TINA_OK) {
+        (void)tina__timer_cancel(s, slot, self, timer, s->wheel.timers[timer].generation);
+        call_fail(s, t, i, r);
+        return;
+    }
+    slot->call_corr = corr;
+    slot->call_timer = timer;
+    slot->state = TINA__CALLING;
+}
+
+static void effect_reply(struct tina__shard *s, const tina_msg *m, const tina_effect *e) {
+    if (m->kind != TINA_MSG_CALL || m->corr == 0) {
+        s->stats.reply_invalid++;
+        return;
+    }
+    if (message_send(s, s->ctx.self, m->from, e->tag, e->payload, e->size, TINA_MSG_REPLY,
+                     m->corr) == TINA_OK)
+        s->stats.replies++;
+}
+
+static void effect_apply(struct tina__shard *s, struct tina__type *t, uint32_t i,
+                         const tina_effect *e, const tina_msg *m) {
+    switch (e->kind) {
+    case TINA_EFFECT_RECEIVE:
+        slot_park(t, i);
+        return;
+    case TINA_EFFECT_YIELD:
+        t->slots[i].flags |= TINA__RESUME;
+        list_push(t, &t->yielded, i);
+        s->stats.yields++;
+        return;
+    case TINA_EFFECT_DONE:
+        tina__isolate_exit(s, t, i, 0, 0);
+        return;
+    case TINA_EFFECT_CRASH:
+        tina__isolate_exit(s, t, i, 1, e->reason ? e->reason : 1);
+        return;
+    case TINA_EFFECT_CALL:
+        effect_call(s, t, i, e);
+        return;
+    case TINA_EFFECT_REPLY:
+        effect_reply(s, m, e);
+        slot_park(t, i);
+        return;
+    default:
+        /* An effect kind we do not know is the handler's bug: crash it. */
+        s->stats.invalid++;
+        tina__isolate_exit(s, t, i, 1, 0xffffffffu);
+        return;
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Dispatch                                                                  */
+/* ------------------------------------------------------------------------ */
+
+/* The message to hand the isolate next; *pool_index is NIL if synthesized. */
+static const tina_msg *next_message(struct tina__shard *s, struct tina__type *t, uint32_t i,
+                                    uint32_t *pool_index) {
+    struct tina__slot *slot = &t->slots[i];
+    *pool_index = TINA__NIL;
+    if (TINA__UNLIKELY(slot->flags & TINA__RESUME) || slot->call_note >= s->pool_slots) {
+        tina_msg *m = &s->synth;
+        m->from = 0;
+        m->to = tina_handle_make(s->id, t->id, i, slot->generation);
+        m->corr = 0;
+        m->kind = TINA_MSG_SYSTEM;
+        m->size = 0;
+        if (slot->flags & TINA__RESUME) {
+            slot->flags &= (uint8_t)~TINA__RESUME;
+            m->tag = TINA_TAG_RESUME;
+        } else if (slot->call_note == TINA__NOTE_TIMEOUT) {
+            slot->call_note = TINA__NIL;
+            m->tag = TINA_TAG_CALL_TIMEOUT;
+        } else if (slot->call_note == TINA__NOTE_FAILED) {
+            slot->call_note = TINA__NIL;
+            m->tag = TINA_TAG_CALL_FAILED;
+            m->size = sizeof(int32_t);
+            memcpy(m->payload, &slot->call_result, sizeof(int32_t));
+        } else {
+            /* call_note NIL and no resume: a plain mailbox message */
+            *pool_index = mailbox_pop(s, slot);
+            return &s->msgs[*pool_index];
+        }
+        return m;
+    }
+    *pool_index = slot->call_note;
+    slot->call_note = TINA__NIL;
+    return &s->msgs[*pool_index];
+}
+
+static void type_dispatch(struct tina__shard *s, struct tina__type *t) {
+    uint32_t budget = t->budget;
+    list_append(t, &t->ready, &t->yielded);
+    while (budget > 0 && t->ready.head != TINA__NIL) {
+        uint32_t i = list_pop(t, &t->ready);
+        struct tina__slot *slot = &t->slots[i];
+        uint32_t pool_index;
+        const tina_msg *m = next_message(s, t, i, &pool_index);
+        s->ctx.type = t;
+        s->ctx.slot = i;
+        s->ctx.self = tina_handle_make(s->id, t->id, i, slot->generation);
+        s->ctx.msg = m;
+        tina_effect e = t->handler(slot_struct(t, i), &s->ctx, m);
+        effect_apply(s, t, i, &e, m);
+        if (pool_index != TINA__NIL) pool_free(s, pool_index);
+        budget--;
+    }
+    uint32_t ran = t->budget - budget;
+    s->stats.dispatched += ran;
+    if (ran) s->did_work = 1;
+    s->ctx.msg = NULL;
+}
+
+static void dispatch(struct tina__shard *s) {
+    for (uint32_t t = 0; t < s->type_count; t++) type_dispatch(s, &s->types[t]);
+}
+
+/* ------------------------------------------------------------------------ */
+/* The pass                                                                  */
+/* ------------------------------------------------------------------------ */
+
+static int work_pending(const struct tina__shard *s) {
+    for (uint32_t t = 0; t < s->type_count; t++) {
+        const struct tina__type *type = &s->types[t];
+        if (type->ready.head != TINA__NIL || type->yielded.head != TINA__NIL ||
+            type->restart.head != TINA__NIL)
+            return 1;
+    }
+    return s->wheel.due_head != TINA__NIL;
+}
+
+/* One pass; returns non-zero if the shard did or has work. */
+int tina__shard_pass(struct tina__shard *s) {
+    s->did_work = 0;
+    s->now_ns = s->platform->clock_ns(s);
+    channels_drain(s);
+    if (s->platform->io_reap(s) > 0) s->did_work = 1;
+    tina__supervise_restart_pending(s);
+    dispatch(s);
+    s->platform->io_submit(s);
+    s->platform->channel_publish(s);
+    tina__timers_advance(s);
+    tina__log_flush(s);
+    s->stats.passes++;
+    if (s->now_ns - s->snapshot_at_ns >= 1000000u) tina__shard_publish_stats(s);
+    return s->did_work || work_pending(s);
+}
+
+uint64_t tina__shard_next_deadline(struct tina__shard *s) {
+    return tina__timers_next_deadline(s);
+}
+
+/* Start the static children placed on this shard at tina_create. */
+void tina__shard_boot(struct tina__shard *s) {
+    struct tina_runtime *rt = s->rt;
+    s->now_ns = s->platform->clock_ns(s);
+    s->wheel.tick = s->now_ns / s->wheel.resolution_ns;
+    for (uint32_t c = 0; c < rt->spec.child_count; c++) {
+        uint32_t i = rt->child_slot[(size_t)c * rt->shard_count + s->id];
+        if (i == TINA__NIL) continue;
+        (void)tina__isolate_start(s, &s->types[rt->children[c].type_id], i);
+    }
+    s->platform->channel_publish(s);
+    tina__log_flush(s);
+    s->boot_done = 1;
+    tina__shard_publish_stats(s);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Counters                                                                  */
+/* ------------------------------------------------------------------------ */
+
+static void stats_gauges(struct tina__shard *s) {
+    uint64_t live = 0;
+    for (uint32_t t = 0; t < s->type_count; t++) live += s->types[t].live;
+    s->stats.live = live;
+    s->stats.pool_user_free = s->user_free;
+    s->stats.pool_system_free = s->system_free;
+    s->stats.timers_live = s->wheel.live;
+}
+
+void tina__shard_publish_stats(struct tina__shard *s) {
+    enum { N = sizeof(tina_shard_stats) / 8 };
+    uint64_t words[N];
+    stats_gauges(s);
+    memcpy(words, &s->stats, sizeof(words));
+    uint32_t seq = atomic_load_explicit(&s->snapshot_seq, memory_order_relaxed);
+    atomic_store_explicit(&s->snapshot_seq, seq + 1, memory_order_relaxed);
+    /* Release fence pairs with the reader's acquire fence in tina_stats(). */
+    atomic_thread_fence(memory_order_release);
+    for (int k = 0; k < N; k++) atomic_store_explicit(&s->snapshot[k], words[k], memory_order_relaxed);
+    atomic_store_explicit(&s->snapshot_seq, seq + 2, memory_order_release);
+    s->snapshot_at_ns = s->now_ns;
+}
+
+const tina_shard_stats *tina_ctx_stats(const tina_ctx *ctx) {
+    stats_gauges(ctx->shard);
+    return &ctx->shard->stats;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Context accessors                                                         */
+/* ------------------------------------------------------------------------ */
+
+tina_handle tina_self(const tina_ctx *ctx) { return ctx->self; }
+tina_handle tina_sender(const tina_ctx *ctx) { return ctx->msg ? ctx->msg->from : 0; }
+uint32_t tina_shard_id(const tina_ctx *ctx) { return ctx->shard->id; }
+uint32_t tina_shard_count(const tina_ctx *ctx) { return ctx->shard->shard_count; }
+uint64_t tina_now_ns(const tina_ctx *ctx) { return ctx->shard->now_ns; }
+uint64_t tina_random(tina_ctx *ctx) { return tina__rng_next(ctx->shard->rng); }
+
+void *tina_scratch(tina_ctx *ctx, size_t *size_out) {
+    if (size_out) *size_out = ctx->shard->scratch_bytes;
+    return ctx->shard->scratch;
+}
+
+bool tina_shutting_down(const tina_ctx *ctx) {
+    return atomic_load_explicit(&ctx->shard->rt->stopping, memory_order_relaxed) != 0;
+}
+
+void tina_request_stop(tina_ctx *ctx) { tina_stop(ctx->shard->rt); }
+
+tina_handle tina_child_handle(const tina_ctx *ctx, uint32_t child_index, uint32_t shard) {
+    return tina_runtime_child_handle(ctx->shard->rt, child_index, shard);
+}
+
+tina_result tina_timer_set(tina_ctx *ctx, uint64_t delay_ns, uint64_t period_ns, uint16_t tag,
+                           tina_timer_id *out) {
+    struct tina__shard *s = ctx->shard;
+    if (out) *out = 0;
+    if (tag < TINA_TAG_USER) {
+        s->stats.invalid++;
+        return TINA_ERESERVED_TAG;
+    }
+    struct tina__slot *slot = &ctx->type->slots[ctx->slot];
+    uint32_t i = tina__timer_add(s, slot, ctx->self, delay_ns, period_ns, tag, TINA__TIMER_USER, 0);
+    if (i == TINA__NIL) return TINA_ETIMER_EXHAUSTED;
+    if (out) *out = ((uint64_t)s->wheel.timers[i].generation << 32) | i;
+    return TINA_OK;
+}
+
+tina_result tina_timer_cancel(tina_ctx *ctx, tina_timer_id id) {
+    struct tina__slot *slot = &ctx->type->slots[ctx->slot];
+    return tina__timer_cancel(ctx->shard, slot, ctx->self, (uint32_t)id, (uint32_t)(id >> 32));
+}
+
+/* ------------------------------------------------------------------------ */
+/* Boot: carve a shard out of its arena                                      */
+/* ------------------------------------------------------------------------ */
+
+static void pool_carve(struct tina__shard *s, tina_msg *msgs, uint32_t user, uint32_t system) {
+    s->msgs = msgs;
+    s->pool_user_slots = user;
+    s->pool_slots = user + system;
+    for (uint32_t i = 0; i < s->pool_slots; i++) msgs[i].link = i + 1;
+    msgs[user - 1].link = TINA__NIL;
+    msgs[s->pool_slots - 1].link = TINA__NIL;
+    s->user_free_head = 0;
+    s->system_free_head = user;
+    s->user_free = user;
+    s->system_free = system;
+}
+
+static void type_carve(struct tina__shard *s, struct tina__type *t, const tina_type_spec *ts,
+                       uint32_t id, uint8_t *base, const struct tina__layout *l) {
+    const tina_spec *spec = &s->rt->spec;
+    t->handler = ts->handler;
+    t->init = ts->init;
+    t->name = ts->name;
+    t->id = id;
+    t->struct_size = ts->struct_size;
+    t->stride = (ts->struct_size + 15u) & ~15u;
+    t->capacity = ts->slots_per_shard;
+    t->mailbox_capacity = ts->mailbox_capacity ? ts->mailbox_capacity : TINA__DEFAULT_MAILBOX;
+    t->budget = (ts->weight ? ts->weight : 1u) * spec->base_budget;
+    t->slots = (struct tina__slot *)(base + l->type_slots_off[id]);
+    t->args = base + l->type_args_off[id];
+    t->structs = base + l->type_structs_off[id];
+    t->live = 0;
+    t->ready.head = t->ready.tail = TINA__NIL;
+    t->yielded.head = t->yielded.tail = TINA__NIL;
+    t->restart.head = t->restart.tail = TINA__NIL;
+    for (uint32_t i = 0; i < t->capacity; i++) {
+        struct tina__slot *slot = &t->slots[i];
+        memset(slot, 0, sizeof(*slot));
+        slot->generation = 1;
+        slot->state = TINA__FREE;
+        slot->mbox_head = slot->mbox_tail = TINA__NIL;
+        slot->timer_head = slot->call_note = slot->call_timer = TINA__NIL;
+        slot->next = i + 1 < t->capacity ? i + 1 : TINA__NIL;
+    }
+    t->free_head = 0;
+}
+
+void tina__shard_carve(struct tina_runtime *rt, uint32_t id, const struct tina__layout *l) {
+    uint8_t *base = rt->arenas[id].base;
+    const tina_spec *spec = &rt->spec;
+    struct tina__shard *s = (struct tina__shard *)(base + l->shard_off);
+    memset(s, 0, sizeof(*s));
+    s->rt = rt;
+    s->id = id;
+    s->shard_count = rt->shard_count;
+    s->platform = rt->platform;
+    s->ctx.shard = s;
+    s->corr_next = (uint64_t)id << 48;
+    s->types = (struct tina__type *)(base + l->types_off);
+    s->type_count = spec->type_count;
+    pool_carve(s, (tina_msg *)(base + l->pool_off), spec->pool_user_slots, spec->pool_system_slots);
+    for (uint32_t t = 0; t < spec->type_count; t++)
+        type_carve(s, &s->types[t], &rt->types[t], t, base, l);
+    tina__wheel_init(&s->wheel, (struct tina__timer *)(base + l->timers_off),
+                     (uint32_t *)(base + l->buckets_off), spec->timer_slots,
+                     spec->timer_wheel_slots, spec->timer_resolution_ns);
+    tina__log_init(&s->log, (struct tina__log_entry *)(base + l->log_off), spec->log_entries,
+                   spec->log_level);
+    for (uint32_t from = 0; from < rt->shard_count; from++) {
+        if (from == id) continue;
+        struct tina__ring *ring = (struct tina__ring *)(base + l->ring_off[from]);
+        ring_init(ring, (tina_msg *)(ring + 1), tina__ring_slots(spec, from, id));
+        s->inbound[from] = ring;
+    }
+    s->scratch = base + l->scratch_off;
+    s->scratch_bytes = spec->scratch_bytes;
+    tina__rng_seed(s->rng, spec->seed ^ (0x5348415244000000ull + id)); /* "SHARD" domain */
+    atomic_init(&s->snapshot_seq, 0);
+    atomic_init(&s->sleeping, 0);
+    TINA_ASSERT(l->scratch_off + spec->scratch_bytes <= rt->arenas[id].bytes);
+    rt->shards[id] = s;
+}

@@ -1,0 +1,251 @@
+/*
+ * spec.c -- boot spec validation and the memory map of a shard.
+ *
+ * Validation runs in full before anything is reserved: every field is
+ * checked against its range, defaults fill zero fields, and the exact bytes
+ * each shard's grand arena needs are computed by the same function that
+ * later carves the arena (tina__layout_compute), so the figure reported is
+ * the figure used.  The first bad field found is reported by a named
+ * TINA_ESPEC_* code and a message naming the field and its value.
+ *
+ * The grand arena of shard s, in order (each piece 64-byte aligned):
+ *
+ *   +------------------------+  shard_off
+ *   | struct tina__shard     |
+ *   +------------------------+  types_off
+ *   | tina__type[types]      |
+ *   +------------------------+  pool_off
+ *   | message pool           |  (user + system) x 128 B
+ *   +------------------------+  per type t:
+ *   | slots[t]               |    slots_per_shard x 48 B
+ *   | args[t]                |    slots_per_shard x 64 B
+ *   | structs[t]             |    slots_per_shard x stride (16-aligned)
+ *   +------------------------+  timers_off
+ *   | timer entries          |  timer_slots x 64 B
+ *   | wheel buckets          |  wheel_slots x 4 B
+ *   +------------------------+  log_off
+ *   | log ring               |  log_entries x 128 B
+ *   +------------------------+  ring_off[from], one per peer
+ *   | inbound ring from peer |  320 B header + slots x 128 B
+ *   +------------------------+  scratch_off
+ *   | scratch                |
+ *   +------------------------+  total
+ *
+ * Each arena is mapped separately with a guard page on either side.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define PAGE_BYTES 4096u
+
+static size_t align64(size_t x) { return (x + 63u) & ~(size_t)63u; }
+static int is_pow2(uint64_t x) { return x != 0 && (x & (x - 1)) == 0; }
+
+uint32_t tina__ring_slots(const tina_spec *spec, uint32_t from, uint32_t to) {
+    uint32_t slots = spec->ring_slots;
+    for (uint32_t i = 0; i < spec->ring_override_count; i++) {
+        const tina_ring_override *o = &spec->ring_overrides[i];
+        if (o->from == from && o->to == to) slots = o->slots;
+    }
+    return slots;
+}
+
+void tina__layout_compute(const tina_spec *spec, uint32_t shard, uint32_t shard_count,
+                          struct tina__layout *l) {
+    size_t at = 0;
+    memset(l, 0, sizeof(*l));
+    l->shard_off = at;
+    at = align64(at + sizeof(struct tina__shard));
+    l->types_off = at;
+    at = align64(at + sizeof(struct tina__type) * spec->type_count);
+    l->pool_off = at;
+    at = align64(at + sizeof(tina_msg) * ((size_t)spec->pool_user_slots + spec->pool_system_slots));
+    for (uint32_t t = 0; t < spec->type_count; t++) {
+        const tina_type_spec *ts = &spec->types[t];
+        size_t stride = ((size_t)ts->struct_size + 15u) & ~(size_t)15u;
+        l->type_slots_off[t] = at;
+        at = align64(at + sizeof(struct tina__slot) * ts->slots_per_shard);
+        l->type_args_off[t] = at;
+        at = align64(at + (size_t)TINA_ARGS_MAX * ts->slots_per_shard);
+        l->type_structs_off[t] = at;
+        at = align64(at + stride * ts->slots_per_shard);
+    }
+    l->timers_off = at;
+    at = align64(at + sizeof(struct tina__timer) * spec->timer_slots);
+    l->buckets_off = at;
+    at = align64(at + sizeof(uint32_t) * spec->timer_wheel_slots);
+    l->log_off = at;
+    at = align64(at + sizeof(struct tina__log_entry) * spec->log_entries);
+    for (uint32_t from = 0; from < shard_count; from++) {
+        if (from == shard) continue;
+        l->ring_off[from] = at;
+        at = align64(at + sizeof(struct tina__ring) +
+                     sizeof(tina_msg) * (size_t)tina__ring_slots(spec, from, shard));
+    }
+    l->scratch_off = at;
+    at = align64(at + spec->scratch_bytes);
+    l->total = (at + PAGE_BYTES - 1) & ~(size_t)(PAGE_BYTES - 1);
+}
+
+#define FAIL(code, ...)                                                       \
+    do {                                                                      \
+        if (report) snprintf(report->message, sizeof(report->message), __VA_ARGS__); \
+        return code;                                                          \
+    } while (0)
+
+static tina_result types_check(const tina_spec *s, tina_boot_report *report) {
+    if (s->types == NULL || s->type_count == 0 || s->type_count > TINA_TYPE_COUNT_MAX)
+        FAIL(TINA_ESPEC_TYPES, "types/type_count: %u types (need 1..255 and a types array)",
+             s->type_count);
+    for (uint32_t t = 0; t < s->type_count; t++) {
+        const tina_type_spec *ts = &s->types[t];
+        if (ts->name == NULL || ts->name[0] == 0 || strlen(ts->name) > 31)
+            FAIL(TINA_ESPEC_TYPE_NAME, "types[%u].name: %s (need 1..31 chars)", t,
+                 ts->name ? "over 31 chars or empty" : "NULL");
+        if (ts->struct_size == 0 || ts->struct_size > (1u << 20))
+            FAIL(TINA_ESPEC_STRUCT_SIZE, "types[%u].struct_size: %u (need 1..1048576)", t,
+                 ts->struct_size);
+        if (ts->slots_per_shard == 0 || ts->slots_per_shard > TINA_SLOT_COUNT_MAX)
+            FAIL(TINA_ESPEC_SLOTS, "types[%u].slots_per_shard: %u (need 1..1048576)", t,
+                 ts->slots_per_shard);
+        if (ts->mailbox_capacity > (1u << 24))
+            FAIL(TINA_ESPEC_MAILBOX, "types[%u].mailbox_capacity: %u (need 0..16777216)", t,
+                 ts->mailbox_capacity);
+        if (ts->weight > 1024)
+            FAIL(TINA_ESPEC_WEIGHT, "types[%u].weight: %u (need 0..1024)", t, ts->weight);
+        if (ts->handler == NULL)
+            FAIL(TINA_ESPEC_HANDLER, "types[%u].handler: NULL (type '%s')", t, ts->name);
+    }
+    return TINA_OK;
+}
+
+static tina_result sizes_check(const tina_spec *s, tina_boot_report *report) {
+    uint64_t pool = (uint64_t)s->pool_user_slots + s->pool_system_slots;
+    if (s->pool_user_slots < 1 || s->pool_system_slots < 1 || pool >= (1u << 30))
+        FAIL(TINA_ESPEC_POOL, "pool_user_slots/pool_system_slots: %u/%u (need >= 1 each, sum < 2^30)",
+             s->pool_user_slots, s->pool_system_slots);
+    if (!is_pow2(s->ring_slots) || s->ring_slots < 2 || s->ring_slots > (1u << 20))
+        FAIL(TINA_ESPEC_RING, "ring_slots: %u (need a power of two 2..1048576)", s->ring_slots);
+    for (uint32_t i = 0; i < s->ring_override_count; i++) {
+        const tina_ring_override *o = &s->ring_overrides[i];
+        if (!is_pow2(o->slots) || o->slots < 2 || o->slots > (1u << 20))
+            FAIL(TINA_ESPEC_RING, "ring_overrides[%u].slots: %u (need a power of two 2..1048576)",
+                 i, o->slots);
+        if (o->from >= s->shard_count || o->to >= s->shard_count || o->from == o->to)
+            FAIL(TINA_ESPEC_RING, "ring_overrides[%u]: from %u to %u (need distinct shards < %u)",
+                 i, o->from, o->to, s->shard_count);
+    }
+    if (s->timer_slots < 1 || s->timer_slots >= (1u << 30))
+        FAIL(TINA_ESPEC_TIMERS, "timer_slots: %u (need 1..2^30-1)", s->timer_slots);
+    if (!is_pow2(s->timer_wheel_slots) || s->timer_wheel_slots > (1u << 24))
+        FAIL(TINA_ESPEC_TIMERS, "timer_wheel_slots: %u (need a power of two up to 2^24)",
+             s->timer_wheel_slots);
+    if (s->timer_resolution_ns < 1000 || s->timer_resolution_ns > 1000000000ull)
+        FAIL(TINA_ESPEC_TIMERS, "timer_resolution_ns: %llu (need 1000..1000000000)",
+             (unsigned long long)s->timer_resolution_ns);
+    if (!is_pow2(s->log_entries) || s->log_entries > (1u << 20))
+        FAIL(TINA_ESPEC_LOG, "log_entries: %u (need a power of two up to 2^20)", s->log_entries);
+    if (s->log_level > TINA_LOG_ERROR)
+        FAIL(TINA_ESPEC_LOG, "log_level: %u (need 0..3)", s->log_level);
+    if (s->base_budget < 1 || s->base_budget > (1u << 20))
+        FAIL(TINA_ESPEC_BUDGET, "base_budget: %u (need 1..1048576)", s->base_budget);
+    if (s->scratch_bytes < 64 || s->scratch_bytes > (64u << 20))
+        FAIL(TINA_ESPEC_SCRATCH, "scratch_bytes: %u (need 64..67108864)", s->scratch_bytes);
+    return TINA_OK;
+}
+
+static tina_result children_check(const tina_spec *s, tina_boot_report *report) {
+    uint32_t used[TINA_TYPE_COUNT_MAX] = {0}; /* static children per shard, worst shard */
+    if (s->child_count > 0 && s->children == NULL)
+        FAIL(TINA_ESPEC_CHILD, "children: NULL with child_count %u", s->child_count);
+    for (uint32_t c = 0; c < s->child_count; c++) {
+        const tina_child_spec *cs = &s->children[c];
+        if (cs->type_id >= s->type_count)
+            FAIL(TINA_ESPEC_CHILD, "children[%u].type_id: %u (there are %u types)", c, cs->type_id,
+                 s->type_count);
+        if (cs->shard != TINA_SHARD_EVERY && cs->shard >= s->shard_count)
+            FAIL(TINA_ESPEC_CHILD, "children[%u].shard: %u (there are %u shards)", c, cs->shard,
+                 s->shard_count);
+        if (cs->restart > TINA_RESTART_PERMANENT)
+            FAIL(TINA_ESPEC_RESTART, "children[%u].restart: %u (need 0..2)", c, cs->restart);
+        if (cs->args_size > TINA_ARGS_MAX || (cs->args_size > 0 && cs->args == NULL))
+            FAIL(TINA_ESPEC_CHILD_ARGS, "children[%u].args_size: %u (need 0..64 and args)", c,
+                 cs->args_size);
+        used[cs->type_id]++; /* conservative: counts a child once for every shard it is on */
+        if (used[cs->type_id] > s->types[cs->type_id].slots_per_shard)
+            FAIL(TINA_ESPEC_TOO_MANY_CHILDREN,
+                 "children[%u]: %u static children of type '%s' exceed slots_per_shard %u", c,
+                 used[cs->type_id], s->types[cs->type_id].name,
+                 s->types[cs->type_id].slots_per_shard);
+    }
+    return TINA_OK;
+}
+
+static void defaults_fill(tina_spec *s) {
+#define DEFAULT(field, value) \
+    if (s->field == 0) s->field = (value)
+    DEFAULT(pool_user_slots, TINA__DEFAULT_POOL_USER);
+    DEFAULT(pool_system_slots, TINA__DEFAULT_POOL_SYSTEM);
+    DEFAULT(ring_slots, TINA__DEFAULT_RING);
+    DEFAULT(timer_slots, TINA__DEFAULT_TIMERS);
+    DEFAULT(timer_wheel_slots, TINA__DEFAULT_WHEEL);
+    DEFAULT(timer_resolution_ns, TINA__DEFAULT_RESOLUTION_NS);
+    DEFAULT(log_entries, TINA__DEFAULT_LOG);
+    DEFAULT(base_budget, TINA__DEFAULT_BUDGET);
+    DEFAULT(scratch_bytes, TINA__DEFAULT_SCRATCH);
+    DEFAULT(idle_spin_ns, TINA__DEFAULT_SPIN_NS);
+    DEFAULT(log_level, TINA_LOG_INFO);
+#undef DEFAULT
+}
+
+/*
+ * Resolve defaults and the shard count, check every field, compute the
+ * memory.  `out` receives the resolved spec; its types pointer still points
+ * at the caller's array (tina_create copies what it keeps).
+ */
+tina_result tina__spec_resolve(const tina_spec *in, tina_spec *out, tina_boot_report *report) {
+    tina_result r;
+    if (in == NULL) FAIL(TINA_ESPEC_NULL, "spec: NULL");
+    *out = *in;
+    defaults_fill(out);
+    if ((r = types_check(out, report)) != TINA_OK) return r;
+
+    uint32_t cores[TINA_SHARD_COUNT_MAX];
+    uint32_t shards = out->shard_count, over = 0;
+    char why[160] = {0};
+    r = tina__topology_cores(out, &shards, cores, &over, why, sizeof(why));
+    if (r != TINA_OK) FAIL(r, "%s", why);
+    out->shard_count = shards;
+    if ((r = sizes_check(out, report)) != TINA_OK) return r;
+    if ((r = children_check(out, report)) != TINA_OK) return r;
+
+    uint64_t total = 0, largest = 0;
+    for (uint32_t s = 0; s < shards; s++) {
+        struct tina__layout l;
+        tina__layout_compute(out, s, shards, &l);
+        uint64_t mapped = l.total + 2u * PAGE_BYTES; /* guard pages */
+        total += mapped;
+        if (l.total > largest) largest = l.total;
+    }
+    uint64_t limit = out->memory_limit_bytes ? out->memory_limit_bytes : tina__memory_limit();
+    if (report) {
+        report->memory_bytes = total;
+        report->memory_per_shard_bytes = largest;
+        report->memory_limit_bytes = limit;
+        report->shard_count = shards;
+        report->oversubscribed = over;
+        memcpy(report->cores, cores, sizeof(uint32_t) * shards);
+    }
+    if (total > limit)
+        FAIL(TINA_ESPEC_MEMORY, "memory: the spec needs %llu bytes, the limit is %llu bytes",
+             (unsigned long long)total, (unsigned long long)limit);
+    return TINA_OK;
+}
+
+tina_result tina_validate(const tina_spec *spec, tina_boot_report *report) {
+    tina_spec resolved;
+    if (report) memset(report, 0, sizeof(*report));
+    return tina__spec_resolve(spec, &resolved, report);
+}
