@@ -100,12 +100,16 @@ static inline void list_append(struct tina__type *t, struct tina__list *to, stru
     from->head = from->tail = TINA__NIL;
 }
 
-void tina__mailbox_push(struct tina__shard *s, struct tina__slot *slot, uint32_t msg_index) {
+static inline void mailbox_push(struct tina__shard *s, struct tina__slot *slot, uint32_t msg_index) {
     s->msgs[msg_index].link = TINA__NIL;
     if (slot->mbox_tail == TINA__NIL) slot->mbox_head = msg_index;
     else s->msgs[slot->mbox_tail].link = msg_index;
     slot->mbox_tail = msg_index;
     slot->mbox_count++;
+}
+
+void tina__mailbox_push(struct tina__shard *s, struct tina__slot *slot, uint32_t msg_index) {
+    mailbox_push(s, slot, msg_index);
 }
 
 static inline uint32_t mailbox_pop(struct tina__shard *s, struct tina__slot *slot) {
@@ -118,13 +122,17 @@ static inline uint32_t mailbox_pop(struct tina__shard *s, struct tina__slot *slo
 }
 
 /* A message arrived for slot: a parked receiver becomes ready. */
-void tina__slot_wake(struct tina__shard *s, struct tina__type *t, uint32_t i) {
+static inline void slot_wake(struct tina__shard *s, struct tina__type *t, uint32_t i) {
     struct tina__slot *slot = &t->slots[i];
     if (slot->state == TINA__IDLE) {
         slot->state = TINA__READY;
         list_push(t, &t->ready, i);
         s->did_work = 1;
     }
+}
+
+void tina__slot_wake(struct tina__shard *s, struct tina__type *t, uint32_t i) {
+    slot_wake(s, t, i);
 }
 
 /* A parked caller's reply, timeout or failure is waiting: queue it. */
@@ -158,6 +166,21 @@ static inline void *slot_struct(struct tina__type *t, uint32_t i) {
 /* Sending                                                                   */
 /* ------------------------------------------------------------------------ */
 
+/* Small payloads dominate; copy them without a libc call. */
+static inline void payload_copy(uint8_t *dst, const uint8_t *src, uint32_t size) {
+    if (size >= 8 && size <= 16) {
+        uint64_t a, b;
+        memcpy(&a, src, 8);
+        memcpy(&b, src + size - 8, 8);
+        memcpy(dst, &a, 8);
+        memcpy(dst + size - 8, &b, 8);
+    } else if (size < 8) {
+        for (uint32_t k = 0; k < size; k++) dst[k] = src[k];
+    } else {
+        memcpy(dst, src, size);
+    }
+}
+
 static inline void envelope_fill(tina_msg *m, tina_handle from, tina_handle to, uint16_t tag,
                                  const void *payload, uint32_t size, uint8_t kind, uint64_t corr) {
     m->from = from;
@@ -166,7 +189,7 @@ static inline void envelope_fill(tina_msg *m, tina_handle from, tina_handle to, 
     m->tag = tag;
     m->size = (uint8_t)size;
     m->kind = kind;
-    if (size) memcpy(m->payload, payload, size);
+    payload_copy(m->payload, payload, size);
 }
 
 /* Range checks that hold for every shard: types and capacities are global. */
@@ -209,21 +232,29 @@ static int reply_accept(struct tina__shard *s, const tina_msg *src) {
     return 1;
 }
 
-static tina_result send_local(struct tina__shard *s, tina_handle from, tina_handle to, uint16_t tag,
-                              const void *payload, uint32_t size, uint8_t kind, uint64_t corr) {
+/* A local reply: copied straight into a pool slot by reply_accept. */
+static __attribute__((noinline)) tina_result reply_local(struct tina__shard *s, tina_handle from,
+                                                         tina_handle to, uint16_t tag,
+                                                         const void *payload, uint32_t size,
+                                                         uint64_t corr) {
+    tina_msg reply;
+    envelope_fill(&reply, from, to, tag, payload, size, TINA_MSG_REPLY, corr);
+    if (reply_accept(s, &reply) < 0) {
+        s->stats.pool_exhausted++;
+        return TINA_EPOOL_EXHAUSTED;
+    }
+    s->stats.sent++;
+    return TINA_OK;
+}
+
+static inline __attribute__((always_inline)) tina_result send_local(struct tina__shard *s, tina_handle from, tina_handle to,
+                                     uint16_t tag, const void *payload, uint32_t size,
+                                     uint8_t kind, uint64_t corr) {
+    if (TINA__UNLIKELY(kind == TINA_MSG_REPLY))
+        return reply_local(s, from, to, tag, payload, size, corr);
     struct tina__type *t = &s->types[tina_handle_type(to)];
     uint32_t i = tina_handle_slot(to);
     struct tina__slot *slot = &t->slots[i];
-    if (TINA__UNLIKELY(kind == TINA_MSG_REPLY)) {
-        tina_msg reply;
-        envelope_fill(&reply, from, to, tag, payload, size, kind, corr);
-        if (reply_accept(s, &reply) < 0) {
-            s->stats.pool_exhausted++;
-            return TINA_EPOOL_EXHAUSTED;
-        }
-        s->stats.sent++;
-        return TINA_OK;
-    }
     if (TINA__UNLIKELY(!slot_alive(slot, to))) {
         s->stats.stale++;
         return TINA_ESTALE;
@@ -238,14 +269,14 @@ static tina_result send_local(struct tina__shard *s, tina_handle from, tina_hand
         return TINA_EPOOL_EXHAUSTED;
     }
     envelope_fill(&s->msgs[m], from, to, tag, payload, size, kind, corr);
-    tina__mailbox_push(s, slot, m);
-    tina__slot_wake(s, t, i);
+    mailbox_push(s, slot, m);
+    slot_wake(s, t, i);
     s->stats.sent++;
     s->stats.delivered++;
     return TINA_OK;
 }
 
-static tina_result send_remote(struct tina__shard *s, tina_handle from, tina_handle to,
+static __attribute__((noinline)) tina_result send_remote(struct tina__shard *s, tina_handle from, tina_handle to,
                                uint16_t tag, const void *payload, uint32_t size, uint8_t kind,
                                uint64_t corr) {
     tina_msg *m = s->platform->channel_reserve(s, tina_handle_shard(to));
@@ -259,7 +290,7 @@ static tina_result send_remote(struct tina__shard *s, tina_handle from, tina_han
     return TINA_OK;
 }
 
-static tina_result message_send(struct tina__shard *s, tina_handle from, tina_handle to,
+static inline __attribute__((always_inline)) tina_result message_send(struct tina__shard *s, tina_handle from, tina_handle to,
                                 uint16_t tag, const void *payload, size_t size, uint8_t kind,
                                 uint64_t corr) {
     if (TINA__UNLIKELY(tag < TINA_TAG_USER)) {
@@ -318,8 +349,8 @@ static int arrival_accept(struct tina__shard *s, const tina_msg *src, struct tin
     uint32_t m = pool_alloc_user(s);
     if (m == TINA__NIL) return 0;
     memcpy(&s->msgs[m], src, offsetof(tina_msg, payload) + src->size);
-    tina__mailbox_push(s, slot, m);
-    tina__slot_wake(s, t, i);
+    mailbox_push(s, slot, m);
+    slot_wake(s, t, i);
     s->stats.delivered++;
     return 1;
 }
