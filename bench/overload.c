@@ -89,14 +89,6 @@ static tina_effect producer_handler(void *self, tina_ctx *ctx, const tina_msg *m
     return tina_yield();
 }
 
-static uint32_t consumer_init(void *self, tina_ctx *ctx, const void *args, size_t args_size) {
-    (void)self;
-    (void)ctx;
-    (void)args;
-    (void)args_size;
-    return 0;
-}
-
 static tina_effect consumer_handler(void *self, tina_ctx *ctx, const tina_msg *msg) {
     (void)self;
     if (msg->tag == TINA_TAG_SHUTDOWN) return tina_done();
@@ -140,7 +132,6 @@ int main(void) {
         {.name = "consumer",
          .struct_size = 8,
          .slots_per_shard = 1,
-         .init = consumer_init,
          .handler = consumer_handler},
         {.name = "producer",
          .struct_size = sizeof(producer),
@@ -180,7 +171,7 @@ int main(void) {
         bench_dump_stats(rt, i);
     }
     tina_channel_stats ch;
-    bench_check(tina_channel_stats(rt, 1, 0, &ch), "tina_channel_stats");
+    bench_check(tina_stats_channel(rt, 1, 0, &ch), "tina_stats_channel");
     tina_destroy(rt);
 
     uint64_t attempts = 0, ok = 0, full = 0, other = 0;

@@ -270,7 +270,7 @@ static int audit(const tina_runtime *rt, const tina_shard_stats *stats) {
         for (uint32_t to = 0; to < SHARD_COUNT; to++) {
             tina_channel_stats ch;
             if (from == to) continue;
-            if (tina_channel_stats(rt, from, to, &ch) != TINA_OK) {
+            if (tina_stats_channel(rt, from, to, &ch) != TINA_OK) {
                 printf("  channel %u->%u: no counters\n", from, to);
                 ok = 0;
                 continue;

@@ -158,7 +158,7 @@ static int channels_balance(const tina_runtime *rt, uint32_t shard_count) {
     for (uint32_t from = 0; from < shard_count; from++) {
         for (uint32_t to = 0; to < shard_count; to++) {
             tina_channel_stats ch;
-            if (from == to || tina_channel_stats(rt, from, to, &ch) != TINA_OK) continue;
+            if (from == to || tina_stats_channel(rt, from, to, &ch) != TINA_OK) continue;
             if (ch.accepted != ch.delivered + ch.dropped + ch.in_flight) balanced = 0;
         }
     }
@@ -180,7 +180,7 @@ static void print_counters(const tina_runtime *rt, uint32_t shard_count) {
     for (uint32_t from = 0; from < shard_count; from++) {
         for (uint32_t to = 0; to < shard_count; to++) {
             tina_channel_stats ch;
-            if (from == to || tina_channel_stats(rt, from, to, &ch) != TINA_OK) continue;
+            if (from == to || tina_stats_channel(rt, from, to, &ch) != TINA_OK) continue;
             printf("channel %u->%u: accepted=%" PRIu64 " full=%" PRIu64 " delivered=%" PRIu64
                    " dropped=%" PRIu64 " in_flight=%" PRIu64 " slots=%u\n",
                    from, to, ch.accepted, ch.full, ch.delivered, ch.dropped, ch.in_flight,

@@ -354,7 +354,12 @@ TINA_WUR tina_result tina_spawn(tina_ctx *ctx, uint32_t type_id, const void *arg
 
 typedef uint64_t tina_timer_id;
 /* Deliver a TINA_MSG_TIMER message with tag after delay_ns, then every
- * period_ns if period_ns > 0.  A zero delay fires on the next pass.
+ * period_ns if period_ns > 0.  A zero delay fires on the next pass.  A fired
+ * timer needs no message slot and is delivered ahead of queued mail (never
+ * refused for a full mailbox or pool).  A periodic timer has at most one
+ * undelivered fire: periods missed while the isolate was busy are skipped.
+ * Only the owner's own timers can be cancelled; cancelling a fired but
+ * undelivered timer withdraws it.
  * Returns TINA_OK, TINA_ERESERVED_TAG, TINA_ETIMER_EXHAUSTED. */
 TINA_WUR tina_result tina_timer_set(tina_ctx *ctx, uint64_t delay_ns, uint64_t period_ns,
                                     uint16_t tag, tina_timer_id *out);
@@ -404,7 +409,6 @@ void tina_log(tina_ctx *ctx, tina_log_level level, const char *fmt, ...) TINA_PR
     X(dropped_full)       /*   of which mailbox full */                                 \
     X(late_replies)       /*   of which replies after timeout (or to a dead caller) */  \
     X(drain_stalls)       /* channel drains paused: pool empty, retried next pass */    \
-    X(system_exhausted)   /* system region empty: timer retried next pass */           \
     X(calls)              /* call effects */                                            \
     X(call_failed)        /* calls woken at once: request not sent */                   \
     X(call_timeouts)      /* calls woken by their timeout */                            \

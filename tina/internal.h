@@ -63,11 +63,15 @@ enum tina__slot_flag {
     TINA__RESUME = 1u << 0 /* next dispatch delivers TINA_TAG_RESUME */
 };
 
-/* call_note values that are not pool indexes: synthesized, no pool slot. */
+/* call_note values that are not pool indexes: notices synthesized at
+ * dispatch, which need no pool slot.  A failed call keeps its (negative)
+ * result in the note itself.  Pools hold fewer than 2^30 slots. */
 #define TINA__NOTE_TIMEOUT (UINT32_MAX - 1u)
-#define TINA__NOTE_FAILED (UINT32_MAX - 2u)
+#define TINA__NOTE_FAILED_BASE (UINT32_MAX - 2u)
+#define TINA__NOTE_FAILED(result) (TINA__NOTE_FAILED_BASE - (uint32_t)(-(result)))
+#define TINA__NOTE_FIRST (UINT32_MAX - 4096u)
 
-/* Per-isolate bookkeeping: 48 bytes, next to 64 bytes of spawn args. */
+/* Per-isolate bookkeeping: 56 bytes, next to 64 bytes of spawn args. */
 struct tina__slot {
     uint32_t generation;  /* current incarnation; never 0 */
     uint8_t state;        /* enum tina__slot_state */
@@ -79,12 +83,13 @@ struct tina__slot {
     uint32_t mbox_count;  /* queued messages */
     uint32_t next;        /* link: free list, ready queue, yield or restart list */
     uint32_t timer_head;  /* first timer this isolate owns, or NIL */
-    uint32_t call_note;   /* reply pool index / TIMEOUT / FAILED to deliver first, or NIL */
+    uint32_t call_note;   /* reply pool index / TIMEOUT / FAILED(r) to deliver first, or NIL */
     uint32_t call_timer;  /* timer entry of the pending call's timeout, or NIL */
-    int32_t call_result;  /* the send result behind TINA__NOTE_FAILED */
+    uint32_t fired_head;  /* timers fired and not yet delivered, FIFO, or NIL */
+    uint32_t fired_tail;
     uint64_t call_corr;   /* correlation id of the pending call, 0 if none */
 };
-_Static_assert(sizeof(struct tina__slot) == 48, "slot bookkeeping stays at 48 bytes");
+_Static_assert(sizeof(struct tina__slot) == 56, "slot bookkeeping stays at 56 bytes");
 
 struct tina__list {
     uint32_t head, tail; /* slot indexes, NIL when empty */
@@ -127,7 +132,7 @@ struct tina__timer {
     uint32_t generation;   /* high half of the timer id; bumped on free */
     uint16_t tag;
     uint8_t kind;          /* enum tina__timer_kind, 0 when free */
-    uint8_t where;         /* TINA__IN_WHEEL / TINA__IN_DUE / 0 when free */
+    uint8_t where;         /* wheel, due list, owner's fired list, or none */
 };
 
 struct tina__wheel {
@@ -337,6 +342,7 @@ tina_result tina__timer_cancel(struct tina__shard *s, struct tina__slot *owner_s
                                tina_handle owner, uint32_t index, uint32_t generation);
 void tina__timer_cancel_all(struct tina__shard *s, struct tina__slot *owner_slot);
 void tina__timers_advance(struct tina__shard *s);
+uint32_t tina__timer_deliver(struct tina__shard *s, struct tina__slot *owner_slot, tina_msg *out);
 uint64_t tina__timers_next_deadline(struct tina__shard *s);
 
 /* log.c */

@@ -145,7 +145,7 @@ void tina__slot_ready(struct tina__shard *s, struct tina__type *t, uint32_t i) {
 /* After a handler or init: park, or queue again if mail is waiting. */
 static inline void slot_park(struct tina__type *t, uint32_t i) {
     struct tina__slot *slot = &t->slots[i];
-    if (slot->mbox_count > 0) {
+    if (slot->mbox_count > 0 || slot->fired_head != TINA__NIL) {
         slot->state = TINA__READY;
         list_push(t, &t->ready, i);
     } else {
@@ -385,6 +385,7 @@ int tina__isolate_start(struct tina__shard *s, struct tina__type *t, uint32_t i)
     slot->state = TINA__READY; /* not queued: starting */
     slot->flags = 0;
     slot->timer_head = TINA__NIL;
+    slot->fired_head = slot->fired_tail = TINA__NIL;
     slot->call_note = TINA__NIL;
     slot->call_timer = TINA__NIL;
     slot->call_corr = 0;
@@ -466,8 +467,7 @@ tina_result tina_spawn(tina_ctx *ctx, uint32_t type_id, const void *args, size_t
 
 static void call_fail(struct tina__shard *s, struct tina__type *t, uint32_t i, tina_result r) {
     struct tina__slot *slot = &t->slots[i];
-    slot->call_note = TINA__NOTE_FAILED;
-    slot->call_result = r;
+    slot->call_note = TINA__NOTE_FAILED(r);
     tina__slot_ready(s, t, i);
     s->stats.call_failed++;
 }
@@ -544,39 +544,47 @@ static void effect_apply(struct tina__shard *s, struct tina__type *t, uint32_t i
 /* Dispatch                                                                  */
 /* ------------------------------------------------------------------------ */
 
-/* The message to hand the isolate next; *pool_index is NIL if synthesized. */
+/* The message to hand the isolate next, in priority order: resume notice,
+ * the pending call's outcome, fired timers, then the mailbox.  Notices and
+ * timers are synthesized into s->synth; *pool_index is NIL for them. */
 static const tina_msg *next_message(struct tina__shard *s, struct tina__type *t, uint32_t i,
                                     uint32_t *pool_index) {
     struct tina__slot *slot = &t->slots[i];
-    *pool_index = TINA__NIL;
-    if (TINA__UNLIKELY(slot->flags & TINA__RESUME) || slot->call_note >= s->pool_slots) {
-        tina_msg *m = &s->synth;
-        m->from = 0;
-        m->to = tina_handle_make(s->id, t->id, i, slot->generation);
-        m->corr = 0;
-        m->kind = TINA_MSG_SYSTEM;
-        m->size = 0;
-        if (slot->flags & TINA__RESUME) {
-            slot->flags &= (uint8_t)~TINA__RESUME;
-            m->tag = TINA_TAG_RESUME;
-        } else if (slot->call_note == TINA__NOTE_TIMEOUT) {
-            slot->call_note = TINA__NIL;
-            m->tag = TINA_TAG_CALL_TIMEOUT;
-        } else if (slot->call_note == TINA__NOTE_FAILED) {
-            slot->call_note = TINA__NIL;
-            m->tag = TINA_TAG_CALL_FAILED;
-            m->size = sizeof(int32_t);
-            memcpy(m->payload, &slot->call_result, sizeof(int32_t));
-        } else {
-            /* call_note NIL and no resume: a plain mailbox message */
-            *pool_index = mailbox_pop(s, slot);
-            return &s->msgs[*pool_index];
-        }
-        return m;
+    uint32_t note = slot->call_note;
+    if (TINA__LIKELY(!(slot->flags & TINA__RESUME) && note == TINA__NIL &&
+                     slot->fired_head == TINA__NIL)) {
+        if (TINA__UNLIKELY(slot->mbox_head == TINA__NIL)) return NULL; /* timer cancelled */
+        *pool_index = mailbox_pop(s, slot);
+        return &s->msgs[*pool_index];
     }
-    *pool_index = slot->call_note;
-    slot->call_note = TINA__NIL;
-    return &s->msgs[*pool_index];
+    *pool_index = TINA__NIL;
+    if (note != TINA__NIL && note < TINA__NOTE_FIRST) { /* a reply in the pool */
+        slot->call_note = TINA__NIL;
+        *pool_index = note;
+        return &s->msgs[note];
+    }
+    tina_msg *m = &s->synth;
+    m->from = 0;
+    m->to = tina_handle_make(s->id, t->id, i, slot->generation);
+    m->corr = 0;
+    m->kind = TINA_MSG_SYSTEM;
+    m->size = 0;
+    if (slot->flags & TINA__RESUME) {
+        slot->flags &= (uint8_t)~TINA__RESUME;
+        m->tag = TINA_TAG_RESUME;
+    } else if (note == TINA__NOTE_TIMEOUT) {
+        slot->call_note = TINA__NIL;
+        m->tag = TINA_TAG_CALL_TIMEOUT;
+    } else if (note != TINA__NIL) {
+        int32_t result = -(int32_t)(TINA__NOTE_FAILED_BASE - note);
+        slot->call_note = TINA__NIL;
+        m->tag = TINA_TAG_CALL_FAILED;
+        m->size = sizeof(result);
+        memcpy(m->payload, &result, sizeof(result));
+    } else {
+        (void)tina__timer_deliver(s, slot, m);
+    }
+    return m;
 }
 
 static void type_dispatch(struct tina__shard *s, struct tina__type *t) {
@@ -587,6 +595,10 @@ static void type_dispatch(struct tina__shard *s, struct tina__type *t) {
         struct tina__slot *slot = &t->slots[i];
         uint32_t pool_index;
         const tina_msg *m = next_message(s, t, i, &pool_index);
+        if (TINA__UNLIKELY(m == NULL)) { /* woken by a timer cancelled since */
+            slot_park(t, i);
+            continue;
+        }
         s->ctx.type = t;
         s->ctx.slot = i;
         s->ctx.self = tina_handle_make(s->id, t->id, i, slot->generation);
@@ -778,6 +790,7 @@ static void type_carve(struct tina__shard *s, struct tina__type *t, const tina_t
         slot->state = TINA__FREE;
         slot->mbox_head = slot->mbox_tail = TINA__NIL;
         slot->timer_head = slot->call_note = slot->call_timer = TINA__NIL;
+        slot->fired_head = slot->fired_tail = TINA__NIL;
         slot->next = i + 1 < t->capacity ? i + 1 : TINA__NIL;
     }
     t->free_head = 0;

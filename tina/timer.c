@@ -17,11 +17,17 @@
  * so fires in this pass's timer phase: the isolate sees it on the next pass,
  * never a wheel turn later.
  *
- * A user timer fires as a TINA_MSG_TIMER message from the system region of
- * the pool (so exhausting the user region never blocks it) into the
- * owner's mailbox; if the system region is empty the entry stays due and
- * fires next pass.  A call timeout needs no message at all: it marks the
- * caller's slot and the dispatcher synthesizes the notice.
+ * and, once fired, in its owner's fired list (slot->fired_head), FIFO,
+ * until the dispatcher delivers it.
+ *
+ * Firing needs no message slot at all: the entry itself waits in the
+ * owner's fired list and the dispatcher synthesizes the TINA_MSG_TIMER
+ * message from it, ahead of the mailbox (so neither an exhausted pool nor
+ * a full mailbox can hold a timer back).  At delivery a one-shot entry is
+ * freed and a periodic one re-armed for its next period; so a periodic
+ * timer has at most one undelivered fire, and fires missed while its owner
+ * was busy are skipped, not queued up.  A call timeout marks the caller's
+ * slot and the dispatcher synthesizes the notice the same way.
  *
  * Timer ids are (generation << 32 | index); the generation is bumped when
  * an entry is freed, so an old id can never cancel a newer timer.
@@ -30,7 +36,7 @@
 
 #include "internal.h"
 
-enum { IN_NONE = 0, IN_WHEEL = 1, IN_DUE = 2 };
+enum { IN_NONE = 0, IN_WHEEL = 1, IN_DUE = 2, IN_FIRED = 3 };
 
 void tina__wheel_init(struct tina__wheel *w, struct tina__timer *timers, uint32_t *buckets,
                       uint32_t capacity, uint32_t wheel_slots, uint64_t resolution_ns) {
@@ -55,25 +61,53 @@ static inline uint64_t due_tick(const struct tina__wheel *w, const struct tina__
     return (e->deadline_ns + w->resolution_ns - 1) / w->resolution_ns;
 }
 
-/* Unlink from whichever list (bucket or due) the entry is in. */
-static void entry_unlink(struct tina__wheel *w, uint32_t i) {
+static struct tina__slot *slot_of(struct tina__shard *s, tina_handle owner) {
+    return &s->types[tina_handle_type(owner)].slots[tina_handle_slot(owner)];
+}
+
+/* Unlink from whichever list (bucket, due or fired) the entry is in. */
+static void entry_unlink(struct tina__shard *s, uint32_t i) {
+    struct tina__wheel *w = &s->wheel;
     struct tina__timer *e = &w->timers[i];
-    uint32_t *head = e->where == IN_DUE ? &w->due_head : &w->buckets[due_tick(w, e) & w->mask];
+    uint32_t *head, *tail = NULL;
+    switch (e->where) {
+    case IN_DUE:
+        head = &w->due_head;
+        tail = &w->due_tail;
+        break;
+    case IN_FIRED: {
+        struct tina__slot *slot = slot_of(s, e->owner);
+        head = &slot->fired_head;
+        tail = &slot->fired_tail;
+        break;
+    }
+    case IN_WHEEL:
+        head = &w->buckets[due_tick(w, e) & w->mask];
+        break;
+    default:
+        return;
+    }
     if (e->prev != TINA__NIL) w->timers[e->prev].next = e->next;
     else *head = e->next;
     if (e->next != TINA__NIL) w->timers[e->next].prev = e->prev;
-    else if (e->where == IN_DUE) w->due_tail = e->prev;
+    else if (tail) *tail = e->prev;
     e->where = IN_NONE;
 }
 
-static void due_append(struct tina__wheel *w, uint32_t i) {
+/* Append to a FIFO list (due list or an owner's fired list). */
+static void fifo_append(struct tina__wheel *w, uint32_t *head, uint32_t *tail, uint32_t i,
+                        uint8_t where) {
     struct tina__timer *e = &w->timers[i];
-    e->where = IN_DUE;
+    e->where = where;
     e->next = TINA__NIL;
-    e->prev = w->due_tail;
-    if (w->due_tail != TINA__NIL) w->timers[w->due_tail].next = i;
-    else w->due_head = i;
-    w->due_tail = i;
+    e->prev = *tail;
+    if (*tail != TINA__NIL) w->timers[*tail].next = i;
+    else *head = i;
+    *tail = i;
+}
+
+static void due_append(struct tina__wheel *w, uint32_t i) {
+    fifo_append(w, &w->due_head, &w->due_tail, i, IN_DUE);
 }
 
 static void entry_schedule(struct tina__wheel *w, uint32_t i) {
@@ -137,7 +171,7 @@ tina_result tina__timer_cancel(struct tina__shard *s, struct tina__slot *owner_s
     if (index >= w->capacity) return TINA_ETIMER_STALE;
     struct tina__timer *e = &w->timers[index];
     if (e->kind == 0 || e->generation != generation || e->owner != owner) return TINA_ETIMER_STALE;
-    entry_unlink(w, index);
+    entry_unlink(s, index);
     if (e->kind == TINA__TIMER_USER) s->stats.timers_cancelled++;
     entry_free(s, owner_slot, index);
     return TINA_OK;
@@ -147,59 +181,54 @@ void tina__timer_cancel_all(struct tina__shard *s, struct tina__slot *owner_slot
     struct tina__wheel *w = &s->wheel;
     while (owner_slot->timer_head != TINA__NIL) {
         uint32_t i = owner_slot->timer_head;
-        entry_unlink(w, i);
+        entry_unlink(s, i);
         if (w->timers[i].kind == TINA__TIMER_USER) s->stats.timers_cancelled++;
         entry_free(s, owner_slot, i);
     }
 }
 
-static struct tina__slot *owner_slot(struct tina__shard *s, tina_handle owner,
-                                     struct tina__type **type) {
-    struct tina__type *t = &s->types[tina_handle_type(owner)];
-    struct tina__slot *slot = &t->slots[tina_handle_slot(owner)];
-    /* Teardown cancels every timer, so an entry's owner is always alive. */
-    TINA_ASSERT(slot->generation == tina_handle_generation(owner));
-    *type = t;
-    return slot;
-}
-
-/* Fire one due entry.  Returns 0 if it must wait for a system slot. */
-static int entry_fire(struct tina__shard *s, uint32_t i) {
+/* Fire one due entry into its owner's fired list (no message slot). */
+static void entry_fire(struct tina__shard *s, uint32_t i) {
     struct tina__wheel *w = &s->wheel;
     struct tina__timer *e = &w->timers[i];
-    struct tina__type *t;
-    struct tina__slot *slot = owner_slot(s, e->owner, &t);
+    struct tina__type *t = &s->types[tina_handle_type(e->owner)];
     uint32_t slot_index = tina_handle_slot(e->owner);
+    struct tina__slot *slot = &t->slots[slot_index];
+    /* Teardown cancels every timer, so an entry's owner is always alive. */
+    TINA_ASSERT(slot->generation == tina_handle_generation(e->owner));
+    entry_unlink(s, i);
     if (e->kind == TINA__TIMER_CALL) {
-        entry_unlink(w, i);
         TINA_ASSERT(slot->state == TINA__CALLING && slot->call_corr == e->corr);
         slot->call_note = TINA__NOTE_TIMEOUT;
         slot->call_corr = 0;
         slot->call_timer = TINA__NIL;
-        slot->state = TINA__READY;
         entry_free(s, slot, i);
         tina__slot_ready(s, t, slot_index);
         s->stats.call_timeouts++;
-        return 1;
+        return;
     }
-    uint32_t m = tina__pool_alloc_system(s);
-    if (m == TINA__NIL) {
-        s->stats.system_exhausted++;
-        return 0;
-    }
-    tina_msg *msg = &s->msgs[m];
-    tina_timer_id id = ((uint64_t)e->generation << 32) | i;
-    msg->from = 0;
-    msg->to = e->owner;
-    msg->corr = 0;
-    msg->tag = e->tag;
-    msg->size = sizeof(id);
-    msg->kind = TINA_MSG_TIMER;
-    memcpy(msg->payload, &id, sizeof(id));
-    tina__mailbox_push(s, slot, m);
+    fifo_append(w, &slot->fired_head, &slot->fired_tail, i, IN_FIRED);
     tina__slot_wake(s, t, slot_index);
     s->stats.timers_fired++;
-    entry_unlink(w, i);
+}
+
+/* Dispatch: turn the owner's oldest fired timer into *out; re-arm or free
+ * it.  Returns the entry index. */
+uint32_t tina__timer_deliver(struct tina__shard *s, struct tina__slot *slot, tina_msg *out) {
+    struct tina__wheel *w = &s->wheel;
+    uint32_t i = slot->fired_head;
+    TINA_ASSERT(i != TINA__NIL);
+    struct tina__timer *e = &w->timers[i];
+    if (e->next != TINA__NIL) __builtin_prefetch(&w->timers[e->next]);
+    tina_timer_id id = ((uint64_t)e->generation << 32) | i;
+    entry_unlink(s, i);
+    out->from = 0;
+    out->to = e->owner;
+    out->corr = 0;
+    out->tag = e->tag;
+    out->kind = TINA_MSG_TIMER;
+    out->size = sizeof(id);
+    memcpy(out->payload, &id, sizeof(id));
     if (e->period_ns) {
         e->deadline_ns += e->period_ns;
         if (e->deadline_ns <= s->now_ns) e->deadline_ns = s->now_ns + e->period_ns;
@@ -207,7 +236,7 @@ static int entry_fire(struct tina__shard *s, uint32_t i) {
     } else {
         entry_free(s, slot, i);
     }
-    return 1;
+    return i;
 }
 
 void tina__timers_advance(struct tina__shard *s) {
@@ -220,20 +249,22 @@ void tina__timers_advance(struct tina__shard *s) {
             uint32_t i = w->buckets[k & w->mask];
             while (i != TINA__NIL) {
                 uint32_t next = w->timers[i].next;
+                if (next != TINA__NIL) __builtin_prefetch(&w->timers[next]);
+                /* Fire in place: one visit per entry, while it is in cache. */
                 if (due_tick(w, &w->timers[i]) <= now_tick) {
-                    entry_unlink(w, i);
-                    due_append(w, i);
+                    entry_fire(s, i);
+                    s->did_work = 1;
                 }
                 i = next;
             }
         }
     }
     if (now_tick > w->tick) w->tick = now_tick;
-    /* Fire what is due, in order; a periodic entry re-enters the wheel in
-     * the future, so this loop ends. */
+    /* Fire what is due, in order.  Firing moves an entry out of the due
+     * list (periodic ones re-arm only at delivery), so this loop ends. */
     uint32_t i;
     while ((i = w->due_head) != TINA__NIL) {
-        if (!entry_fire(s, i)) break;
+        entry_fire(s, i);
         s->did_work = 1;
     }
 }
