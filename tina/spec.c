@@ -156,8 +156,27 @@ static tina_result sizes_check(const tina_spec *s, tina_boot_report *report) {
     return TINA_OK;
 }
 
+/* Static children of one type on each shard must fit its slots. */
+static tina_result children_fit(const tina_spec *s, uint32_t type, tina_boot_report *report) {
+    uint32_t on_shard[TINA_SHARD_COUNT_MAX] = {0}, on_every = 0;
+    for (uint32_t c = 0; c < s->child_count; c++) {
+        const tina_child_spec *cs = &s->children[c];
+        if (cs->type_id != type) continue;
+        if (cs->shard == TINA_SHARD_EVERY) on_every++;
+        else on_shard[cs->shard]++;
+        uint32_t worst = on_every + (cs->shard == TINA_SHARD_EVERY ? 0 : on_shard[cs->shard]);
+        for (uint32_t sh = 0; cs->shard == TINA_SHARD_EVERY && sh < s->shard_count; sh++)
+            if (on_every + on_shard[sh] > worst) worst = on_every + on_shard[sh];
+        if (worst > s->types[type].slots_per_shard)
+            FAIL(TINA_ESPEC_TOO_MANY_CHILDREN,
+                 "children[%u]: %u static children of type '%s' on one shard exceed "
+                 "slots_per_shard %u", c, worst, s->types[type].name,
+                 s->types[type].slots_per_shard);
+    }
+    return TINA_OK;
+}
+
 static tina_result children_check(const tina_spec *s, tina_boot_report *report) {
-    uint32_t used[TINA_TYPE_COUNT_MAX] = {0}; /* static children per shard, worst shard */
     if (s->child_count > 0 && s->children == NULL)
         FAIL(TINA_ESPEC_CHILD, "children: NULL with child_count %u", s->child_count);
     for (uint32_t c = 0; c < s->child_count; c++) {
@@ -173,12 +192,10 @@ static tina_result children_check(const tina_spec *s, tina_boot_report *report) 
         if (cs->args_size > TINA_ARGS_MAX || (cs->args_size > 0 && cs->args == NULL))
             FAIL(TINA_ESPEC_CHILD_ARGS, "children[%u].args_size: %u (need 0..64 and args)", c,
                  cs->args_size);
-        used[cs->type_id]++; /* conservative: counts a child once for every shard it is on */
-        if (used[cs->type_id] > s->types[cs->type_id].slots_per_shard)
-            FAIL(TINA_ESPEC_TOO_MANY_CHILDREN,
-                 "children[%u]: %u static children of type '%s' exceed slots_per_shard %u", c,
-                 used[cs->type_id], s->types[cs->type_id].name,
-                 s->types[cs->type_id].slots_per_shard);
+    }
+    for (uint32_t t = 0; t < s->type_count; t++) {
+        tina_result r = children_fit(s, t, report);
+        if (r != TINA_OK) return r;
     }
     return TINA_OK;
 }
