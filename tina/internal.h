@@ -233,7 +233,8 @@ struct tina__shard {
     uint32_t id;
     uint32_t shard_count;
     uint32_t did_work;         /* this pass changed something */
-    uint64_t now_ns;           /* pass clock */
+    uint64_t now_ns;           /* pass clock, valid when now_valid (tina__shard_now) */
+    uint32_t now_valid;        /* cleared at the start of each pass */
     uint64_t corr_next;        /* next call correlation id (shard in high bits) */
     uint64_t out_dirty;        /* bit per peer: ring written this pass */
     const struct tina__platform *platform;
@@ -323,6 +324,16 @@ tina_result tina__arena_map(struct tina_runtime *rt, uint32_t shard, size_t byte
 void tina__arena_unmap(struct tina__arena *arena);
 int tina__pin_thread(struct tina_runtime *rt, uint32_t os_cpu);
 void tina__topology_close(struct tina_runtime *rt);
+
+/* The pass clock: read from the platform at most once per pass, and only
+ * if something needs it (timers, tina_now_ns, logging, idle accounting). */
+static inline uint64_t tina__shard_now(struct tina__shard *s) {
+    if (!s->now_valid) {
+        s->now_ns = s->platform->clock_ns(s);
+        s->now_valid = 1;
+    }
+    return s->now_ns;
+}
 
 /* shard.c */
 void tina__shard_carve(struct tina_runtime *rt, uint32_t shard_id, const struct tina__layout *l);

@@ -44,7 +44,7 @@ void tina_log(tina_ctx *ctx, tina_log_level level, const char *fmt, ...) {
     if (n < 0) n = 0;
     if (n > (int)sizeof(e->text) - 1) n = (int)sizeof(e->text) - 1;
     e->length = (uint8_t)n;
-    e->time_ns = s->now_ns;
+    e->time_ns = tina__shard_now(s);
     e->handle = ctx->self;
     e->type_id = ctx->type ? (uint16_t)ctx->type->id : 0xffff;
     e->level = (uint8_t)(level <= TINA_LOG_ERROR ? level : TINA_LOG_ERROR);

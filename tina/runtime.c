@@ -168,11 +168,13 @@ static void *shard_thread(void *arg) {
             idle_since = 0;
             continue;
         }
-        if (idle_since == 0) idle_since = s->now_ns;
-        if (s->now_ns - idle_since < rt->spec.idle_spin_ns) {
+        uint64_t now = tina__shard_now(s);
+        if (idle_since == 0) idle_since = now;
+        if (now - idle_since < rt->spec.idle_spin_ns) {
             cpu_relax();
             continue;
         }
+        tina__shard_publish_stats(s);
         p->idle(s, tina__shard_next_deadline(s));
         idle_since = 0;
     }

@@ -635,7 +635,7 @@ static int work_pending(const struct tina__shard *s) {
 /* One pass; returns non-zero if the shard did or has work. */
 int tina__shard_pass(struct tina__shard *s) {
     s->did_work = 0;
-    s->now_ns = s->platform->clock_ns(s);
+    s->now_valid = 0;
     channels_drain(s);
     if (s->platform->io_reap(s) > 0) s->did_work = 1;
     tina__supervise_restart_pending(s);
@@ -644,8 +644,8 @@ int tina__shard_pass(struct tina__shard *s) {
     s->platform->channel_publish(s);
     tina__timers_advance(s);
     tina__log_flush(s);
-    s->stats.passes++;
-    if (s->now_ns - s->snapshot_at_ns >= 1000000u) tina__shard_publish_stats(s);
+    if ((++s->stats.passes & 1023u) == 0 && tina__shard_now(s) - s->snapshot_at_ns >= 1000000u)
+        tina__shard_publish_stats(s);
     return s->did_work || work_pending(s);
 }
 
@@ -656,8 +656,8 @@ uint64_t tina__shard_next_deadline(struct tina__shard *s) {
 /* Start the static children placed on this shard at tina_create. */
 void tina__shard_boot(struct tina__shard *s) {
     struct tina_runtime *rt = s->rt;
-    s->now_ns = s->platform->clock_ns(s);
-    s->wheel.tick = s->now_ns / s->wheel.resolution_ns;
+    s->now_valid = 0;
+    s->wheel.tick = tina__shard_now(s) / s->wheel.resolution_ns;
     for (uint32_t c = 0; c < rt->spec.child_count; c++) {
         uint32_t i = rt->child_slot[(size_t)c * rt->shard_count + s->id];
         if (i == TINA__NIL) continue;
@@ -693,7 +693,7 @@ void tina__shard_publish_stats(struct tina__shard *s) {
     atomic_thread_fence(memory_order_release);
     for (int k = 0; k < N; k++) atomic_store_explicit(&s->snapshot[k], words[k], memory_order_relaxed);
     atomic_store_explicit(&s->snapshot_seq, seq + 2, memory_order_release);
-    s->snapshot_at_ns = s->now_ns;
+    s->snapshot_at_ns = tina__shard_now(s);
 }
 
 const tina_shard_stats *tina_ctx_stats(const tina_ctx *ctx) {
@@ -709,7 +709,7 @@ tina_handle tina_self(const tina_ctx *ctx) { return ctx->self; }
 tina_handle tina_sender(const tina_ctx *ctx) { return ctx->msg ? ctx->msg->from : 0; }
 uint32_t tina_shard_id(const tina_ctx *ctx) { return ctx->shard->id; }
 uint32_t tina_shard_count(const tina_ctx *ctx) { return ctx->shard->shard_count; }
-uint64_t tina_now_ns(const tina_ctx *ctx) { return ctx->shard->now_ns; }
+uint64_t tina_now_ns(const tina_ctx *ctx) { return tina__shard_now(ctx->shard); }
 uint64_t tina_random(tina_ctx *ctx) { return tina__rng_next(ctx->shard->rng); }
 
 void *tina_scratch(tina_ctx *ctx, size_t *size_out) {

@@ -148,9 +148,12 @@ uint32_t tina__timer_add(struct tina__shard *s, struct tina__slot *owner_slot, t
         return TINA__NIL;
     }
     struct tina__timer *e = &w->timers[i];
+    uint64_t now = tina__shard_now(s);
+    /* An empty wheel is not advanced (no clock read); catch its tick up. */
+    if (w->live == 0) w->tick = now / w->resolution_ns;
     w->free_head = e->next;
     w->live++;
-    e->deadline_ns = delay_ns == 0 ? 0 : s->now_ns + delay_ns;
+    e->deadline_ns = delay_ns == 0 ? 0 : now + delay_ns;
     e->period_ns = period_ns;
     e->owner = owner;
     e->corr = corr;
@@ -231,7 +234,8 @@ uint32_t tina__timer_deliver(struct tina__shard *s, struct tina__slot *slot, tin
     memcpy(out->payload, &id, sizeof(id));
     if (e->period_ns) {
         e->deadline_ns += e->period_ns;
-        if (e->deadline_ns <= s->now_ns) e->deadline_ns = s->now_ns + e->period_ns;
+        uint64_t now = tina__shard_now(s);
+        if (e->deadline_ns <= now) e->deadline_ns = now + e->period_ns;
         entry_schedule(w, i);
     } else {
         entry_free(s, slot, i);
@@ -241,7 +245,8 @@ uint32_t tina__timer_deliver(struct tina__shard *s, struct tina__slot *slot, tin
 
 void tina__timers_advance(struct tina__shard *s) {
     struct tina__wheel *w = &s->wheel;
-    uint64_t now_tick = s->now_ns / w->resolution_ns;
+    if (w->live == 0) return; /* nothing armed, nothing due: no clock read */
+    uint64_t now_tick = tina__shard_now(s) / w->resolution_ns;
     if (now_tick > w->tick && w->live > 0) {
         uint64_t from = w->tick + 1;
         if (now_tick - from > w->mask) from = now_tick - w->mask; /* one full turn is enough */
@@ -271,7 +276,7 @@ void tina__timers_advance(struct tina__shard *s) {
 
 uint64_t tina__timers_next_deadline(struct tina__shard *s) {
     struct tina__wheel *w = &s->wheel;
-    if (w->due_head != TINA__NIL) return s->now_ns;
+    if (w->due_head != TINA__NIL) return 0; /* due now */
     if (w->live == 0) return UINT64_MAX;
     for (uint64_t k = w->tick + 1; k <= w->tick + 1 + w->mask; k++) {
         uint32_t i = w->buckets[k & w->mask];
