@@ -13,12 +13,20 @@
  *                          shards are kept busy by an isolate that yields
  *                          forever (so neither shard ever sleeps).
  *   cross_shard_rtt_ratio  cross_shard_rtt_ns / cacheline_rtt_ns, same run.
+ *   ring_rtt_ns            the channel alone: two bare threads ping-pong one
+ *                          128-byte envelope through two of Tina's SPSC rings
+ *                          (tina/ring.h: slot write, one release store of the
+ *                          tail, one acquire load), no shard around them.  The
+ *                          floor the publish-a-tail protocol itself sets.
+ *   ring_rtt_ratio         ring_rtt_ns / cacheline_rtt_ns, same run.
  *
  * Each figure is the median of several rounds in one process.
  */
 #include "bench.h"
 
 #include <stdatomic.h>
+
+#include "ring.h" /* internal: the channel itself, for the protocol floor */
 
 #define CACHELINE_RUN_COUNT 7u
 #define CACHELINE_TRIP_COUNT 1000000ull
@@ -125,6 +133,74 @@ static double cacheline_rtt_ns(void) {
         pthread_barrier_destroy(&g_line_barrier);
         runs_ns[run] = (double)g_line_elapsed_ns / (double)CACHELINE_TRIP_COUNT;
         fprintf(stderr, "cross_shard: cache line run %u: %.1f ns\n", run, runs_ns[run]);
+    }
+    return bench_median(runs_ns, CACHELINE_RUN_COUNT);
+}
+
+/* ------------------------------------------------------------------------ */
+/* The bare channel: two threads, two rings, no shard                        */
+/* ------------------------------------------------------------------------ */
+
+#define RING_SLOT_COUNT 1024u
+static struct tina__ring g_ring_ab, g_ring_ba;
+static tina_msg g_slots_ab[RING_SLOT_COUNT], g_slots_ba[RING_SLOT_COUNT];
+static uint64_t g_ring_elapsed_ns;
+
+/* Wait for one envelope, copy it out, hand the slot back. */
+static void ring_take(struct tina__ring *ring, tina_msg *out) {
+    tina_msg *first;
+    while (ring_peek(ring, &first) == 0) cpu_relax();
+    memcpy(out, first, sizeof(*out));
+    ring_release(ring, 1);
+}
+
+static void ring_give(struct tina__ring *ring, const tina_msg *m) {
+    tina_msg *slot;
+    while ((slot = ring_reserve(ring)) == NULL) cpu_relax();
+    memcpy(slot, m, sizeof(*m));
+    (void)ring_publish(ring);
+}
+
+static void *ring_pinger(void *arg) {
+    (void)arg;
+    pin_to(g_cpus[0]);
+    tina_msg m = {.size = TINA_PAYLOAD_MAX};
+    pthread_barrier_wait(&g_line_barrier);
+    uint64_t start_ns = bench_now_ns();
+    for (uint64_t i = 0; i < CACHELINE_TRIP_COUNT; i++) {
+        m.corr = i;
+        ring_give(&g_ring_ab, &m);
+        ring_take(&g_ring_ba, &m);
+    }
+    g_ring_elapsed_ns = bench_now_ns() - start_ns;
+    return NULL;
+}
+
+static void *ring_ponger(void *arg) {
+    (void)arg;
+    pin_to(g_cpus[1]);
+    tina_msg m;
+    pthread_barrier_wait(&g_line_barrier);
+    for (uint64_t i = 0; i < CACHELINE_TRIP_COUNT; i++) {
+        ring_take(&g_ring_ab, &m);
+        ring_give(&g_ring_ba, &m);
+    }
+    return NULL;
+}
+
+static double ring_rtt_ns(void) {
+    double runs_ns[CACHELINE_RUN_COUNT];
+    for (uint32_t run = 0; run < CACHELINE_RUN_COUNT; run++) {
+        ring_init(&g_ring_ab, g_slots_ab, RING_SLOT_COUNT);
+        ring_init(&g_ring_ba, g_slots_ba, RING_SLOT_COUNT);
+        pthread_barrier_init(&g_line_barrier, NULL, 2);
+        pthread_t a, b;
+        if (pthread_create(&b, NULL, ring_ponger, NULL) != 0) bench_die("pthread_create");
+        if (pthread_create(&a, NULL, ring_pinger, NULL) != 0) bench_die("pthread_create");
+        pthread_join(a, NULL);
+        pthread_join(b, NULL);
+        pthread_barrier_destroy(&g_line_barrier);
+        runs_ns[run] = (double)g_ring_elapsed_ns / (double)CACHELINE_TRIP_COUNT;
     }
     return bench_median(runs_ns, CACHELINE_RUN_COUNT);
 }
@@ -394,11 +470,14 @@ int main(void) {
     /* The bare line and the shard round trip run back to back, so that the
      * ratio compares the two under the same conditions on a noisy host. */
     double line_ns = cacheline_rtt_ns();
+    double ring_ns = ring_rtt_ns();
     double rtt_ns = cross_shard_rtt_ns();
     fprintf(stderr, "cross_shard: cpus %u and %u\n", g_cpus[0], g_cpus[1]);
     printf("cacheline_rtt_ns: %.1f ns\n", line_ns);
     printf("cross_shard_msgs_per_s: %.0f msgs/s\n", rate);
     printf("cross_shard_rtt_ns: %.1f ns\n", rtt_ns);
     printf("cross_shard_rtt_ratio: %.2f x\n", rtt_ns / line_ns);
+    printf("ring_rtt_ns: %.1f ns\n", ring_ns);
+    printf("ring_rtt_ratio: %.2f x\n", ring_ns / line_ns);
     return 0;
 }
