@@ -149,7 +149,7 @@ static uint64_t g_ring_elapsed_ns;
 /* Wait for one envelope, copy it out, hand the slot back. */
 static void ring_take(struct tina__ring *ring, tina_msg *out) {
     tina_msg *first;
-    while (ring_peek(ring, &first) == 0) cpu_relax();
+    while (ring_peek(ring, &first, 1) == 0) cpu_relax();
     memcpy(out, first, sizeof(*out));
     ring_release(ring, 1);
 }

@@ -189,10 +189,13 @@ struct tina__platform {
     /* Channels.  reserve: a slot in the ring to shard `to`, or NULL if full;
      * the caller fills it before its pass ends.  publish: make every slot
      * reserved this pass visible and ring sleeping peers' doorbells.
-     * peek/release: the consumer's contiguous batch from shard `from`. */
+     * peek/release: the consumer's contiguous batch from shard `from`;
+     * refresh (first call per channel per pass) looks for newly published
+     * messages, later calls only continue the batch past the ring's wrap. */
     tina_msg *(*channel_reserve)(struct tina__shard *shard, uint32_t to);
     void (*channel_publish)(struct tina__shard *shard);
-    uint32_t (*channel_peek)(struct tina__shard *shard, uint32_t from, tina_msg **first);
+    uint32_t (*channel_peek)(struct tina__shard *shard, uint32_t from, tina_msg **first,
+                             int refresh);
     void (*channel_release)(struct tina__shard *shard, uint32_t from, uint32_t count);
     /* I/O: submit what this pass queued; reap completions as data. */
     void (*io_submit)(struct tina__shard *shard);

@@ -108,8 +108,9 @@ static void thread_channel_publish(struct tina__shard *s) {
     }
 }
 
-static uint32_t thread_channel_peek(struct tina__shard *s, uint32_t from, tina_msg **first) {
-    return ring_peek(s->inbound[from], first);
+static uint32_t thread_channel_peek(struct tina__shard *s, uint32_t from, tina_msg **first,
+                                    int refresh) {
+    return ring_peek(s->inbound[from], first, refresh);
 }
 
 static void thread_channel_release(struct tina__shard *s, uint32_t from, uint32_t count) {

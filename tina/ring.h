@@ -92,10 +92,14 @@ static inline int ring_publish(struct tina__ring *ring) {
     return 1;
 }
 
-/* Consumer: a contiguous batch of readable slots (may stop at the wrap). */
-static inline uint32_t ring_peek(struct tina__ring *ring, tina_msg **first) {
+/* Consumer: a contiguous batch of readable slots (may stop at the wrap).
+ * With refresh, an exhausted cache reloads the producer's tail: a shard
+ * does that once per channel per pass, so one pass takes in at most what
+ * was published when it looked, never an endless stream. */
+static inline uint32_t ring_peek(struct tina__ring *ring, tina_msg **first, int refresh) {
     uint64_t head = atomic_load_explicit(&ring->head, memory_order_relaxed);
     if (head == ring->consumer.tail_cache) {
+        if (!refresh) return 0;
         /* Fetch the next slot in parallel with the tail: when a message has
          * just been published, both lines cross the interconnect at once
          * instead of one after the other. */

@@ -355,14 +355,18 @@ static int arrival_accept(struct tina__shard *s, const tina_msg *src, struct tin
     return 1;
 }
 
+/* Take in, from each peer, the batch it had published when we looked: one
+ * acquire load per channel per pass (two peeks if the batch wraps). */
 static void channels_drain(struct tina__shard *s) {
     for (uint32_t from = 0; from < s->shard_count; from++) {
         if (from == s->id) continue;
         struct tina__ring *ring = s->inbound[from];
         tina_msg *batch;
         uint32_t count;
-        while ((count = s->platform->channel_peek(s, from, &batch)) > 0) {
+        int refresh = 1;
+        while ((count = s->platform->channel_peek(s, from, &batch, refresh)) > 0) {
             uint32_t taken = 0;
+            refresh = 0;
             while (taken < count && arrival_accept(s, &batch[taken], ring)) taken++;
             s->platform->channel_release(s, from, taken);
             s->did_work = 1;
@@ -731,10 +735,7 @@ tina_result tina_timer_set(tina_ctx *ctx, uint64_t delay_ns, uint64_t period_ns,
                            tina_timer_id *out) {
     struct tina__shard *s = ctx->shard;
     if (out) *out = 0;
-    if (tag < TINA_TAG_USER) {
-        s->stats.invalid++;
-        return TINA_ERESERVED_TAG;
-    }
+    if (tag < TINA_TAG_USER) return TINA_ERESERVED_TAG;
     struct tina__slot *slot = &ctx->type->slots[ctx->slot];
     uint32_t i = tina__timer_add(s, slot, ctx->self, delay_ns, period_ns, tag, TINA__TIMER_USER, 0);
     if (i == TINA__NIL) return TINA_ETIMER_EXHAUSTED;
