@@ -1,0 +1,106 @@
+/*
+ * test_lifecycle.c -- stopping and idling.
+ *
+ * SIGTERM and SIGINT end tina_run cleanly (TINA_OK) when the runtime owns
+ * the signals; an idle runtime costs next to no CPU: its shards sleep
+ * instead of spinning, and wake for their timers.
+ */
+#include <signal.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "helpers.h"
+
+typedef struct plain {
+    uint64_t unused;
+} plain;
+
+/* ---- a signal ends the run -------------------------------------------- */
+
+static int g_signal;
+static uint64_t g_ticks;
+
+static uint32_t raiser_init(void *self, tina_ctx *ctx, const void *args, size_t size) {
+    H_UNUSED(self), H_UNUSED(args), H_UNUSED(size);
+    tina_timer_id id;
+    H_CHECK_RESULT(ctx, tina_timer_set(ctx, H_MS(1), H_MS(1), H_TAG_FIRST, &id), TINA_OK);
+    return 0;
+}
+
+static tina_effect raiser(void *self, tina_ctx *ctx, const tina_msg *msg) {
+    H_UNUSED(self), H_UNUSED(msg);
+    /* A few ticks in, the process gets the signal, as from a terminal. */
+    if (++g_ticks == 5) H_CHECK_EQ(ctx, kill(getpid(), g_signal), 0);
+    return tina_receive();
+}
+
+static void signal_ends_run(int sig) {
+    g_signal = sig;
+    g_ticks = 0;
+    tina_type_spec types[] = {H_TYPE("raiser", plain, 1, 0, 1, raiser_init, raiser)};
+    tina_child_spec children[] = {H_CHILD(0, 1)};
+    tina_spec spec = h_spec(types, 1, children, 1, 2);
+    spec.no_signal_handlers = 0; /* the runtime owns SIGINT/SIGTERM while it runs */
+    tina_runtime *rt = h_create(&spec);
+    cr_assert(eq(int, tina_run(rt), TINA_OK));
+    h_assert_no_failures();
+    cr_assert(ge(u64, g_ticks, 5), "stopped by the signal, not before");
+    struct sigaction now;
+    sigaction(sig, NULL, &now);
+    cr_assert(eq(ptr, (void *)now.sa_handler, (void *)SIG_DFL), "handler restored after run");
+    tina_destroy(rt);
+}
+
+Test(lifecycle, sigterm_ends_run_cleanly, .timeout = 30) { signal_ends_run(SIGTERM); }
+Test(lifecycle, sigint_ends_run_cleanly, .timeout = 30) { signal_ends_run(SIGINT); }
+
+/* ---- idle costs nothing ---------------------------------------------------- */
+
+/* Two shards with nothing to do but one 20 ms timer on shard 0 that stops
+ * the run after 500 ms.  Spinning shards would burn 2 x 500 ms of CPU. */
+static uint64_t g_idle_ticks;
+
+static uint32_t idler_init(void *self, tina_ctx *ctx, const void *args, size_t size) {
+    H_UNUSED(self), H_UNUSED(args), H_UNUSED(size);
+    tina_timer_id id;
+    H_CHECK_RESULT(ctx, tina_timer_set(ctx, H_MS(20), H_MS(20), H_TAG_FIRST, &id), TINA_OK);
+    return 0;
+}
+
+static tina_effect idler(void *self, tina_ctx *ctx, const tina_msg *msg) {
+    H_UNUSED(self), H_UNUSED(msg);
+    if (++g_idle_ticks == 25) tina_request_stop(ctx);
+    return tina_receive();
+}
+
+static uint64_t cpu_ns(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000ull +
+           (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000ull;
+}
+
+static uint64_t wall_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+Test(lifecycle, idle_shards_sleep_and_cost_almost_no_cpu, .timeout = 30) {
+    tina_type_spec types[] = {H_TYPE("idler", plain, 1, 0, 1, idler_init, idler)};
+    tina_child_spec children[] = {H_CHILD(0, 0)};
+    tina_spec spec = h_spec(types, 1, children, 1, 2);
+    tina_runtime *rt = h_create(&spec);
+    uint64_t cpu0 = cpu_ns(), wall0 = wall_ns();
+    h_run(rt);
+    uint64_t cpu = cpu_ns() - cpu0, wall = wall_ns() - wall0;
+    h_assert_no_failures();
+    tina_shard_stats s0 = h_stats(rt, 0), s1 = h_stats(rt, 1);
+    cr_assert(ge(u64, wall, H_MS(480)), "the run lasted its 25 ticks");
+    /* Under 10% of one core for two shards (sanitizers included). */
+    cr_assert(lt(u64, cpu, wall / 10), "cpu %" PRIu64 " ns over %" PRIu64 " ns wall", cpu, wall);
+    cr_assert(ge(u64, s0.sleeps, 20), "shard 0 slept between its timer ticks");
+    cr_assert(le(u64, s1.sleeps, 5), "shard 1, with nothing at all, slept once and stayed asleep");
+    cr_assert(le(u64, s1.passes, 1000), "shard 1 did not spin: %" PRIu64 " passes", s1.passes);
+    tina_destroy(rt);
+}
