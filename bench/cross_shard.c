@@ -158,6 +158,7 @@ static void ring_give(struct tina__ring *ring, const tina_msg *m) {
     tina_msg *slot;
     while ((slot = ring_reserve(ring)) == NULL) cpu_relax();
     memcpy(slot, m, sizeof(*m));
+    ring_commit(ring);
     (void)ring_publish(ring);
 }
 

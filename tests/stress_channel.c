@@ -69,6 +69,7 @@ static void *ring_producer(void *arg) {
             m->corr = next;
             m->size = 8;
             memcpy(m->payload, &next, 8);
+            ring_commit(&g_ring);
             next++;
         }
         (void)ring_publish(&g_ring);

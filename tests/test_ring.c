@@ -18,17 +18,24 @@
 static struct tina__ring ring;
 static tina_msg slots[1024];
 
+/* Reserve and commit: what a completed send does. */
+static tina_msg *take(struct tina__ring *r) {
+    tina_msg *m = ring_reserve(r);
+    if (m) ring_commit(r);
+    return m;
+}
+
 Test(ring, reserve_returns_null_at_capacity) {
     ring_init(&ring, slots, SMALL);
-    for (uint32_t i = 0; i < SMALL; i++) cr_assert(ne(ptr, ring_reserve(&ring), NULL), "slot %u", i);
-    cr_assert(eq(ptr, ring_reserve(&ring), NULL));
+    for (uint32_t i = 0; i < SMALL; i++) cr_assert(ne(ptr, take(&ring), NULL), "slot %u", i);
+    cr_assert(eq(ptr, take(&ring), NULL));
     cr_assert(eq(u64, atomic_load(&ring.producer.full), 1));
 }
 
 Test(ring, nothing_is_visible_before_publish) {
     ring_init(&ring, slots, SMALL);
     tina_msg *first;
-    tina_msg *m = ring_reserve(&ring);
+    tina_msg *m = take(&ring);
     m->corr = 7;
     cr_assert(eq(u32, ring_peek(&ring, &first, 1), 0));
     cr_assert(eq(int, ring_readable(&ring), 0));
@@ -41,17 +48,17 @@ Test(ring, nothing_is_visible_before_publish) {
 Test(ring, released_slots_are_reusable_and_batches_stop_at_the_wrap) {
     ring_init(&ring, slots, SMALL);
     tina_msg *first;
-    for (uint32_t i = 0; i < 6; i++) ring_reserve(&ring)->corr = i;
+    for (uint32_t i = 0; i < 6; i++) take(&ring)->corr = i;
     ring_publish(&ring);
     cr_assert(eq(u32, ring_peek(&ring, &first, 1), 6));
     ring_release(&ring, 6);
     /* head = tail = 6: eight more fit, split by the wrap into 2 + 6. */
     for (uint32_t i = 0; i < SMALL; i++) {
-        tina_msg *m = ring_reserve(&ring);
+        tina_msg *m = take(&ring);
         cr_assert(ne(ptr, m, NULL), "slot %u after release", i);
         m->corr = 100 + i;
     }
-    cr_assert(eq(ptr, ring_reserve(&ring), NULL));
+    cr_assert(eq(ptr, take(&ring), NULL));
     ring_publish(&ring);
     cr_assert(eq(u32, ring_peek(&ring, &first, 1), 2), "the batch ends at the wrap");
     cr_assert(eq(u64, first[0].corr, 100));
@@ -67,13 +74,25 @@ Test(ring, released_slots_are_reusable_and_batches_stop_at_the_wrap) {
 Test(ring, without_refresh_a_pass_sees_only_what_it_looked_at) {
     ring_init(&ring, slots, SMALL);
     tina_msg *first;
-    ring_reserve(&ring)->corr = 1;
+    take(&ring)->corr = 1;
     ring_publish(&ring);
     cr_assert(eq(u32, ring_peek(&ring, &first, 1), 1));
     ring_release(&ring, 1);
-    ring_reserve(&ring)->corr = 2;
+    take(&ring)->corr = 2;
     ring_publish(&ring);
     cr_assert(eq(u32, ring_peek(&ring, &first, 0), 0), "published after the look: next pass");
     cr_assert(eq(u32, ring_peek(&ring, &first, 1), 1));
     cr_assert(eq(u64, first->corr, 2));
+}
+
+Test(ring, a_reserved_slot_is_not_taken_until_commit) {
+    ring_init(&ring, slots, SMALL);
+    tina_msg *first;
+    tina_msg *a = ring_reserve(&ring);
+    tina_msg *b = ring_reserve(&ring);
+    cr_assert(eq(ptr, a, b), "an uncommitted reservation is handed out again");
+    cr_assert(eq(int, ring_publish(&ring), 0), "nothing committed, nothing to publish");
+    ring_commit(&ring);
+    cr_assert(eq(int, ring_publish(&ring), 1));
+    cr_assert(eq(u32, ring_peek(&ring, &first, 1), 1));
 }

@@ -187,12 +187,13 @@ struct tina__platform {
     /* Clock: nanoseconds, monotonic, read once per pass. */
     uint64_t (*clock_ns)(struct tina__shard *shard);
     /* Channels.  reserve: a slot in the ring to shard `to`, or NULL if full;
-     * the caller fills it before its pass ends.  publish: make every slot
+     * commit: the caller has filled it (before its pass ends).  publish: make every slot
      * reserved this pass visible and ring sleeping peers' doorbells.
      * peek/release: the consumer's contiguous batch from shard `from`;
      * refresh (first call per channel per pass) looks for newly published
      * messages, later calls only continue the batch past the ring's wrap. */
     tina_msg *(*channel_reserve)(struct tina__shard *shard, uint32_t to);
+    void (*channel_commit)(struct tina__shard *shard, uint32_t to);
     void (*channel_publish)(struct tina__shard *shard);
     uint32_t (*channel_peek)(struct tina__shard *shard, uint32_t from, tina_msg **first,
                              int refresh);

@@ -92,6 +92,10 @@ static tina_msg *thread_channel_reserve(struct tina__shard *s, uint32_t to) {
     return m;
 }
 
+static void thread_channel_commit(struct tina__shard *s, uint32_t to) {
+    ring_commit(s->outbound[to]);
+}
+
 static void thread_channel_publish(struct tina__shard *s) {
     uint64_t dirty = s->out_dirty;
     if (dirty == 0) return;
@@ -156,6 +160,7 @@ const struct tina__platform tina__platform_thread = {
     .name = "thread",
     .clock_ns = thread_clock_ns,
     .channel_reserve = thread_channel_reserve,
+    .channel_commit = thread_channel_commit,
     .channel_publish = thread_channel_publish,
     .channel_peek = thread_channel_peek,
     .channel_release = thread_channel_release,

@@ -64,7 +64,9 @@ static inline void ring_init(struct tina__ring *ring, tina_msg *slots, uint32_t 
     ring->mask = capacity - 1;
 }
 
-/* Producer: the next free slot, or NULL when the ring is full. */
+/* Producer: the next free slot, or NULL when the ring is full.  The slot
+ * is not taken until ring_commit: a writer that faults half-way through
+ * (a bad payload pointer, caught by the trap boundary) leaves nothing. */
 static inline tina_msg *ring_reserve(struct tina__ring *ring) {
     uint64_t pending = ring->producer.pending;
     if (pending - ring->producer.head_cache > ring->mask) {
@@ -76,9 +78,11 @@ static inline tina_msg *ring_reserve(struct tina__ring *ring) {
             return NULL;
         }
     }
-    ring->producer.pending = pending + 1;
     return &ring->slots[pending & ring->mask];
 }
+
+/* Producer: the slot ring_reserve returned is written; take it. */
+static inline void ring_commit(struct tina__ring *ring) { ring->producer.pending++; }
 
 /* Producer: publish every written slot.  Returns 1 if anything was new. */
 static inline int ring_publish(struct tina__ring *ring) {

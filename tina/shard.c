@@ -263,12 +263,16 @@ static inline __attribute__((always_inline)) tina_result send_local(struct tina_
         s->stats.mailbox_full++;
         return TINA_EMAILBOX_FULL;
     }
-    uint32_t m = pool_alloc_user(s);
+    uint32_t m = s->user_free_head;
     if (TINA__UNLIKELY(m == TINA__NIL)) {
         s->stats.pool_exhausted++;
         return TINA_EPOOL_EXHAUSTED;
     }
+    /* Fill before taking the slot (the fill leaves `link` alone): a bad
+     * payload pointer faults here and the trap boundary finds nothing
+     * half-done. */
     envelope_fill(&s->msgs[m], from, to, tag, payload, size, kind, corr);
+    (void)pool_alloc_user(s);
     mailbox_push(s, slot, m);
     slot_wake(s, t, i);
     s->stats.sent++;
@@ -285,6 +289,7 @@ static __attribute__((noinline)) tina_result send_remote(struct tina__shard *s, 
         return TINA_EMAILBOX_FULL;
     }
     envelope_fill(m, from, to, tag, payload, size, kind, corr);
+    s->platform->channel_commit(s, tina_handle_shard(to));
     s->stats.sent++;
     s->stats.sent_remote++;
     return TINA_OK;
