@@ -20,7 +20,7 @@ ifneq ($(SANITIZE),)
   ifeq ($(origin BUILD),file)
     BUILD := build/sanitize-$(subst $(comma),-,$(SANITIZE))
   endif
-  SANFLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
+  SANFLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -DTINA_SANITIZE
   # gcc warns that TSan does not model standalone fences; our fences guard
   # atomics only (seqlock, doorbell), which TSan checks on their own.
   ifneq ($(filter thread,$(SANITIZE)),)
@@ -42,7 +42,7 @@ CFLAGS   := -std=c11 $(OPT) -Wall -Wextra -Werror -fPIC -MMD -MP $(SANFLAGS)
 LDFLAGS  := $(SANFLAGS)
 LIBS     := -luring -lhwloc -lpthread
 
-LIB_SRCS := tina/error.c tina/spec.c tina/topology.c tina/shard.c tina/timer.c \
+LIB_SRCS := tina/error.c tina/spec.c tina/topology.c tina/shard.c tina/timer.c tina/trap.c \
             tina/log.c tina/supervise.c tina/platform_thread.c tina/runtime.c
 EXAMPLES := pingpong loadshed
 BENCHES  := $(basename $(notdir $(wildcard bench/*.c)))

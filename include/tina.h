@@ -220,6 +220,13 @@ static inline tina_effect tina_done(void) {
     e.kind = TINA_EFFECT_DONE;
     return e;
 }
+/* Crash reasons: any non-zero value of the user's below
+ * TINA_CRASH_SIGNAL_BASE; the trap boundary reports a fault in a handler or
+ * init as TINA_CRASH_SIGNAL_BASE + the signal number (SIGSEGV, SIGBUS,
+ * SIGFPE, SIGILL, SIGABRT; a stack overflow is a SIGSEGV). */
+#define TINA_CRASH_SIGNAL_BASE 0xff000000u
+#define TINA_CRASH_UNKNOWN_EFFECT 0xfe000000u
+
 static inline tina_effect tina_crash(uint32_t reason) {
     tina_effect e = {0};
     e.kind = TINA_EFFECT_CRASH;
@@ -323,6 +330,7 @@ typedef struct tina_spec {
     uint64_t memory_limit_bytes;   /* 0: physical memory (and cgroup limit) */
     uint64_t seed;                 /* isolate random source; 0: from the clock */
     uint32_t no_signal_handlers;   /* non-zero: tina_run leaves SIGINT/SIGTERM alone */
+    uint32_t no_trap_handlers;     /* non-zero: no trap boundary (faults kill the process) */
     uint32_t log_level;            /* minimum tina_log_level printed; TINA_LOG_INFO */
 } tina_spec;
 
@@ -418,7 +426,13 @@ void tina_log(tina_ctx *ctx, tina_log_level level, const char *fmt, ...) TINA_PR
     X(spawn_failed)       /* spawn refused: no slot */                                  \
     X(init_failed)        /* init returned a reason */                                  \
     X(done)               /* done effects */                                            \
-    X(crashes)            /* crash effects and init failures */                         \
+    X(crashes)            /* crash effects, init failures and trapped faults */         \
+    X(crash_trapped)      /*   of which faults caught by the trap boundary */            \
+    X(crash_segv)         /*     SIGSEGV (bad access, stack overflow) */                 \
+    X(crash_bus)          /*     SIGBUS */                                               \
+    X(crash_fpe)          /*     SIGFPE (e.g. integer division by zero) */              \
+    X(crash_ill)          /*     SIGILL */                                               \
+    X(crash_abort)        /*     SIGABRT (abort(), failed assert()) */                  \
     X(restarts)           /* isolates restarted by their supervisor */                  \
     X(timers_set)                                                                       \
     X(timers_cancelled)                                                                 \

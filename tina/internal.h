@@ -10,6 +10,7 @@
 #ifndef TINA_INTERNAL_H
 #define TINA_INTERNAL_H
 
+#include <setjmp.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -46,6 +47,7 @@ void tina__assert_fail(const char *expr, const char *file, int line) __attribute
 #define TINA__DEFAULT_BUDGET 64u
 #define TINA__DEFAULT_SCRATCH 4096u
 #define TINA__DEFAULT_SPIN_NS 50000u
+#define TINA__ALTSTACK_BYTES (64u * 1024u) /* signal stack for the trap boundary */
 
 /* ------------------------------------------------------------------------ */
 /* Isolate slots                                                             */
@@ -247,8 +249,15 @@ struct tina__shard {
     uint64_t rng[4];           /* xoshiro256** state */
     uint8_t *scratch;
     uint32_t scratch_bytes;
+    uint8_t *altstack;         /* TINA__ALTSTACK_BYTES, for SIGSEGV on overflow */
     uint32_t boot_done;
     tina_msg synth;            /* resume / timeout / failed notices, no pool slot */
+
+    /* Trap boundary (trap.h): where a fault in user code jumps back to. */
+    sigjmp_buf *trap_jmp;      /* innermost jump point, NULL outside dispatch/init */
+    volatile uint32_t trap_armed;     /* user code is running under trap_jmp */
+    uint32_t budget_left;      /* dispatch state that must survive a jump */
+    uint32_t running_pool_index;      /* the running handler's message, or NIL */
 
     struct tina__wheel wheel;
     struct tina__log log;
@@ -309,6 +318,7 @@ struct tina_runtime {
 /* layout.c: the memory map of a shard, shared by validation and carving. */
 struct tina__layout {
     size_t shard_off, types_off, pool_off, timers_off, buckets_off, log_off, scratch_off;
+    size_t altstack_off;
     size_t type_slots_off[TINA_TYPE_COUNT_MAX];
     size_t type_args_off[TINA_TYPE_COUNT_MAX];
     size_t type_structs_off[TINA_TYPE_COUNT_MAX];

@@ -23,6 +23,7 @@
 #include <time.h>
 
 #include "internal.h"
+#include "trap.h"
 
 void *tina__topology_open(void);
 int tina__membarrier_register(void);
@@ -161,6 +162,7 @@ static void *shard_thread(void *arg) {
     const struct tina__platform *p = s->platform;
     tina__assert_shard = (int)s->id;
     (void)tina__pin_thread(rt, rt->cores[s->id]);
+    if (!rt->spec.no_trap_handlers) tina__trap_thread_enter(s, s->altstack, TINA__ALTSTACK_BYTES);
     tina__shard_boot(s);
     uint64_t idle_since = 0;
     while (!atomic_load_explicit(&rt->stopping, memory_order_relaxed)) {
@@ -180,6 +182,7 @@ static void *shard_thread(void *arg) {
     }
     tina__log_flush(s);
     tina__shard_publish_stats(s);
+    if (!rt->spec.no_trap_handlers) tina__trap_thread_leave();
     return NULL;
 }
 
@@ -205,6 +208,11 @@ tina_result tina_run(tina_runtime *rt) {
         sigaction(SIGINT, &sa, &old_int);
         sigaction(SIGTERM, &sa, &old_term);
     }
+    int traps = !rt->spec.no_trap_handlers;
+    if (traps && tina__trap_install() != 0) {
+        tina__trap_uninstall();
+        traps = 0;
+    }
     rt->boot_ns = monotonic_ns();
     pthread_t threads[TINA_SHARD_COUNT_MAX];
     uint32_t started = 0;
@@ -217,6 +225,7 @@ tina_result tina_run(tina_runtime *rt) {
         }
     }
     for (uint32_t s = 0; s < started; s++) pthread_join(threads[s], NULL);
+    if (traps) tina__trap_uninstall();
     if (signals) {
         sigaction(SIGINT, &old_int, NULL);
         sigaction(SIGTERM, &old_term, NULL);

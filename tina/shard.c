@@ -39,6 +39,7 @@
 #include "internal.h"
 #include "random.h"
 #include "supervise.h"
+#include "trap.h"
 
 /* ------------------------------------------------------------------------ */
 /* Pool                                                                      */
@@ -387,6 +388,35 @@ static void channels_drain(struct tina__shard *s) {
 /* Isolate life                                                              */
 /* ------------------------------------------------------------------------ */
 
+/* Run init under a trap point of its own (it may be nested in a handler's
+ * spawn).  Returns init's reason, or the fault's. */
+static uint32_t init_protected(struct tina__shard *s, struct tina__type *t, uint32_t i) {
+    struct tina__slot *slot = &t->slots[i];
+    sigjmp_buf point;
+    sigjmp_buf *outer_point = s->trap_jmp;
+    uint32_t outer_armed = s->trap_armed;
+    struct tina_ctx saved = s->ctx;
+    volatile uint32_t reason = 0;
+    s->trap_jmp = &point;
+    int sig = TINA__TRAP_POINT(point);
+    if (sig == 0) {
+        s->ctx.type = t;
+        s->ctx.slot = i;
+        s->ctx.self = tina_handle_make(s->id, t->id, i, slot->generation);
+        s->ctx.msg = NULL;
+        s->trap_armed = 1;
+        reason = t->init(slot_struct(t, i), &s->ctx, t->args + (size_t)i * TINA_ARGS_MAX,
+                         slot->args_size);
+        s->trap_armed = 0;
+    } else {
+        reason = TINA_CRASH_SIGNAL_BASE + (uint32_t)sig;
+    }
+    s->trap_jmp = outer_point;
+    s->trap_armed = outer_armed;
+    s->ctx = saved;
+    return reason;
+}
+
 /* Run init in a fresh zeroed struct.  Returns 1 if the isolate is alive. */
 int tina__isolate_start(struct tina__shard *s, struct tina__type *t, uint32_t i) {
     struct tina__slot *slot = &t->slots[i];
@@ -402,14 +432,7 @@ int tina__isolate_start(struct tina__shard *s, struct tina__type *t, uint32_t i)
     s->stats.spawns++;
     s->did_work = 1;
     if (t->init) {
-        struct tina_ctx saved = s->ctx;
-        s->ctx.type = t;
-        s->ctx.slot = i;
-        s->ctx.self = tina_handle_make(s->id, t->id, i, slot->generation);
-        s->ctx.msg = NULL;
-        uint32_t reason = t->init(slot_struct(t, i), &s->ctx,
-                                  t->args + (size_t)i * TINA_ARGS_MAX, slot->args_size);
-        s->ctx = saved;
+        uint32_t reason = init_protected(s, t, i);
         if (reason != 0) {
             s->stats.init_failed++;
             tina__isolate_exit(s, t, i, 1, reason);
@@ -544,7 +567,7 @@ static void effect_apply(struct tina__shard *s, struct tina__type *t, uint32_t i
     default:
         /* An effect kind we do not know is the handler's bug: crash it. */
         s->stats.invalid++;
-        tina__isolate_exit(s, t, i, 1, 0xffffffffu);
+        tina__isolate_exit(s, t, i, 1, TINA_CRASH_UNKNOWN_EFFECT);
         return;
     }
 }
@@ -596,30 +619,54 @@ static const tina_msg *next_message(struct tina__shard *s, struct tina__type *t,
     return m;
 }
 
-static void type_dispatch(struct tina__shard *s, struct tina__type *t) {
-    uint32_t budget = t->budget;
-    list_append(t, &t->ready, &t->yielded);
-    while (budget > 0 && t->ready.head != TINA__NIL) {
-        uint32_t i = list_pop(t, &t->ready);
-        struct tina__slot *slot = &t->slots[i];
-        uint32_t pool_index;
-        const tina_msg *m = next_message(s, t, i, &pool_index);
-        if (TINA__UNLIKELY(m == NULL)) { /* woken by a timer cancelled since */
-            slot_park(t, i);
-            continue;
-        }
-        s->ctx.type = t;
-        s->ctx.slot = i;
-        s->ctx.self = tina_handle_make(s->id, t->id, i, slot->generation);
-        s->ctx.msg = m;
-        tina_effect e = t->handler(slot_struct(t, i), &s->ctx, m);
-        effect_apply(s, t, i, &e, m);
-        if (pool_index != TINA__NIL) pool_free(s, pool_index);
-        budget--;
+/* One handler call: the next message of the ready queue's head. */
+static void dispatch_one(struct tina__shard *s, struct tina__type *t) {
+    uint32_t i = list_pop(t, &t->ready);
+    struct tina__slot *slot = &t->slots[i];
+    uint32_t pool_index;
+    const tina_msg *m = next_message(s, t, i, &pool_index);
+    if (TINA__UNLIKELY(m == NULL)) { /* woken by a timer cancelled since */
+        slot_park(t, i);
+        return;
     }
-    uint32_t ran = t->budget - budget;
-    s->stats.dispatched += ran;
-    if (ran) s->did_work = 1;
+    s->ctx.type = t;
+    s->ctx.slot = i;
+    s->ctx.self = tina_handle_make(s->id, t->id, i, slot->generation);
+    s->ctx.msg = m;
+    s->running_pool_index = pool_index;
+    s->trap_armed = 1;
+    tina_effect e = t->handler(slot_struct(t, i), &s->ctx, m);
+    effect_apply(s, t, i, &e, m); /* copies user payloads: still armed */
+    s->trap_armed = 0;
+    if (pool_index != TINA__NIL) pool_free(s, pool_index);
+    s->running_pool_index = TINA__NIL;
+    s->budget_left--;
+    s->stats.dispatched++;
+    s->did_work = 1;
+}
+
+/* A handler faulted: the signal handler jumped here.  Crash the isolate
+ * that was running, as if it had returned tina_crash(). */
+static void dispatch_trapped(struct tina__shard *s, int sig) {
+    struct tina__type *t = s->ctx.type;
+    if (s->running_pool_index != TINA__NIL) pool_free(s, s->running_pool_index);
+    s->running_pool_index = TINA__NIL;
+    s->ctx.msg = NULL;
+    tina__isolate_exit(s, t, s->ctx.slot, 1, TINA_CRASH_SIGNAL_BASE + (uint32_t)sig);
+    s->budget_left--;
+    s->stats.dispatched++;
+}
+
+static void type_dispatch(struct tina__shard *s, struct tina__type *t) {
+    sigjmp_buf point;
+    list_append(t, &t->ready, &t->yielded);
+    if (t->ready.head == TINA__NIL) return;
+    s->budget_left = t->budget;
+    s->trap_jmp = &point;
+    int sig = TINA__TRAP_POINT(point); /* once per batch, not per message */
+    if (TINA__UNLIKELY(sig != 0)) dispatch_trapped(s, sig);
+    while (s->budget_left > 0 && t->ready.head != TINA__NIL) dispatch_one(s, t);
+    s->trap_jmp = NULL;
     s->ctx.msg = NULL;
 }
 
@@ -813,6 +860,7 @@ void tina__shard_carve(struct tina_runtime *rt, uint32_t id, const struct tina__
     s->platform = rt->platform;
     s->ctx.shard = s;
     s->corr_next = (uint64_t)id << 48;
+    s->running_pool_index = TINA__NIL;
     s->types = (struct tina__type *)(base + l->types_off);
     s->type_count = spec->type_count;
     pool_carve(s, (tina_msg *)(base + l->pool_off), spec->pool_user_slots, spec->pool_system_slots);
@@ -830,10 +878,11 @@ void tina__shard_carve(struct tina_runtime *rt, uint32_t id, const struct tina__
         s->inbound[from] = ring;
     }
     s->scratch = base + l->scratch_off;
+    s->altstack = base + l->altstack_off;
     s->scratch_bytes = spec->scratch_bytes;
     tina__rng_seed(s->rng, spec->seed ^ (0x5348415244000000ull + id)); /* "SHARD" domain */
     atomic_init(&s->snapshot_seq, 0);
     atomic_init(&s->sleeping, 0);
-    TINA_ASSERT(l->scratch_off + spec->scratch_bytes <= rt->arenas[id].bytes);
+    TINA_ASSERT(l->altstack_off + TINA__ALTSTACK_BYTES <= rt->arenas[id].bytes);
     rt->shards[id] = s;
 }

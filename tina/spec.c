@@ -17,7 +17,7 @@
  *   +------------------------+  pool_off
  *   | message pool           |  (user + system) x 128 B
  *   +------------------------+  per type t:
- *   | slots[t]               |    slots_per_shard x 48 B
+ *   | slots[t]               |    slots_per_shard x 56 B
  *   | args[t]                |    slots_per_shard x 64 B
  *   | structs[t]             |    slots_per_shard x stride (16-aligned)
  *   +------------------------+  timers_off
@@ -29,6 +29,8 @@
  *   | inbound ring from peer |  320 B header + slots x 128 B
  *   +------------------------+  scratch_off
  *   | scratch                |
+ *   +------------------------+  altstack_off
+ *   | signal stack           |  64 KiB, for the trap boundary
  *   +------------------------+  total
  *
  * Each arena is mapped separately with a guard page on either side.
@@ -86,6 +88,8 @@ void tina__layout_compute(const tina_spec *spec, uint32_t shard, uint32_t shard_
     }
     l->scratch_off = at;
     at = align64(at + spec->scratch_bytes);
+    l->altstack_off = at;
+    at = align64(at + TINA__ALTSTACK_BYTES);
     l->total = (at + PAGE_BYTES - 1) & ~(size_t)(PAGE_BYTES - 1);
 }
 

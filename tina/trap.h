@@ -1,0 +1,35 @@
+/*
+ * trap.h -- the trap boundary between a handler and its shard.
+ *
+ * A fault inside a handler or an init (SIGSEGV, SIGBUS, SIGFPE, SIGILL,
+ * SIGABRT; a stack overflow arrives as SIGSEGV on the shard's alternate
+ * signal stack) must crash only that isolate.  The shard marks the region
+ * where user code runs with a jump point (TINA__TRAP_POINT, a sigsetjmp
+ * without signal-mask saving, so no syscall) and an `armed` flag; the
+ * signal handler, finding the flag set on the faulting thread's shard,
+ * jumps back there and the shard tears the isolate down like a crash.
+ * A fault with the flag clear is the runtime's own bug: the handler
+ * restores the default action and the process dies with the signal.
+ *
+ * The jump point is set once per type batch in the dispatch phase, not per
+ * message; a nested init (spawn from a handler, a restart, boot) pushes a
+ * point of its own and pops it after.
+ */
+#ifndef TINA_TRAP_H
+#define TINA_TRAP_H
+
+#include <setjmp.h>
+
+#include "internal.h"
+
+#define TINA__TRAP_POINT(buf) sigsetjmp((buf), 0)
+
+/* Process-wide handlers, installed while at least one runtime runs. */
+int tina__trap_install(void);
+void tina__trap_uninstall(void);
+
+/* Shard thread: bind the thread to its shard and its alternate stack. */
+void tina__trap_thread_enter(struct tina__shard *s, void *altstack, size_t altstack_bytes);
+void tina__trap_thread_leave(void);
+
+#endif /* TINA_TRAP_H */
