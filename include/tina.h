@@ -332,6 +332,7 @@ typedef struct tina_spec {
     uint32_t no_signal_handlers;   /* non-zero: tina_run leaves SIGINT/SIGTERM alone */
     uint32_t no_trap_handlers;     /* non-zero: no trap boundary (faults kill the process) */
     uint32_t log_level;            /* minimum tina_log_level printed; TINA_LOG_INFO */
+    uint64_t shutdown_timeout_ns;  /* graceful shutdown bound; 5 s */
 } tina_spec;
 
 /* ------------------------------------------------------------------------ */
@@ -381,9 +382,13 @@ uint32_t tina_shard_count(const tina_ctx *ctx);
 uint64_t tina_now_ns(const tina_ctx *ctx);   /* shard clock, read once per pass */
 uint64_t tina_random(tina_ctx *ctx);         /* per-shard xoshiro256** stream */
 void *tina_scratch(tina_ctx *ctx, size_t *size_out); /* valid for this call only */
+/* True once a graceful shutdown (or a stop) has begun. */
 bool tina_shutting_down(const tina_ctx *ctx);
-/* Ask the whole runtime to stop (tina_run returns). */
+/* Stop the whole runtime now: shards finish their pass and tina_run
+ * returns; isolates are left as they are (their counters stay readable). */
 void tina_request_stop(tina_ctx *ctx);
+/* Begin a graceful shutdown, as tina_shutdown(). */
+void tina_request_shutdown(tina_ctx *ctx);
 /* The boot-time handle of static child child_index on shard (its first
  * incarnation; restarts give new handles). 0 if there is no such child. */
 tina_handle tina_child_handle(const tina_ctx *ctx, uint32_t child_index, uint32_t shard);
@@ -439,6 +444,8 @@ void tina_log(tina_ctx *ctx, tina_log_level level, const char *fmt, ...) TINA_PR
     X(timers_fired)                                                                     \
     X(timer_exhausted)    /* timer sets refused: no free entry */                       \
     X(yields)                                                                           \
+    X(shutdown_notices)   /* TINA_TAG_SHUTDOWN messages delivered */                    \
+    X(shutdown_forced)    /* isolates still alive when the shutdown timed out */        \
     X(passes)             /* shard passes */                                            \
     X(sleeps)             /* times the shard went to sleep */                           \
     X(wakeups_sent)       /* doorbells rung on sleeping peers */                        \
@@ -496,12 +503,24 @@ TINA_WUR tina_result tina_create(const tina_spec *spec, tina_runtime **out,
                                  tina_boot_report *report);
 
 /* Start one pinned thread per shard and block until tina_stop(),
- * tina_request_stop(), SIGINT or SIGTERM.  Returns TINA_OK, TINA_ESYSTEM,
+ * tina_request_stop(), a finished tina_shutdown(), or SIGINT/SIGTERM.  Returns TINA_OK, TINA_ESYSTEM,
  * or TINA_ESTATE if already run. */
 TINA_WUR tina_result tina_run(tina_runtime *rt);
 
-/* Ask the runtime to stop; safe from any thread and from a signal handler. */
+/* Stop now; safe from any thread and from a signal handler. */
 void tina_stop(tina_runtime *rt);
+
+/* Graceful shutdown; safe from any thread and from a signal handler (the
+ * first SIGINT/SIGTERM calls it, a second one calls tina_stop).  Every live
+ * isolate, on every shard, receives one TINA_TAG_SHUTDOWN message (kind
+ * TINA_MSG_SYSTEM) ahead of its queued mail -- it needs no message slot,
+ * so it arrives even with the pool exhausted; a parked caller gets it after
+ * its call's outcome.  An isolate may then drain: it keeps handling its
+ * mail, timers, yields and calls; the first time it parks in receive with
+ * nothing left to handle, it is done.  Nothing is restarted.  When every
+ * shard has no isolate left, or shutdown_timeout_ns has passed, the shards
+ * stop and tina_run returns TINA_OK. */
+void tina_shutdown(tina_runtime *rt);
 
 /* Free everything.  Only after tina_run returned (or if it never ran). */
 void tina_destroy(tina_runtime *rt);

@@ -47,6 +47,7 @@ void tina__assert_fail(const char *expr, const char *file, int line) __attribute
 #define TINA__DEFAULT_BUDGET 64u
 #define TINA__DEFAULT_SCRATCH 4096u
 #define TINA__DEFAULT_SPIN_NS 50000u
+#define TINA__DEFAULT_SHUTDOWN_NS 5000000000ull
 #define TINA__ALTSTACK_BYTES (64u * 1024u) /* signal stack for the trap boundary */
 
 /* ------------------------------------------------------------------------ */
@@ -62,7 +63,9 @@ enum tina__slot_state {
 };
 
 enum tina__slot_flag {
-    TINA__RESUME = 1u << 0 /* next dispatch delivers TINA_TAG_RESUME */
+    TINA__RESUME = 1u << 0,   /* next dispatch delivers TINA_TAG_RESUME */
+    TINA__SHUTDOWN = 1u << 1, /* next dispatch delivers TINA_TAG_SHUTDOWN */
+    TINA__DRAINING = 1u << 2  /* got its shutdown notice: done when it parks idle */
 };
 
 /* call_note values that are not pool indexes: notices synthesized at
@@ -251,6 +254,9 @@ struct tina__shard {
     uint32_t scratch_bytes;
     uint8_t *altstack;         /* TINA__ALTSTACK_BYTES, for SIGSEGV on overflow */
     uint32_t boot_done;
+    uint32_t shutdown_seen;    /* this shard has begun the graceful shutdown */
+    uint32_t drained;          /* ... and has no isolate left */
+    uint64_t shutdown_deadline_ns;
     tina_msg synth;            /* resume / timeout / failed notices, no pool slot */
 
     /* Trap boundary (trap.h): where a fault in user code jumps back to. */
@@ -305,6 +311,8 @@ struct tina_runtime {
     void *topology;                  /* hwloc_topology_t, NULL if unavailable */
     const struct tina__platform *platform;
     _Atomic uint32_t stopping;
+    _Atomic uint32_t shutdown;       /* a graceful shutdown was asked for */
+    _Atomic uint32_t drained_count;  /* shards with no isolate left in shutdown */
     _Atomic uint32_t started;
     uint32_t membarrier_ok;          /* sleepers use membarrier as their heavy fence */
     uint64_t boot_ns;
@@ -354,6 +362,7 @@ void tina__shard_carve(struct tina_runtime *rt, uint32_t shard_id, const struct 
 void tina__shard_boot(struct tina__shard *shard);
 int tina__shard_pass(struct tina__shard *shard);
 uint64_t tina__shard_next_deadline(struct tina__shard *shard);
+int tina__shard_shutdown_state(struct tina__shard *shard);
 void tina__shard_publish_stats(struct tina__shard *shard);
 void tina__deliver_remote(struct tina__shard *shard, const tina_msg *msg, uint32_t from);
 

@@ -156,6 +156,20 @@ void tina_destroy(tina_runtime *rt) {
 
 /* ---- run ------------------------------------------------------------------ */
 
+/* Graceful shutdown: this shard may stop once every shard has drained, or
+ * its deadline passed.  The last shard to drain wakes the others. */
+static int shutdown_finished(struct tina__shard *s) {
+    struct tina_runtime *rt = s->rt;
+    uint32_t was_drained = s->drained;
+    int state = tina__shard_shutdown_state(s);
+    if (state == 2) return 1;
+    uint32_t drained = atomic_load_explicit(&rt->drained_count, memory_order_relaxed);
+    if (state == 1 && !was_drained && drained == rt->shard_count)
+        for (uint32_t peer = 0; peer < rt->shard_count; peer++)
+            tina__doorbell(rt->shards[peer], 0);
+    return drained == rt->shard_count;
+}
+
 static void *shard_thread(void *arg) {
     struct tina__shard *s = arg;
     struct tina_runtime *rt = s->rt;
@@ -166,7 +180,9 @@ static void *shard_thread(void *arg) {
     tina__shard_boot(s);
     uint64_t idle_since = 0;
     while (!atomic_load_explicit(&rt->stopping, memory_order_relaxed)) {
-        if (tina__shard_pass(s)) {
+        int busy = tina__shard_pass(s);
+        if (TINA__UNLIKELY(s->shutdown_seen) && shutdown_finished(s)) break;
+        if (busy) {
             idle_since = 0;
             continue;
         }
@@ -188,10 +204,15 @@ static void *shard_thread(void *arg) {
 
 static _Atomic(struct tina_runtime *) signal_runtime;
 
+static _Atomic uint32_t signal_count;
+
+/* First SIGINT/SIGTERM: graceful shutdown.  Second: stop now. */
 static void on_stop_signal(int sig) {
     (void)sig;
     struct tina_runtime *rt = atomic_load(&signal_runtime);
-    if (rt) tina_stop(rt);
+    if (rt == NULL) return;
+    if (atomic_fetch_add(&signal_count, 1) == 0) tina_shutdown(rt);
+    else tina_stop(rt);
 }
 
 tina_result tina_run(tina_runtime *rt) {
@@ -204,6 +225,7 @@ tina_result tina_run(tina_runtime *rt) {
         memset(&sa, 0, sizeof(sa));
         sa.sa_handler = on_stop_signal;
         sigemptyset(&sa.sa_mask);
+        atomic_store(&signal_count, 0);
         atomic_store(&signal_runtime, rt);
         sigaction(SIGINT, &sa, &old_int);
         sigaction(SIGTERM, &sa, &old_term);
@@ -233,6 +255,12 @@ tina_result tina_run(tina_runtime *rt) {
     }
     atomic_store(&rt->started, 2);
     return r;
+}
+
+void tina_shutdown(tina_runtime *rt) {
+    if (rt == NULL) return;
+    atomic_store(&rt->shutdown, 1);
+    for (uint32_t s = 0; s < rt->shard_count; s++) tina__doorbell(rt->shards[s], 1);
 }
 
 void tina_stop(tina_runtime *rt) {

@@ -146,7 +146,7 @@ void tina__slot_ready(struct tina__shard *s, struct tina__type *t, uint32_t i) {
 /* After a handler or init: park, or queue again if mail is waiting. */
 static inline void slot_park(struct tina__type *t, uint32_t i) {
     struct tina__slot *slot = &t->slots[i];
-    if (slot->mbox_count > 0 || slot->fired_head != TINA__NIL) {
+    if (slot->mbox_count > 0 || slot->fired_head != TINA__NIL || (slot->flags & TINA__SHUTDOWN)) {
         slot->state = TINA__READY;
         list_push(t, &t->ready, i);
     } else {
@@ -422,7 +422,7 @@ int tina__isolate_start(struct tina__shard *s, struct tina__type *t, uint32_t i)
     struct tina__slot *slot = &t->slots[i];
     memset(slot_struct(t, i), 0, t->stride);
     slot->state = TINA__READY; /* not queued: starting */
-    slot->flags = 0;
+    slot->flags = s->shutdown_seen ? TINA__SHUTDOWN : 0; /* born into a shutdown */
     slot->timer_head = TINA__NIL;
     slot->fired_head = slot->fired_tail = TINA__NIL;
     slot->call_note = TINA__NIL;
@@ -540,11 +540,23 @@ static void effect_reply(struct tina__shard *s, const tina_msg *m, const tina_ef
         s->stats.replies++;
 }
 
+/* Parking in receive.  In a shutdown, an isolate that has had its notice
+ * and has nothing left to handle is done. */
+static inline void receive_park(struct tina__shard *s, struct tina__type *t, uint32_t i) {
+    struct tina__slot *slot = &t->slots[i];
+    if (TINA__UNLIKELY(slot->flags & TINA__DRAINING) && slot->mbox_count == 0 &&
+        slot->fired_head == TINA__NIL) {
+        tina__isolate_exit(s, t, i, 0, 0);
+        return;
+    }
+    slot_park(t, i);
+}
+
 static void effect_apply(struct tina__shard *s, struct tina__type *t, uint32_t i,
                          const tina_effect *e, const tina_msg *m) {
     switch (e->kind) {
     case TINA_EFFECT_RECEIVE:
-        slot_park(t, i);
+        receive_park(s, t, i);
         return;
     case TINA_EFFECT_YIELD:
         t->slots[i].flags |= TINA__RESUME;
@@ -562,7 +574,7 @@ static void effect_apply(struct tina__shard *s, struct tina__type *t, uint32_t i
         return;
     case TINA_EFFECT_REPLY:
         effect_reply(s, m, e);
-        slot_park(t, i);
+        receive_park(s, t, i);
         return;
     default:
         /* An effect kind we do not know is the handler's bug: crash it. */
@@ -583,7 +595,7 @@ static const tina_msg *next_message(struct tina__shard *s, struct tina__type *t,
                                     uint32_t *pool_index) {
     struct tina__slot *slot = &t->slots[i];
     uint32_t note = slot->call_note;
-    if (TINA__LIKELY(!(slot->flags & TINA__RESUME) && note == TINA__NIL &&
+    if (TINA__LIKELY(!(slot->flags & (TINA__RESUME | TINA__SHUTDOWN)) && note == TINA__NIL &&
                      slot->fired_head == TINA__NIL)) {
         if (TINA__UNLIKELY(slot->mbox_head == TINA__NIL)) return NULL; /* timer cancelled */
         *pool_index = mailbox_pop(s, slot);
@@ -601,7 +613,11 @@ static const tina_msg *next_message(struct tina__shard *s, struct tina__type *t,
     m->corr = 0;
     m->kind = TINA_MSG_SYSTEM;
     m->size = 0;
-    if (slot->flags & TINA__RESUME) {
+    if (note == TINA__NIL && (slot->flags & TINA__SHUTDOWN)) {
+        slot->flags = (uint8_t)((slot->flags & ~TINA__SHUTDOWN) | TINA__DRAINING);
+        m->tag = TINA_TAG_SHUTDOWN;
+        s->stats.shutdown_notices++;
+    } else if (note == TINA__NIL && (slot->flags & TINA__RESUME)) {
         slot->flags &= (uint8_t)~TINA__RESUME;
         m->tag = TINA_TAG_RESUME;
     } else if (note == TINA__NOTE_TIMEOUT) {
@@ -688,10 +704,46 @@ static int work_pending(const struct tina__shard *s) {
     return s->wheel.due_head != TINA__NIL;
 }
 
+/* Graceful shutdown reaches this shard: every live isolate gets a notice
+ * (a flag, no message slot), parked ones are woken, pending restarts are
+ * dropped.  O(slots), once. */
+static void shutdown_begin(struct tina__shard *s) {
+    s->shutdown_seen = 1;
+    s->shutdown_deadline_ns = tina__shard_now(s) + s->rt->spec.shutdown_timeout_ns;
+    for (uint32_t k = 0; k < s->type_count; k++) {
+        struct tina__type *t = &s->types[k];
+        uint32_t i;
+        while ((i = list_pop(t, &t->restart)) != TINA__NIL) {
+            t->slots[i].state = TINA__FREE;
+            t->slots[i].next = t->free_head;
+            t->free_head = i;
+        }
+        for (i = 0; i < t->capacity && t->live > 0; i++) {
+            struct tina__slot *slot = &t->slots[i];
+            if (slot->state == TINA__FREE || slot->state == TINA__RESTARTING) continue;
+            slot->flags |= TINA__SHUTDOWN;
+            if (slot->state == TINA__IDLE) {
+                slot->state = TINA__READY;
+                list_push(t, &t->ready, i);
+            }
+        }
+    }
+    s->did_work = 1;
+}
+
+static uint32_t live_count(const struct tina__shard *s) {
+    uint32_t live = 0;
+    for (uint32_t t = 0; t < s->type_count; t++) live += s->types[t].live;
+    return live;
+}
+
 /* One pass; returns non-zero if the shard did or has work. */
 int tina__shard_pass(struct tina__shard *s) {
     s->did_work = 0;
     s->now_valid = 0;
+    if (TINA__UNLIKELY(!s->shutdown_seen) &&
+        atomic_load_explicit(&s->rt->shutdown, memory_order_relaxed))
+        shutdown_begin(s);
     channels_drain(s);
     if (s->platform->io_reap(s) > 0) s->did_work = 1;
     tina__supervise_restart_pending(s);
@@ -706,7 +758,24 @@ int tina__shard_pass(struct tina__shard *s) {
 }
 
 uint64_t tina__shard_next_deadline(struct tina__shard *s) {
-    return tina__timers_next_deadline(s);
+    uint64_t deadline = tina__timers_next_deadline(s);
+    if (s->shutdown_seen && s->shutdown_deadline_ns < deadline) deadline = s->shutdown_deadline_ns;
+    return deadline;
+}
+
+/* In a shutdown: 1 once this shard has no isolate left (counted once in
+ * rt->drained_count), 2 once its deadline has passed, else 0. */
+int tina__shard_shutdown_state(struct tina__shard *s) {
+    if (!s->shutdown_seen) return 0;
+    if (!s->drained && live_count(s) == 0) {
+        s->drained = 1;
+        atomic_fetch_add_explicit(&s->rt->drained_count, 1, memory_order_relaxed);
+    }
+    if (tina__shard_now(s) >= s->shutdown_deadline_ns) {
+        s->stats.shutdown_forced = live_count(s);
+        return 2;
+    }
+    return s->drained ? 1 : 0;
 }
 
 /* Start the static children placed on this shard at tina_create. */
@@ -774,10 +843,12 @@ void *tina_scratch(tina_ctx *ctx, size_t *size_out) {
 }
 
 bool tina_shutting_down(const tina_ctx *ctx) {
-    return atomic_load_explicit(&ctx->shard->rt->stopping, memory_order_relaxed) != 0;
+    return ctx->shard->shutdown_seen ||
+           atomic_load_explicit(&ctx->shard->rt->stopping, memory_order_relaxed) != 0;
 }
 
 void tina_request_stop(tina_ctx *ctx) { tina_stop(ctx->shard->rt); }
+void tina_request_shutdown(tina_ctx *ctx) { tina_shutdown(ctx->shard->rt); }
 
 tina_handle tina_child_handle(const tina_ctx *ctx, uint32_t child_index, uint32_t shard) {
     return tina_runtime_child_handle(ctx->shard->rt, child_index, shard);

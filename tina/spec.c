@@ -218,6 +218,7 @@ static void defaults_fill(tina_spec *s) {
     DEFAULT(scratch_bytes, TINA__DEFAULT_SCRATCH);
     DEFAULT(idle_spin_ns, TINA__DEFAULT_SPIN_NS);
     DEFAULT(log_level, TINA_LOG_INFO);
+    DEFAULT(shutdown_timeout_ns, TINA__DEFAULT_SHUTDOWN_NS);
 #undef DEFAULT
 }
 

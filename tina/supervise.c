@@ -10,8 +10,8 @@
 
 int tina__supervise_exit(struct tina__shard *s, struct tina__type *t, uint32_t slot_index,
                          int crashed, uint32_t reason) {
-    (void)s;
     (void)reason;
+    if (s->shutdown_seen) return 0; /* nothing restarts in a shutdown */
     uint8_t restart = t->slots[slot_index].restart;
     if (restart == TINA_RESTART_PERMANENT) return 1;
     if (restart == TINA_RESTART_TRANSIENT && crashed) return 1;
