@@ -301,8 +301,8 @@ static double cross_shard_msgs_per_s(void) {
          .handler = consumer_handler},
     };
     tina_child_spec children[2] = {
-        {0, 0, TINA_RESTART_TEMPORARY, 0, NULL},
-        {1, 1, TINA_RESTART_TEMPORARY, 0, NULL},
+        {.type_id = 0, .shard = 0, .restart = TINA_RESTART_TEMPORARY, .args_size = 0, .args = NULL},
+        {.type_id = 1, .shard = 1, .restart = TINA_RESTART_TEMPORARY, .args_size = 0, .args = NULL},
     };
     tina_spec spec = {
         .types = types,
@@ -438,9 +438,9 @@ static double cross_shard_rtt_ns(void) {
          .handler = spinner_handler},
     };
     tina_child_spec children[3] = {
-        {0, 0, TINA_RESTART_TEMPORARY, 0, NULL},
-        {1, 1, TINA_RESTART_TEMPORARY, 0, NULL},
-        {2, TINA_SHARD_EVERY, TINA_RESTART_TEMPORARY, 0, NULL},
+        {.type_id = 0, .shard = 0, .restart = TINA_RESTART_TEMPORARY, .args_size = 0, .args = NULL},
+        {.type_id = 1, .shard = 1, .restart = TINA_RESTART_TEMPORARY, .args_size = 0, .args = NULL},
+        {.type_id = 2, .shard = TINA_SHARD_EVERY, .restart = TINA_RESTART_TEMPORARY, .args_size = 0, .args = NULL},
     };
     tina_spec spec = {
         .types = types,

@@ -113,8 +113,8 @@ int main(void) {
     }};
     pp_args pinger = {ROLE_PINGER, 1}, ponger = {ROLE_PONGER, 0};
     tina_child_spec children[2] = {
-        {0, 0, TINA_RESTART_TEMPORARY, sizeof pinger, &pinger},
-        {0, 0, TINA_RESTART_TEMPORARY, sizeof ponger, &ponger},
+        {.type_id = 0, .shard = 0, .restart = TINA_RESTART_TEMPORARY, .args_size = sizeof pinger, .args = &pinger},
+        {.type_id = 0, .shard = 0, .restart = TINA_RESTART_TEMPORARY, .args_size = sizeof ponger, .args = &ponger},
     };
     tina_spec spec = {
         .types = types,

@@ -99,7 +99,7 @@ static void build_spec(tina_spec *spec, tina_type_spec types[2], tina_child_spec
         .init = small_init,
         .handler = small_handler,
     };
-    *child = (tina_child_spec){0, 0, TINA_RESTART_TEMPORARY, 0, NULL};
+    *child = (tina_child_spec){.type_id = 0, .shard = 0, .restart = TINA_RESTART_TEMPORARY, .args_size = 0, .args = NULL};
     *spec = (tina_spec){
         .types = types,
         .type_count = 2,

@@ -170,7 +170,7 @@ int main(void) {
          .init = worker_init,
          .handler = worker_handler},
     };
-    tina_child_spec child = {0, 0, TINA_RESTART_TEMPORARY, 0, NULL};
+    tina_child_spec child = {.type_id = 0, .shard = 0, .restart = TINA_RESTART_TEMPORARY, .args_size = 0, .args = NULL};
     tina_spec spec = {
         .types = types,
         .type_count = 2,

@@ -320,8 +320,8 @@ int main(int argc, char **argv) {
          .handler = producer_handler},
     };
     tina_child_spec children[2] = {
-        {0, 0, TINA_RESTART_TEMPORARY, 0, NULL},
-        {1, TINA_SHARD_EVERY, TINA_RESTART_TEMPORARY, 0, NULL},
+        {.type_id = 0, .shard = 0, .restart = TINA_RESTART_TEMPORARY, .args_size = 0, .args = NULL},
+        {.type_id = 1, .shard = TINA_SHARD_EVERY, .restart = TINA_RESTART_TEMPORARY, .args_size = 0, .args = NULL},
     };
     tina_spec spec = {
         .types = types,

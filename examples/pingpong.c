@@ -205,9 +205,10 @@ int main(int argc, char **argv) {
         .handler = player_handler,
     }};
     tina_child_spec children[2] = {
-        [CHILD_PINGER] = {0, 0, TINA_RESTART_TEMPORARY, sizeof pinger_args, &pinger_args},
-        [CHILD_PONGER] = {0, ponger_shard, TINA_RESTART_TEMPORARY, sizeof ponger_args,
-                          &ponger_args},
+        [CHILD_PINGER] = {.type_id = 0, .shard = 0, .restart = TINA_RESTART_TEMPORARY,
+                          .args_size = sizeof pinger_args, .args = &pinger_args},
+        [CHILD_PONGER] = {.type_id = 0, .shard = ponger_shard, .restart = TINA_RESTART_TEMPORARY,
+                          .args_size = sizeof ponger_args, .args = &ponger_args},
     };
     tina_spec spec = {
         .types = types,

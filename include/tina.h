@@ -87,7 +87,12 @@ extern "C" {
     X(ESPEC_SCRATCH, -37, "spec: scratch_bytes is out of range")                    \
     X(ESPEC_MEMORY, -38, "spec: the memory the spec needs does not fit")            \
     X(ESPEC_RESTART, -39, "spec: a static child's restart type is unknown")         \
-    X(ESPEC_TOO_MANY_CHILDREN, -40, "spec: static children exceed a type's slots")
+    X(ESPEC_TOO_MANY_CHILDREN, -40, "spec: static children exceed a type's slots")        \
+    X(ESPEC_GROUP, -41, "spec: a group's parent is unknown, cyclic or too deep")      \
+    X(ESPEC_STRATEGY, -42, "spec: a group's strategy is unknown")                     \
+    X(ESPEC_GROUP_BUDGET, -43, "spec: a group's restart budget or window is zero")    \
+    X(ESPEC_GROUP_DYNAMIC, -44, "spec: dynamic children need a one-for-one group")    \
+    X(ESPEC_CHILD_GROUP, -45, "spec: a static child names an unknown group")
 
 typedef enum tina_result {
 #define TINA__RESULT_ENUM(name, value, text) TINA_##name = value,
@@ -291,7 +296,42 @@ typedef struct tina_child_spec {
     uint32_t restart;   /* tina_restart */
     uint32_t args_size; /* <= TINA_ARGS_MAX */
     const void *args;   /* copied at boot; passed to init on every (re)start */
+    uint32_t group;     /* supervision group index; 0 = the root group */
+    uint32_t reserved;
 } tina_child_spec;
+
+/* Supervision strategies: who is restarted when a member must be. */
+typedef enum tina_strategy {
+    TINA_ONE_FOR_ONE = 0,  /* the failed member alone */
+    TINA_ONE_FOR_ALL = 1,  /* every member of the group */
+    TINA_REST_FOR_ONE = 2  /* the failed member and those after it */
+} tina_strategy;
+
+#define TINA_GROUP_NONE 0xffffffffu
+#define TINA_GROUP_DEPTH_MAX 8u
+#define TINA_GROUP_RESTARTS_MAX 1024u
+
+/*
+ * A supervision group, declared as data.  Group 0 is the root (parent
+ * TINA_GROUP_NONE); every other group names a parent with a smaller index
+ * (so the tree has no cycle by construction), at most 8 deep.  A group's
+ * members, in order, are its static children (spec order) and then its
+ * child groups (index order).  Each shard runs its own instance of the tree
+ * over the children placed on it: supervision never crosses shards.
+ *
+ * Budget: more than restart_max restarts within window_ns escalates: the
+ * group fails as a member of its parent (everything in it is torn down and
+ * the parent's strategy applies).  The root failing quarantines the shard,
+ * or aborts the process if tina_spec.quarantine_abort is set.
+ * A spec without groups gets an implicit root: one-for-one, no budget.
+ */
+typedef struct tina_group_spec {
+    uint32_t parent;      /* group index, or TINA_GROUP_NONE for group 0 */
+    uint32_t strategy;    /* tina_strategy */
+    uint32_t restart_max; /* 1..TINA_GROUP_RESTARTS_MAX */
+    uint32_t dynamic_max; /* room for dynamic children: one-for-one groups only */
+    uint64_t window_ns;   /* > 0 */
+} tina_group_spec;
 
 /* Per ordered pair ring-size override. */
 typedef struct tina_ring_override {
@@ -309,6 +349,9 @@ typedef struct tina_spec {
     uint32_t type_count;
     uint32_t child_count;
     const tina_child_spec *children;
+    uint32_t group_count;     /* 0: the implicit root group */
+    const tina_group_spec *groups;
+    uint32_t quarantine_abort; /* non-zero: a failing root aborts the process */
 
     uint32_t shard_count;     /* 0: one per physical core of the allowed set */
     uint32_t core_count;      /* entries in cores[]; 0: automatic placement */
@@ -439,6 +482,10 @@ void tina_log(tina_ctx *ctx, tina_log_level level, const char *fmt, ...) TINA_PR
     X(crash_ill)          /*     SIGILL */                                               \
     X(crash_abort)        /*     SIGABRT (abort(), failed assert()) */                  \
     X(restarts)           /* isolates restarted by their supervisor */                  \
+    X(terminated)         /* isolates torn down by their group's strategy */            \
+    X(escalations)        /* groups that exceeded their restart budget */               \
+    X(notices_dropped)    /* shard notices not delivered: system region empty */       \
+    X(quarantines)        /* times this shard was quarantined */                        \
     X(timers_set)                                                                       \
     X(timers_cancelled)                                                                 \
     X(timers_fired)                                                                     \
@@ -534,6 +581,14 @@ tina_result tina_stats(const tina_runtime *rt, uint32_t shard, tina_shard_stats 
 /* Returns TINA_OK or TINA_EINVAL (from == to, or out of range). */
 tina_result tina_stats_channel(const tina_runtime *rt, uint32_t from, uint32_t to,
                                tina_channel_stats *out);
+/* Revive a quarantined shard: it is rebuilt from the boot spec (static
+ * children restarted with new handles) and every other shard's isolates get
+ * a TINA_TAG_SHARD_RESTARTED notice.  SIGUSR2 revives every quarantined
+ * shard.  Returns TINA_OK, or TINA_EINVAL for a bad shard index. */
+tina_result tina_revive(tina_runtime *rt, uint32_t shard);
+/* Whether a shard is quarantined now. */
+bool tina_quarantined(const tina_runtime *rt, uint32_t shard);
+
 /* Boot-time handle of a static child, as tina_child_handle(). */
 tina_handle tina_runtime_child_handle(const tina_runtime *rt, uint32_t child_index,
                                       uint32_t shard);

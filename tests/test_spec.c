@@ -33,6 +33,7 @@ struct base {
     tina_type_spec types[BASE_TYPES];
     tina_child_spec children[BASE_CHILDREN];
     tina_ring_override overrides[2];
+    tina_group_spec groups[3];
     uint32_t cores[2];
     uint8_t args[TINA_ARGS_MAX + 1];
 };
@@ -106,6 +107,24 @@ MUT(m_too_many_every, b->types[0].slots_per_shard = 1; b->spec.child_count = 2;
 MUT(m_budget_big, b->spec.base_budget = UINT32_MAX)
 MUT(m_scratch_big, b->spec.scratch_bytes = UINT32_MAX)
 MUT(m_memory_small, b->spec.memory_limit_bytes = 4096)
+/* A valid two-group tree, then one thing wrong with it. */
+#define TREE                                                                                     \
+    b->groups[0] = (tina_group_spec){.parent = TINA_GROUP_NONE, .strategy = TINA_ONE_FOR_ONE,    \
+                                     .restart_max = 3, .window_ns = 1000000000ull};             \
+    b->groups[1] = (tina_group_spec){.parent = 0, .strategy = TINA_ONE_FOR_ALL,                  \
+                                     .restart_max = 3, .window_ns = 1000000000ull};             \
+    b->spec.groups = b->groups;                                                                  \
+    b->spec.group_count = 2;
+MUT(m_group_root_parent, TREE b->groups[0].parent = 0)
+MUT(m_group_cycle, TREE b->groups[1].parent = 1)
+MUT(m_group_forward, TREE b->spec.group_count = 3; b->groups[2] = b->groups[1];
+    b->groups[1].parent = 2)
+MUT(m_group_strategy, TREE b->groups[1].strategy = 7)
+MUT(m_group_budget_zero, TREE b->groups[1].restart_max = 0)
+MUT(m_group_window_zero, TREE b->groups[1].window_ns = 0)
+MUT(m_group_dynamic, TREE b->groups[1].dynamic_max = 4)
+MUT(m_child_group, TREE b->children[0].group = 2)
+MUT(m_groups_null, TREE b->spec.groups = NULL)
 
 #define CASE(label_, fn_, code_, field_, value_) \
     {.label = (label_), .mutate = (fn_), .expected = (code_), .field = (field_), .value = (value_)}
@@ -154,6 +173,16 @@ static const struct spec_case spec_cases[] = {
     CASE("base_budget max", m_budget_big, TINA_ESPEC_BUDGET, "base_budget", "4294967295"),
     CASE("scratch_bytes max", m_scratch_big, TINA_ESPEC_SCRATCH, "scratch_bytes", "4294967295"),
     CASE("memory limit 4096", m_memory_small, TINA_ESPEC_MEMORY, "memory", "4096"),
+    CASE("root with a parent", m_group_root_parent, TINA_ESPEC_GROUP, "groups[0].parent", "0"),
+    CASE("group its own parent", m_group_cycle, TINA_ESPEC_GROUP, "groups[1].parent", "1"),
+    CASE("group with a later parent", m_group_forward, TINA_ESPEC_GROUP, "groups[1].parent", "2"),
+    CASE("unknown strategy", m_group_strategy, TINA_ESPEC_STRATEGY, "groups[1].strategy", "7"),
+    CASE("zero budget", m_group_budget_zero, TINA_ESPEC_GROUP_BUDGET, "restart_max", "0"),
+    CASE("zero window", m_group_window_zero, TINA_ESPEC_GROUP_BUDGET, "window_ns", "0"),
+    CASE("dynamic children, one-for-all", m_group_dynamic, TINA_ESPEC_GROUP_DYNAMIC,
+         "groups[1].dynamic_max", "4"),
+    CASE("child in group 2 of 2", m_child_group, TINA_ESPEC_CHILD_GROUP, "children[0].group", "2"),
+    CASE("groups NULL", m_groups_null, TINA_ESPEC_GROUP, "groups", NULL),
 };
 
 /* Criterion may start each test in a fresh process image (with its own

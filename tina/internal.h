@@ -93,8 +93,10 @@ struct tina__slot {
     uint32_t fired_head;  /* timers fired and not yet delivered, FIFO, or NIL */
     uint32_t fired_tail;
     uint64_t call_corr;   /* correlation id of the pending call, 0 if none */
+    uint32_t child;       /* static child index (supervision), NIL if spawned */
+    uint32_t reserved;
 };
-_Static_assert(sizeof(struct tina__slot) == 56, "slot bookkeeping stays at 56 bytes");
+_Static_assert(sizeof(struct tina__slot) == 64, "slot bookkeeping is one cache line");
 
 struct tina__list {
     uint32_t head, tail; /* slot indexes, NIL when empty */
@@ -116,8 +118,20 @@ struct tina__type {
     uint32_t free_head;        /* free slots (LIFO) */
     struct tina__list ready;   /* runnable now, FIFO */
     struct tina__list yielded; /* run next pass */
-    struct tina__list restart; /* dead, to be restarted next pass */
     const char *name;
+};
+
+/* One shard's instance of a supervision group (supervise.c). */
+struct tina__group {
+    uint32_t parent;        /* group index, NIL for the root */
+    uint8_t strategy;       /* tina_strategy */
+    uint8_t unlimited;      /* the implicit root: no budget */
+    uint16_t reserved;
+    uint32_t restart_max;
+    uint32_t restart_used;  /* timestamps recorded, <= restart_max */
+    uint32_t restart_next;  /* ring position of the oldest timestamp */
+    uint64_t window_ns;
+    uint64_t *restart_at;   /* restart_max timestamps (ring) */
 };
 
 /* ------------------------------------------------------------------------ */
@@ -255,6 +269,14 @@ struct tina__shard {
     uint8_t *altstack;         /* TINA__ALTSTACK_BYTES, for SIGSEGV on overflow */
     uint32_t boot_done;
     uint32_t shutdown_seen;    /* this shard has begun the graceful shutdown */
+    struct tina__group *groups; /* supervision tree instance */
+    uint32_t group_count;
+    uint32_t restart_pending;  /* slots in RESTARTING state */
+    uint32_t supervisor_busy;  /* tearing down for a strategy: exits do not decide */
+    uint32_t quarantine_pending;
+    uint32_t quarantined;      /* torn down, not dispatching */
+    uint32_t quarantine_epoch_seen; /* rt->quarantine_epoch last acted upon */
+    uint64_t peer_down_seen;   /* bit per peer: quarantined as last seen */
     uint32_t drained;          /* ... and has no isolate left */
     uint64_t shutdown_deadline_ns;
     tina_msg synth;            /* resume / timeout / failed notices, no pool slot */
@@ -277,6 +299,10 @@ struct tina__shard {
     uint64_t snapshot_at_ns;
     _Atomic uint64_t snapshot[sizeof(tina_shard_stats) / 8];
 
+    /* Read by peers' senders: sends to a quarantined shard are stale. */
+    _Alignas(64) _Atomic uint32_t quarantined_flag;
+    _Atomic uint32_t revive_requested;
+
     /* Doorbell: written by this shard going to sleep and by waking peers. */
     _Alignas(64) _Atomic uint32_t sleeping;
     _Alignas(64) uint8_t end_pad[1];
@@ -287,7 +313,7 @@ struct tina__shard {
 /* ------------------------------------------------------------------------ */
 
 struct tina__child {
-    uint32_t type_id, shard, restart, args_size;
+    uint32_t type_id, shard, restart, args_size, group;
     uint8_t args[TINA_ARGS_MAX];
 };
 
@@ -313,6 +339,9 @@ struct tina_runtime {
     _Atomic uint32_t stopping;
     _Atomic uint32_t shutdown;       /* a graceful shutdown was asked for */
     _Atomic uint32_t drained_count;  /* shards with no isolate left in shutdown */
+    _Atomic uint32_t quarantine_epoch; /* bumped at every quarantine and revival */
+    tina_group_spec *groups;         /* copy; at least the root */
+    uint32_t group_count;            /* >= 1 */
     _Atomic uint32_t started;
     uint32_t membarrier_ok;          /* sleepers use membarrier as their heavy fence */
     uint64_t boot_ns;
@@ -326,7 +355,7 @@ struct tina_runtime {
 /* layout.c: the memory map of a shard, shared by validation and carving. */
 struct tina__layout {
     size_t shard_off, types_off, pool_off, timers_off, buckets_off, log_off, scratch_off;
-    size_t altstack_off;
+    size_t altstack_off, groups_off, group_times_off;
     size_t type_slots_off[TINA_TYPE_COUNT_MAX];
     size_t type_args_off[TINA_TYPE_COUNT_MAX];
     size_t type_structs_off[TINA_TYPE_COUNT_MAX];
@@ -386,8 +415,10 @@ void tina__log_flush(struct tina__shard *s);
 
 /* shard.c: isolate life, used by supervise.c */
 int tina__isolate_start(struct tina__shard *s, struct tina__type *t, uint32_t slot_index);
+/* How an isolate ended: done, crashed, or torn down by its supervisor. */
+enum { TINA__EXIT_DONE = 0, TINA__EXIT_CRASHED = 1, TINA__EXIT_TERMINATED = 2 };
 void tina__isolate_exit(struct tina__shard *s, struct tina__type *t, uint32_t slot_index,
-                        int crashed, uint32_t reason);
+                        int how, uint32_t reason);
 
 /* shard.c: message delivery used by timers */
 void tina__slot_ready(struct tina__shard *s, struct tina__type *t, uint32_t slot_index);

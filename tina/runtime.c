@@ -66,6 +66,19 @@ static tina_result spec_copy(struct tina_runtime *rt, const tina_spec *resolved)
         if (cs->args_size) memcpy(ch->args, cs->args, cs->args_size);
     }
     rt->spec.children = NULL; /* the copy above is what the runtime uses */
+    for (uint32_t c = 0; c < rt->spec.child_count; c++)
+        rt->children[c].group = resolved->children[c].group;
+    /* The tree: the spec's groups, or an implicit one-for-one root. */
+    rt->group_count = resolved->group_count ? resolved->group_count : 1;
+    rt->groups = calloc(rt->group_count, sizeof(*rt->groups));
+    if (!rt->groups) return TINA_ENO_MEMORY;
+    if (resolved->group_count) {
+        memcpy(rt->groups, resolved->groups, rt->group_count * sizeof(*rt->groups));
+    } else {
+        rt->groups[0].parent = TINA_GROUP_NONE;
+        rt->groups[0].strategy = TINA_ONE_FOR_ONE;
+    }
+    rt->spec.groups = rt->groups;
     if (rt->spec.ring_override_count)
         memcpy(rt->ring_overrides, resolved->ring_overrides,
                rt->spec.ring_override_count * sizeof(*rt->ring_overrides));
@@ -89,6 +102,7 @@ static void children_place(struct tina_runtime *rt) {
             t->free_head = slot->next;
             slot->state = TINA__READY; /* starting: accepts mail, not queued */
             slot->restart = (uint8_t)ch->restart;
+            slot->child = c;
             slot->args_size = (uint8_t)ch->args_size;
             memcpy(t->args + (size_t)i * TINA_ARGS_MAX, ch->args, ch->args_size);
             *cell = i;
@@ -103,6 +117,7 @@ static void runtime_free(struct tina_runtime *rt) {
     free(rt->children);
     free(rt->child_slot);
     free(rt->ring_overrides);
+    free(rt->groups);
     free(rt);
 }
 

@@ -435,7 +435,7 @@ int tina__isolate_start(struct tina__shard *s, struct tina__type *t, uint32_t i)
         uint32_t reason = init_protected(s, t, i);
         if (reason != 0) {
             s->stats.init_failed++;
-            tina__isolate_exit(s, t, i, 1, reason);
+            tina__isolate_exit(s, t, i, TINA__EXIT_CRASHED, reason);
             return 0;
         }
     }
@@ -445,7 +445,7 @@ int tina__isolate_start(struct tina__shard *s, struct tina__type *t, uint32_t i)
 
 /* Teardown: mailbox back to the pool, timers cancelled, generation bumped;
  * then the supervisor decides between the free list and a restart. */
-void tina__isolate_exit(struct tina__shard *s, struct tina__type *t, uint32_t i, int crashed,
+void tina__isolate_exit(struct tina__shard *s, struct tina__type *t, uint32_t i, int how,
                         uint32_t reason) {
     struct tina__slot *slot = &t->slots[i];
     while (slot->mbox_head != TINA__NIL) pool_free(s, mailbox_pop(s, slot));
@@ -457,12 +457,13 @@ void tina__isolate_exit(struct tina__shard *s, struct tina__type *t, uint32_t i,
     slot->flags = 0;
     slot->generation = generation_next(slot->generation);
     t->live--;
-    if (crashed) s->stats.crashes++;
-    else s->stats.done++;
+    if (how == TINA__EXIT_CRASHED) s->stats.crashes++;
+    else if (how == TINA__EXIT_DONE) s->stats.done++;
+    else s->stats.terminated++;
     s->did_work = 1;
-    if (tina__supervise_exit(s, t, i, crashed, reason)) {
+    if (tina__supervise_exit(s, t, i, how, reason)) {
         slot->state = TINA__RESTARTING;
-        list_push(t, &t->restart, i);
+        s->restart_pending++;
     } else {
         slot->state = TINA__FREE;
         slot->next = t->free_head;
@@ -546,7 +547,7 @@ static inline void receive_park(struct tina__shard *s, struct tina__type *t, uin
     struct tina__slot *slot = &t->slots[i];
     if (TINA__UNLIKELY(slot->flags & TINA__DRAINING) && slot->mbox_count == 0 &&
         slot->fired_head == TINA__NIL) {
-        tina__isolate_exit(s, t, i, 0, 0);
+        tina__isolate_exit(s, t, i, TINA__EXIT_DONE, 0);
         return;
     }
     slot_park(t, i);
@@ -564,10 +565,10 @@ static void effect_apply(struct tina__shard *s, struct tina__type *t, uint32_t i
         s->stats.yields++;
         return;
     case TINA_EFFECT_DONE:
-        tina__isolate_exit(s, t, i, 0, 0);
+        tina__isolate_exit(s, t, i, TINA__EXIT_DONE, 0);
         return;
     case TINA_EFFECT_CRASH:
-        tina__isolate_exit(s, t, i, 1, e->reason ? e->reason : 1);
+        tina__isolate_exit(s, t, i, TINA__EXIT_CRASHED, e->reason ? e->reason : 1);
         return;
     case TINA_EFFECT_CALL:
         effect_call(s, t, i, e);
@@ -579,7 +580,7 @@ static void effect_apply(struct tina__shard *s, struct tina__type *t, uint32_t i
     default:
         /* An effect kind we do not know is the handler's bug: crash it. */
         s->stats.invalid++;
-        tina__isolate_exit(s, t, i, 1, TINA_CRASH_UNKNOWN_EFFECT);
+        tina__isolate_exit(s, t, i, TINA__EXIT_CRASHED, TINA_CRASH_UNKNOWN_EFFECT);
         return;
     }
 }
@@ -668,7 +669,7 @@ static void dispatch_trapped(struct tina__shard *s, int sig) {
     if (s->running_pool_index != TINA__NIL) pool_free(s, s->running_pool_index);
     s->running_pool_index = TINA__NIL;
     s->ctx.msg = NULL;
-    tina__isolate_exit(s, t, s->ctx.slot, 1, TINA_CRASH_SIGNAL_BASE + (uint32_t)sig);
+    tina__isolate_exit(s, t, s->ctx.slot, TINA__EXIT_CRASHED, TINA_CRASH_SIGNAL_BASE + (uint32_t)sig);
     s->budget_left--;
     s->stats.dispatched++;
 }
@@ -697,11 +698,9 @@ static void dispatch(struct tina__shard *s) {
 static int work_pending(const struct tina__shard *s) {
     for (uint32_t t = 0; t < s->type_count; t++) {
         const struct tina__type *type = &s->types[t];
-        if (type->ready.head != TINA__NIL || type->yielded.head != TINA__NIL ||
-            type->restart.head != TINA__NIL)
-            return 1;
+        if (type->ready.head != TINA__NIL || type->yielded.head != TINA__NIL) return 1;
     }
-    return s->wheel.due_head != TINA__NIL;
+    return s->restart_pending > 0 || s->wheel.due_head != TINA__NIL;
 }
 
 /* Graceful shutdown reaches this shard: every live isolate gets a notice
@@ -712,15 +711,16 @@ static void shutdown_begin(struct tina__shard *s) {
     s->shutdown_deadline_ns = tina__shard_now(s) + s->rt->spec.shutdown_timeout_ns;
     for (uint32_t k = 0; k < s->type_count; k++) {
         struct tina__type *t = &s->types[k];
-        uint32_t i;
-        while ((i = list_pop(t, &t->restart)) != TINA__NIL) {
-            t->slots[i].state = TINA__FREE;
-            t->slots[i].next = t->free_head;
-            t->free_head = i;
-        }
-        for (i = 0; i < t->capacity && t->live > 0; i++) {
+        for (uint32_t i = 0; i < t->capacity && (t->live > 0 || s->restart_pending > 0); i++) {
             struct tina__slot *slot = &t->slots[i];
-            if (slot->state == TINA__FREE || slot->state == TINA__RESTARTING) continue;
+            if (slot->state == TINA__RESTARTING) { /* nothing restarts in a shutdown */
+                slot->state = TINA__FREE;
+                slot->next = t->free_head;
+                t->free_head = i;
+                s->restart_pending--;
+                continue;
+            }
+            if (slot->state == TINA__FREE) continue;
             slot->flags |= TINA__SHUTDOWN;
             if (slot->state == TINA__IDLE) {
                 slot->state = TINA__READY;
@@ -906,7 +906,6 @@ static void type_carve(struct tina__shard *s, struct tina__type *t, const tina_t
     t->live = 0;
     t->ready.head = t->ready.tail = TINA__NIL;
     t->yielded.head = t->yielded.tail = TINA__NIL;
-    t->restart.head = t->restart.tail = TINA__NIL;
     for (uint32_t i = 0; i < t->capacity; i++) {
         struct tina__slot *slot = &t->slots[i];
         memset(slot, 0, sizeof(*slot));
@@ -915,9 +914,30 @@ static void type_carve(struct tina__shard *s, struct tina__type *t, const tina_t
         slot->mbox_head = slot->mbox_tail = TINA__NIL;
         slot->timer_head = slot->call_note = slot->call_timer = TINA__NIL;
         slot->fired_head = slot->fired_tail = TINA__NIL;
+        slot->child = TINA__NIL;
         slot->next = i + 1 < t->capacity ? i + 1 : TINA__NIL;
     }
     t->free_head = 0;
+}
+
+/* This shard's instance of the supervision tree; budgets start empty. */
+static void groups_carve(struct tina__shard *s, uint8_t *base, const struct tina__layout *l) {
+    const struct tina_runtime *rt = s->rt;
+    uint64_t *times = (uint64_t *)(base + l->group_times_off);
+    s->groups = (struct tina__group *)(base + l->groups_off);
+    s->group_count = rt->group_count;
+    for (uint32_t g = 0; g < rt->group_count; g++) {
+        const tina_group_spec *gs = &rt->groups[g];
+        struct tina__group *grp = &s->groups[g];
+        memset(grp, 0, sizeof(*grp));
+        grp->parent = gs->parent == TINA_GROUP_NONE ? TINA__NIL : gs->parent;
+        grp->strategy = (uint8_t)gs->strategy;
+        grp->unlimited = rt->spec.group_count == 0; /* the implicit root */
+        grp->restart_max = gs->restart_max;
+        grp->window_ns = gs->window_ns;
+        grp->restart_at = times;
+        if (!grp->unlimited) times += gs->restart_max;
+    }
 }
 
 void tina__shard_carve(struct tina_runtime *rt, uint32_t id, const struct tina__layout *l) {
@@ -937,6 +957,7 @@ void tina__shard_carve(struct tina_runtime *rt, uint32_t id, const struct tina__
     pool_carve(s, (tina_msg *)(base + l->pool_off), spec->pool_user_slots, spec->pool_system_slots);
     for (uint32_t t = 0; t < spec->type_count; t++)
         type_carve(s, &s->types[t], &rt->types[t], t, base, l);
+    groups_carve(s, base, l);
     tina__wheel_init(&s->wheel, (struct tina__timer *)(base + l->timers_off),
                      (uint32_t *)(base + l->buckets_off), spec->timer_slots,
                      spec->timer_wheel_slots, spec->timer_resolution_ns);

@@ -20,6 +20,9 @@
  *   | slots[t]               |    slots_per_shard x 56 B
  *   | args[t]                |    slots_per_shard x 64 B
  *   | structs[t]             |    slots_per_shard x stride (16-aligned)
+ *   +------------------------+  groups_off
+ *   | supervision groups     |  this shard's instance of the tree, with
+ *   | restart timestamps     |  restart_max x 8 B per group
  *   +------------------------+  timers_off
  *   | timer entries          |  timer_slots x 64 B
  *   | wheel buckets          |  wheel_slots x 4 B
@@ -74,6 +77,12 @@ void tina__layout_compute(const tina_spec *spec, uint32_t shard, uint32_t shard_
         l->type_structs_off[t] = at;
         at = align64(at + stride * ts->slots_per_shard);
     }
+    l->groups_off = at;
+    at = align64(at + sizeof(struct tina__group) * (spec->group_count ? spec->group_count : 1));
+    l->group_times_off = at;
+    for (uint32_t g = 0; g < spec->group_count; g++)
+        at += sizeof(uint64_t) * spec->groups[g].restart_max;
+    at = align64(at);
     l->timers_off = at;
     at = align64(at + sizeof(struct tina__timer) * spec->timer_slots);
     l->buckets_off = at;
@@ -180,6 +189,39 @@ static tina_result children_fit(const tina_spec *s, uint32_t type, tina_boot_rep
     return TINA_OK;
 }
 
+static tina_result groups_check(const tina_spec *s, tina_boot_report *report) {
+    if (s->group_count > 0 && s->groups == NULL)
+        FAIL(TINA_ESPEC_GROUP, "groups: NULL with group_count %u", s->group_count);
+    if (s->group_count > 255)
+        FAIL(TINA_ESPEC_GROUP, "group_count: %u (need 0..255)", s->group_count);
+    for (uint32_t g = 0; g < s->group_count; g++) {
+        const tina_group_spec *gs = &s->groups[g];
+        if (g == 0 && gs->parent != TINA_GROUP_NONE)
+            FAIL(TINA_ESPEC_GROUP, "groups[0].parent: %u (the root's parent is TINA_GROUP_NONE)",
+                 gs->parent);
+        if (g > 0 && gs->parent >= g)
+            FAIL(TINA_ESPEC_GROUP,
+                 "groups[%u].parent: %u (need an earlier group: a later or own index is a cycle)",
+                 g, gs->parent);
+        uint32_t depth = 0;
+        for (uint32_t up = g; up != TINA_GROUP_NONE && depth <= TINA_GROUP_DEPTH_MAX; depth++)
+            up = up == 0 ? TINA_GROUP_NONE : s->groups[up].parent;
+        if (depth > TINA_GROUP_DEPTH_MAX)
+            FAIL(TINA_ESPEC_GROUP, "groups[%u]: depth over %u", g, TINA_GROUP_DEPTH_MAX);
+        if (gs->strategy > TINA_REST_FOR_ONE)
+            FAIL(TINA_ESPEC_STRATEGY, "groups[%u].strategy: %u (need 0..2)", g, gs->strategy);
+        if (gs->restart_max == 0 || gs->restart_max > TINA_GROUP_RESTARTS_MAX || gs->window_ns == 0)
+            FAIL(TINA_ESPEC_GROUP_BUDGET,
+                 "groups[%u].restart_max/window_ns: %u/%llu (need 1..%u and a window > 0)", g,
+                 gs->restart_max, (unsigned long long)gs->window_ns, TINA_GROUP_RESTARTS_MAX);
+        if (gs->dynamic_max > 0 && gs->strategy != TINA_ONE_FOR_ONE)
+            FAIL(TINA_ESPEC_GROUP_DYNAMIC,
+                 "groups[%u].dynamic_max: %u in a group whose strategy is %u (not one-for-one)", g,
+                 gs->dynamic_max, gs->strategy);
+    }
+    return TINA_OK;
+}
+
 static tina_result children_check(const tina_spec *s, tina_boot_report *report) {
     if (s->child_count > 0 && s->children == NULL)
         FAIL(TINA_ESPEC_CHILD, "children: NULL with child_count %u", s->child_count);
@@ -196,6 +238,9 @@ static tina_result children_check(const tina_spec *s, tina_boot_report *report) 
         if (cs->args_size > TINA_ARGS_MAX || (cs->args_size > 0 && cs->args == NULL))
             FAIL(TINA_ESPEC_CHILD_ARGS, "children[%u].args_size: %u (need 0..64 and args)", c,
                  cs->args_size);
+        if (cs->group >= (s->group_count ? s->group_count : 1))
+            FAIL(TINA_ESPEC_CHILD_GROUP, "children[%u].group: %u (there are %u groups)", c,
+                 cs->group, s->group_count ? s->group_count : 1);
     }
     for (uint32_t t = 0; t < s->type_count; t++) {
         tina_result r = children_fit(s, t, report);
@@ -241,6 +286,7 @@ tina_result tina__spec_resolve(const tina_spec *in, tina_spec *out, tina_boot_re
     if (r != TINA_OK) FAIL(r, "%s", why);
     out->shard_count = shards;
     if ((r = sizes_check(out, report)) != TINA_OK) return r;
+    if ((r = groups_check(out, report)) != TINA_OK) return r;
     if ((r = children_check(out, report)) != TINA_OK) return r;
 
     uint64_t total = 0, largest = 0;

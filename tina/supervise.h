@@ -2,21 +2,20 @@
  * supervise.h -- what happens when an isolate ends.
  *
  * The shard tears an isolate down (shard.c: tina__isolate_exit) and then
- * asks its supervisor whether to restart it.  This stage applies the
- * one-for-one rule to each isolate on its own: permanent restarts after
- * done or crash, transient after a crash only, temporary never.  The full
- * supervision tree (groups, strategies, budgets, escalation) plugs in here
- * without the shard changing: the shard only calls these two functions.
+ * asks its supervisor whether to restart it; the supervisor may tear down
+ * siblings (its group's strategy), escalate up the tree, or ask for the
+ * shard's quarantine (s->quarantine_pending).  See supervise.c.
  */
 #ifndef TINA_SUPERVISE_H
 #define TINA_SUPERVISE_H
 
 #include "internal.h"
 
-/* Called once per teardown, after the generation bump.  Returns 1 to put
- * the slot on its type's restart list (restarted at the next pass). */
+/* Called once per teardown, after the generation bump; `how` is a
+ * TINA__EXIT_* value.  Returns 1 to leave the slot RESTARTING (restarted
+ * in phase 3 of a later pass). */
 int tina__supervise_exit(struct tina__shard *s, struct tina__type *t, uint32_t slot_index,
-                         int crashed, uint32_t reason);
+                         int how, uint32_t reason);
 
 /* Pass phase 3: restart every slot queued by the previous passes.  An
  * isolate whose init fails again is queued again, so a crash loop costs at
