@@ -486,6 +486,8 @@ void tina_log(tina_ctx *ctx, tina_log_level level, const char *fmt, ...) TINA_PR
     X(escalations)        /* groups that exceeded their restart budget */               \
     X(notices_dropped)    /* shard notices not delivered: system region empty */       \
     X(quarantines)        /* times this shard was quarantined */                        \
+    X(revivals)           /* times this shard was rebuilt after a quarantine */        \
+    X(peer_notices)       /* shard quarantined/restarted notices delivered */           \
     X(timers_set)                                                                       \
     X(timers_cancelled)                                                                 \
     X(timers_fired)                                                                     \

@@ -212,6 +212,7 @@ struct tina__platform {
      * refresh (first call per channel per pass) looks for newly published
      * messages, later calls only continue the batch past the ring's wrap. */
     tina_msg *(*channel_reserve)(struct tina__shard *shard, uint32_t to);
+#define TINA__CHANNEL_DOWN ((tina_msg *)1) /* reserve: the peer is quarantined */
     void (*channel_commit)(struct tina__shard *shard, uint32_t to);
     void (*channel_publish)(struct tina__shard *shard);
     uint32_t (*channel_peek)(struct tina__shard *shard, uint32_t from, tina_msg **first,
@@ -220,8 +221,10 @@ struct tina__platform {
     /* I/O: submit what this pass queued; reap completions as data. */
     void (*io_submit)(struct tina__shard *shard);
     uint32_t (*io_reap)(struct tina__shard *shard);
-    /* Sleep until deadline_ns (UINT64_MAX: none), a doorbell or stop. */
+    /* Sleep until deadline_ns (UINT64_MAX: none), a doorbell or stop;
+     * never past tina__shard_has_news().  wake: ring a peer's doorbell. */
     void (*idle)(struct tina__shard *shard, uint64_t deadline_ns);
+    void (*wake)(struct tina__shard *shard, uint32_t peer);
 };
 
 extern const struct tina__platform tina__platform_thread;
@@ -276,7 +279,7 @@ struct tina__shard {
     uint32_t quarantine_pending;
     uint32_t quarantined;      /* torn down, not dispatching */
     uint32_t quarantine_epoch_seen; /* rt->quarantine_epoch last acted upon */
-    uint64_t peer_down_seen;   /* bit per peer: quarantined as last seen */
+    uint32_t peer_transitions_seen[TINA_SHARD_COUNT_MAX]; /* peers' transitions, as last seen */
     uint32_t drained;          /* ... and has no isolate left */
     uint64_t shutdown_deadline_ns;
     tina_msg synth;            /* resume / timeout / failed notices, no pool slot */
@@ -299,8 +302,9 @@ struct tina__shard {
     uint64_t snapshot_at_ns;
     _Atomic uint64_t snapshot[sizeof(tina_shard_stats) / 8];
 
-    /* Read by peers' senders: sends to a quarantined shard are stale. */
-    _Alignas(64) _Atomic uint32_t quarantined_flag;
+    /* Read by peers: quarantines and revivals of this shard, counted (odd:
+     * quarantined now).  Sends to a quarantined shard are stale. */
+    _Alignas(64) _Atomic uint32_t transitions;
     _Atomic uint32_t revive_requested;
 
     /* Doorbell: written by this shard going to sleep and by waking peers. */
@@ -392,6 +396,7 @@ void tina__shard_boot(struct tina__shard *shard);
 int tina__shard_pass(struct tina__shard *shard);
 uint64_t tina__shard_next_deadline(struct tina__shard *shard);
 int tina__shard_shutdown_state(struct tina__shard *shard);
+int tina__shard_has_news(struct tina__shard *shard);
 void tina__shard_publish_stats(struct tina__shard *shard);
 void tina__deliver_remote(struct tina__shard *shard, const tina_msg *msg, uint32_t from);
 

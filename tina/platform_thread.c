@@ -87,6 +87,9 @@ static uint64_t thread_clock_ns(struct tina__shard *s) {
 }
 
 static tina_msg *thread_channel_reserve(struct tina__shard *s, uint32_t to) {
+    /* A peer in quarantine takes nothing: its handles are all stale. */
+    if (atomic_load_explicit(&s->rt->shards[to]->transitions, memory_order_relaxed) & 1u)
+        return TINA__CHANNEL_DOWN;
     tina_msg *m = ring_reserve(s->outbound[to]);
     if (m) s->out_dirty |= 1ull << to;
     return m;
@@ -121,6 +124,10 @@ static void thread_channel_release(struct tina__shard *s, uint32_t from, uint32_
     ring_release(s->inbound[from], count);
 }
 
+static void thread_wake(struct tina__shard *s, uint32_t peer) {
+    tina__doorbell(s->rt->shards[peer], 1);
+}
+
 static void thread_io_submit(struct tina__shard *s) { (void)s; }
 
 static uint32_t thread_io_reap(struct tina__shard *s) {
@@ -138,7 +145,7 @@ static void thread_idle(struct tina__shard *s, uint64_t deadline_ns) {
     struct tina_runtime *rt = s->rt;
     atomic_store_explicit(&s->sleeping, 1, memory_order_relaxed);
     heavy_barrier(rt);
-    if (inbound_readable(s) || atomic_load_explicit(&rt->stopping, memory_order_relaxed)) {
+    if (inbound_readable(s) || tina__shard_has_news(s)) {
         atomic_store_explicit(&s->sleeping, 0, memory_order_relaxed);
         return;
     }
@@ -167,4 +174,5 @@ const struct tina__platform tina__platform_thread = {
     .io_submit = thread_io_submit,
     .io_reap = thread_io_reap,
     .idle = thread_idle,
+    .wake = thread_wake,
 };

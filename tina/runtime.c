@@ -230,11 +230,32 @@ static void on_stop_signal(int sig) {
     else tina_stop(rt);
 }
 
+tina_result tina_revive(tina_runtime *rt, uint32_t shard) {
+    if (rt == NULL || shard >= rt->shard_count) return TINA_EINVAL;
+    atomic_store(&rt->shards[shard]->revive_requested, 1);
+    tina__doorbell(rt->shards[shard], 1);
+    return TINA_OK;
+}
+
+bool tina_quarantined(const tina_runtime *rt, uint32_t shard) {
+    if (rt == NULL || shard >= rt->shard_count) return false;
+    return atomic_load(&rt->shards[shard]->transitions) & 1u;
+}
+
+/* SIGUSR2: revive every quarantined shard. */
+static void on_revive_signal(int sig) {
+    (void)sig;
+    struct tina_runtime *rt = atomic_load(&signal_runtime);
+    if (rt == NULL) return;
+    for (uint32_t s = 0; s < rt->shard_count; s++)
+        if (atomic_load(&rt->shards[s]->transitions) & 1u) (void)tina_revive(rt, s);
+}
+
 tina_result tina_run(tina_runtime *rt) {
     if (rt == NULL) return TINA_EINVAL;
     uint32_t expected = 0;
     if (!atomic_compare_exchange_strong(&rt->started, &expected, 1)) return TINA_ESTATE;
-    struct sigaction old_int, old_term, sa;
+    struct sigaction old_int, old_term, old_usr2, sa;
     int signals = !rt->spec.no_signal_handlers;
     if (signals) {
         memset(&sa, 0, sizeof(sa));
@@ -244,6 +265,8 @@ tina_result tina_run(tina_runtime *rt) {
         atomic_store(&signal_runtime, rt);
         sigaction(SIGINT, &sa, &old_int);
         sigaction(SIGTERM, &sa, &old_term);
+        sa.sa_handler = on_revive_signal;
+        sigaction(SIGUSR2, &sa, &old_usr2);
     }
     int traps = !rt->spec.no_trap_handlers;
     if (traps && tina__trap_install() != 0) {
@@ -266,6 +289,7 @@ tina_result tina_run(tina_runtime *rt) {
     if (signals) {
         sigaction(SIGINT, &old_int, NULL);
         sigaction(SIGTERM, &old_term, NULL);
+        sigaction(SIGUSR2, &old_usr2, NULL);
         atomic_store(&signal_runtime, NULL);
     }
     atomic_store(&rt->started, 2);

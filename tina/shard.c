@@ -289,6 +289,10 @@ static __attribute__((noinline)) tina_result send_remote(struct tina__shard *s, 
         s->stats.channel_full++;
         return TINA_EMAILBOX_FULL;
     }
+    if (TINA__UNLIKELY(m == TINA__CHANNEL_DOWN)) {
+        s->stats.stale++;
+        return TINA_ESTALE;
+    }
     envelope_fill(m, from, to, tag, payload, size, kind, corr);
     s->platform->channel_commit(s, tina_handle_shard(to));
     s->stats.sent++;
@@ -682,7 +686,8 @@ static void type_dispatch(struct tina__shard *s, struct tina__type *t) {
     s->trap_jmp = &point;
     int sig = TINA__TRAP_POINT(point); /* once per batch, not per message */
     if (TINA__UNLIKELY(sig != 0)) dispatch_trapped(s, sig);
-    while (s->budget_left > 0 && t->ready.head != TINA__NIL) dispatch_one(s, t);
+    while (s->budget_left > 0 && t->ready.head != TINA__NIL && !s->quarantine_pending)
+        dispatch_one(s, t);
     s->trap_jmp = NULL;
     s->ctx.msg = NULL;
 }
@@ -737,6 +742,124 @@ static uint32_t live_count(const struct tina__shard *s) {
     return live;
 }
 
+/* ------------------------------------------------------------------------ */
+/* Quarantine                                                                */
+/* ------------------------------------------------------------------------ */
+
+static void transitions_bump(struct tina__shard *s) {
+    atomic_fetch_add_explicit(&s->transitions, 1, memory_order_release);
+    atomic_fetch_add_explicit(&s->rt->quarantine_epoch, 1, memory_order_release);
+    for (uint32_t peer = 0; peer < s->shard_count; peer++)
+        if (peer != s->id) s->platform->wake(s, peer);
+}
+
+/* Something a sleeping shard must wake for, besides its channels and
+ * timers: a stop, a shutdown it has not begun, a revival asked of it, a
+ * peer's quarantine or revival it has not told its isolates about. */
+int tina__shard_has_news(struct tina__shard *s) {
+    struct tina_runtime *rt = s->rt;
+    return atomic_load_explicit(&rt->stopping, memory_order_relaxed) ||
+           (!s->shutdown_seen && atomic_load_explicit(&rt->shutdown, memory_order_relaxed)) ||
+           (s->quarantined && atomic_load_explicit(&s->revive_requested, memory_order_relaxed)) ||
+           atomic_load_explicit(&rt->quarantine_epoch, memory_order_relaxed) !=
+               s->quarantine_epoch_seen;
+}
+
+/* The root group failed: tear every isolate down and stop dispatching.
+ * Peers see sends to this shard fail as stale and get a notice. */
+static void quarantine_enter(struct tina__shard *s) {
+    s->quarantine_pending = 0;
+    s->quarantined = 1;
+    s->stats.quarantines++;
+    for (uint32_t k = 0; k < s->type_count; k++) {
+        struct tina__type *t = &s->types[k];
+        for (uint32_t i = 0; i < t->capacity && (t->live > 0 || s->restart_pending > 0); i++) {
+            struct tina__slot *slot = &t->slots[i];
+            if (slot->state == TINA__RESTARTING) {
+                slot->state = TINA__FREE;
+                slot->next = t->free_head;
+                t->free_head = i;
+                s->restart_pending--;
+            } else if (slot->state != TINA__FREE) {
+                tina__isolate_exit(s, t, i, TINA__EXIT_TERMINATED, 0);
+            }
+        }
+        t->ready.head = t->ready.tail = TINA__NIL;
+        t->yielded.head = t->yielded.tail = TINA__NIL;
+    }
+    transitions_bump(s);
+}
+
+/* Rebuild from the boot spec: free lists anew (generations kept, so every
+ * old handle stays stale), budgets empty, static children started in spec
+ * order with new handles. */
+static void quarantine_revive(struct tina__shard *s) {
+    const struct tina_runtime *rt = s->rt;
+    for (uint32_t c = 0; c < rt->spec.child_count; c++) {
+        uint32_t i = rt->child_slot[(size_t)c * rt->shard_count + s->id];
+        if (i != TINA__NIL) s->types[rt->children[c].type_id].slots[i].state = TINA__READY;
+    }
+    for (uint32_t k = 0; k < s->type_count; k++) {
+        struct tina__type *t = &s->types[k];
+        t->free_head = TINA__NIL;
+        for (uint32_t i = t->capacity; i-- > 0;) {
+            if (t->slots[i].state != TINA__FREE) continue;
+            t->slots[i].next = t->free_head;
+            t->free_head = i;
+        }
+    }
+    for (uint32_t g = 0; g < s->group_count; g++) {
+        s->groups[g].restart_used = 0;
+        s->groups[g].restart_next = 0;
+    }
+    s->quarantined = 0;
+    s->stats.revivals++;
+    for (uint32_t c = 0; c < rt->spec.child_count; c++) {
+        uint32_t i = rt->child_slot[(size_t)c * rt->shard_count + s->id];
+        if (i != TINA__NIL) (void)tina__isolate_start(s, &s->types[rt->children[c].type_id], i);
+    }
+    transitions_bump(s);
+}
+
+/* Tell every live isolate here that a peer was quarantined or revived.
+ * Notices come from the system region, which user traffic cannot drain;
+ * if even that is empty the notice is counted as dropped. */
+static void notice_broadcast(struct tina__shard *s, uint16_t tag, uint32_t peer) {
+    for (uint32_t k = 0; k < s->type_count; k++) {
+        struct tina__type *t = &s->types[k];
+        for (uint32_t i = 0, seen = 0; i < t->capacity && seen < t->live; i++) {
+            struct tina__slot *slot = &t->slots[i];
+            if (!slot_alive(slot, tina_handle_make(s->id, k, i, slot->generation))) continue;
+            seen++;
+            uint32_t m = tina__pool_alloc_system(s);
+            if (m == TINA__NIL) {
+                s->stats.notices_dropped++;
+                continue;
+            }
+            envelope_fill(&s->msgs[m], 0, tina_handle_make(s->id, k, i, slot->generation), tag,
+                          &peer, sizeof(peer), TINA_MSG_SYSTEM, 0);
+            mailbox_push(s, slot, m);
+            slot_wake(s, t, i);
+            s->stats.peer_notices++;
+        }
+    }
+}
+
+static void peers_check(struct tina__shard *s) {
+    uint32_t epoch = atomic_load_explicit(&s->rt->quarantine_epoch, memory_order_acquire);
+    if (epoch == s->quarantine_epoch_seen) return;
+    s->quarantine_epoch_seen = epoch;
+    for (uint32_t peer = 0; peer < s->shard_count; peer++) {
+        if (peer == s->id) continue;
+        uint32_t now = atomic_load_explicit(&s->rt->shards[peer]->transitions, memory_order_acquire);
+        /* Deliver every transition missed since the last look, in order. */
+        for (uint32_t seen = s->peer_transitions_seen[peer]; seen != now; seen++)
+            notice_broadcast(s, (seen & 1u) ? TINA_TAG_SHARD_RESTARTED : TINA_TAG_SHARD_QUARANTINED,
+                             peer);
+        s->peer_transitions_seen[peer] = now;
+    }
+}
+
 /* One pass; returns non-zero if the shard did or has work. */
 int tina__shard_pass(struct tina__shard *s) {
     s->did_work = 0;
@@ -744,10 +867,17 @@ int tina__shard_pass(struct tina__shard *s) {
     if (TINA__UNLIKELY(!s->shutdown_seen) &&
         atomic_load_explicit(&s->rt->shutdown, memory_order_relaxed))
         shutdown_begin(s);
+    if (TINA__UNLIKELY(s->quarantined) &&
+        atomic_exchange_explicit(&s->revive_requested, 0, memory_order_acquire))
+        quarantine_revive(s);
+    peers_check(s);
     channels_drain(s);
     if (s->platform->io_reap(s) > 0) s->did_work = 1;
-    tina__supervise_restart_pending(s);
-    dispatch(s);
+    if (TINA__LIKELY(!s->quarantined)) {
+        tina__supervise_restart_pending(s);
+        dispatch(s);
+        if (TINA__UNLIKELY(s->quarantine_pending)) quarantine_enter(s);
+    }
     s->platform->io_submit(s);
     s->platform->channel_publish(s);
     tina__timers_advance(s);

@@ -132,7 +132,10 @@ static void member_failed(struct tina__shard *s, uint32_t g, uint32_t key, uint3
         }
         s->stats.escalations++;
         if (s->groups[g].parent == TINA__NIL) {
-            if (s->rt->spec.quarantine_abort) abort(); /* the spec's policy */
+            if (s->rt->spec.quarantine_abort) {
+                s->trap_armed = 0; /* this abort is the policy, not a handler's fault */
+                abort();
+            }
             s->quarantine_pending = 1;
             return;
         }
