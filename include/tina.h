@@ -67,6 +67,7 @@ extern "C" {
     X(ENO_MEMORY, -12, "could not reserve the memory the boot spec needs")          \
     X(ESYSTEM, -13, "operating system call failed (thread, topology or signal)")    \
     X(ESTATE, -14, "operation not allowed in the runtime's current state")          \
+    X(EMONITOR_EXHAUSTED, -16, "no free monitor entry on the target's shard")       \
     X(ESPEC_NULL, -20, "spec: spec pointer is NULL")                                 \
     X(ESPEC_TYPES, -21, "spec: types/type_count invalid (1..255 types)")            \
     X(ESPEC_TYPE_NAME, -22, "spec: a type has no name or an over-long name")        \
@@ -92,7 +93,8 @@ extern "C" {
     X(ESPEC_STRATEGY, -42, "spec: a group's strategy is unknown")                     \
     X(ESPEC_GROUP_BUDGET, -43, "spec: a group's restart budget or window is zero")    \
     X(ESPEC_GROUP_DYNAMIC, -44, "spec: dynamic children need a one-for-one group")    \
-    X(ESPEC_CHILD_GROUP, -45, "spec: a static child names an unknown group")
+    X(ESPEC_CHILD_GROUP, -45, "spec: a static child names an unknown group")          \
+    X(ESPEC_MONITORS, -46, "spec: monitor_slots is out of range")
 
 typedef enum tina_result {
 #define TINA__RESULT_ENUM(name, value, text) TINA_##name = value,
@@ -376,6 +378,7 @@ typedef struct tina_spec {
     uint32_t no_trap_handlers;     /* non-zero: no trap boundary (faults kill the process) */
     uint32_t log_level;            /* minimum tina_log_level printed; TINA_LOG_INFO */
     uint64_t shutdown_timeout_ns;  /* graceful shutdown bound; 5 s */
+    uint32_t monitor_slots;        /* monitor entries per shard; 4096 */
 } tina_spec;
 
 /* ------------------------------------------------------------------------ */
@@ -436,6 +439,32 @@ void tina_request_shutdown(tina_ctx *ctx);
  * incarnation; restarts give new handles). 0 if there is no such child. */
 tina_handle tina_child_handle(const tina_ctx *ctx, uint32_t child_index, uint32_t shard);
 
+/*
+ * Monitors.  Watch any handle, on this shard or another: when that isolate
+ * ends (done, crash, torn down by its supervisor, its shard quarantined) the
+ * watcher receives one TINA_TAG_DOWN message (kind TINA_MSG_SYSTEM) whose
+ * payload is a tina_down.  Monitoring a handle that is already dead gives a
+ * DOWN with how = TINA_DOWN_NOPROC.  A DOWN is never delivered to a
+ * successor of a dead watcher.  Returns TINA_OK, TINA_EHANDLE,
+ * TINA_EMAILBOX_FULL (the channel to the target's shard is full: retry),
+ * TINA_ESTALE (the target's shard is quarantined) or TINA_EMONITOR_EXHAUSTED.
+ */
+typedef enum tina_down_how {
+    TINA_DOWN_DONE = 0,        /* returned tina_done(), or finished draining */
+    TINA_DOWN_CRASHED = 1,     /* tina_crash(), a failed init or a trapped fault */
+    TINA_DOWN_TERMINATED = 2,  /* torn down by its group's strategy */
+    TINA_DOWN_QUARANTINED = 3, /* its shard was quarantined */
+    TINA_DOWN_NOPROC = 4       /* it was already dead when monitored */
+} tina_down_how;
+
+typedef struct tina_down {
+    tina_handle target;
+    uint32_t how;    /* tina_down_how */
+    uint32_t reason; /* the crash reason, 0 otherwise */
+} tina_down;
+
+TINA_WUR tina_result tina_monitor(tina_ctx *ctx, tina_handle target);
+
 typedef enum tina_log_level {
     TINA_LOG_DEBUG = 0,
     TINA_LOG_INFO = 1,
@@ -488,6 +517,9 @@ void tina_log(tina_ctx *ctx, tina_log_level level, const char *fmt, ...) TINA_PR
     X(quarantines)        /* times this shard was quarantined */                        \
     X(revivals)           /* times this shard was rebuilt after a quarantine */        \
     X(peer_notices)       /* shard quarantined/restarted notices delivered */           \
+    X(monitors_set)       /* monitor entries created on this shard */                   \
+    X(downs_sent)         /* DOWN messages delivered or put into a channel */           \
+    X(downs_deferred)     /* DOWN messages retried next pass (pool or channel full) */ \
     X(timers_set)                                                                       \
     X(timers_cancelled)                                                                 \
     X(timers_fired)                                                                     \

@@ -48,6 +48,8 @@ void tina__assert_fail(const char *expr, const char *file, int line) __attribute
 #define TINA__DEFAULT_SCRATCH 4096u
 #define TINA__DEFAULT_SPIN_NS 50000u
 #define TINA__DEFAULT_SHUTDOWN_NS 5000000000ull
+#define TINA__DEFAULT_MONITORS 4096u
+#define TINA__TAG_MONITOR 0x0Au /* internal: a monitor request crossing shards */
 #define TINA__ALTSTACK_BYTES (64u * 1024u) /* signal stack for the trap boundary */
 
 /* ------------------------------------------------------------------------ */
@@ -94,7 +96,7 @@ struct tina__slot {
     uint32_t fired_tail;
     uint64_t call_corr;   /* correlation id of the pending call, 0 if none */
     uint32_t child;       /* static child index (supervision), NIL if spawned */
-    uint32_t reserved;
+    uint32_t monitor_head; /* monitors watching this isolate, or NIL */
 };
 _Static_assert(sizeof(struct tina__slot) == 64, "slot bookkeeping is one cache line");
 
@@ -132,6 +134,24 @@ struct tina__group {
     uint32_t restart_next;  /* ring position of the oldest timestamp */
     uint64_t window_ns;
     uint64_t *restart_at;   /* restart_max timestamps (ring) */
+};
+
+/* A monitor entry lives on the target's shard (monitor.c). */
+struct tina__monitor {
+    tina_handle watcher;  /* gets the DOWN; may be on any shard */
+    tina_handle target;   /* on this shard */
+    uint32_t next, prev;  /* target's list, the pending list, or the free list */
+    uint32_t reason;      /* for a pending DOWN */
+    uint8_t state;        /* free, watching, down pending */
+    uint8_t how;          /* for a pending DOWN */
+    uint16_t reserved;
+};
+
+struct tina__monitors {
+    struct tina__monitor *entries;
+    uint32_t capacity;
+    uint32_t free_head;
+    uint32_t pending_head, pending_tail; /* DOWNs waiting for a slot or channel room */
 };
 
 /* ------------------------------------------------------------------------ */
@@ -292,6 +312,7 @@ struct tina__shard {
 
     struct tina__wheel wheel;
     struct tina__log log;
+    struct tina__monitors monitors;
 
     /* Channels: outbound[to] lives in `to`'s arena, inbound[from] in ours. */
     struct tina__ring *outbound[TINA_SHARD_COUNT_MAX];
@@ -359,7 +380,7 @@ struct tina_runtime {
 /* layout.c: the memory map of a shard, shared by validation and carving. */
 struct tina__layout {
     size_t shard_off, types_off, pool_off, timers_off, buckets_off, log_off, scratch_off;
-    size_t altstack_off, groups_off, group_times_off;
+    size_t altstack_off, groups_off, group_times_off, monitors_off;
     size_t type_slots_off[TINA_TYPE_COUNT_MAX];
     size_t type_args_off[TINA_TYPE_COUNT_MAX];
     size_t type_structs_off[TINA_TYPE_COUNT_MAX];
@@ -420,10 +441,27 @@ void tina__log_flush(struct tina__shard *s);
 
 /* shard.c: isolate life, used by supervise.c */
 int tina__isolate_start(struct tina__shard *s, struct tina__type *t, uint32_t slot_index);
-/* How an isolate ended: done, crashed, or torn down by its supervisor. */
-enum { TINA__EXIT_DONE = 0, TINA__EXIT_CRASHED = 1, TINA__EXIT_TERMINATED = 2 };
+/* How an isolate ended; the values are tina_down_how's. */
+enum {
+    TINA__EXIT_DONE = TINA_DOWN_DONE,
+    TINA__EXIT_CRASHED = TINA_DOWN_CRASHED,
+    TINA__EXIT_TERMINATED = TINA_DOWN_TERMINATED,
+    TINA__EXIT_QUARANTINED = TINA_DOWN_QUARANTINED
+};
 void tina__isolate_exit(struct tina__shard *s, struct tina__type *t, uint32_t slot_index,
                         int how, uint32_t reason);
+
+/* shard.c: system messages (no mailbox bound, system region on arrival).
+ * Returns 1 sent, 0 no room now (retry), -1 the target is gone. */
+int tina__system_send(struct tina__shard *s, tina_handle to, uint16_t tag, const void *payload,
+                      uint32_t size);
+
+/* monitor.c */
+void tina__monitors_init(struct tina__monitors *m, struct tina__monitor *entries, uint32_t count);
+void tina__monitors_fire(struct tina__shard *s, struct tina__slot *slot, tina_handle target,
+                         int how, uint32_t reason);
+void tina__monitor_arrived(struct tina__shard *s, const tina_msg *request);
+void tina__monitors_flush(struct tina__shard *s);
 
 /* shard.c: message delivery used by timers */
 void tina__slot_ready(struct tina__shard *s, struct tina__type *t, uint32_t slot_index);

@@ -321,6 +321,28 @@ static inline __attribute__((always_inline)) tina_result message_send(struct tin
     return send_remote(s, from, to, tag, payload, (uint32_t)size, kind, corr);
 }
 
+int tina__system_send(struct tina__shard *s, tina_handle to, uint16_t tag, const void *payload,
+                      uint32_t size) {
+    uint32_t shard = tina_handle_shard(to);
+    if (shard == s->id) {
+        struct tina__type *t = &s->types[tina_handle_type(to)];
+        uint32_t i = tina_handle_slot(to);
+        if (!slot_alive(&t->slots[i], to)) return -1;
+        uint32_t m = tina__pool_alloc_system(s);
+        if (m == TINA__NIL) return 0;
+        envelope_fill(&s->msgs[m], 0, to, tag, payload, size, TINA_MSG_SYSTEM, 0);
+        mailbox_push(s, &t->slots[i], m);
+        slot_wake(s, t, i);
+        return 1;
+    }
+    tina_msg *m = s->platform->channel_reserve(s, shard);
+    if (m == NULL) return 0;
+    if (m == TINA__CHANNEL_DOWN) return -1;
+    envelope_fill(m, 0, to, tag, payload, size, TINA_MSG_SYSTEM, 0);
+    s->platform->channel_commit(s, shard);
+    return 1;
+}
+
 tina_result tina_send(tina_ctx *ctx, tina_handle to, uint16_t tag, const void *payload,
                       size_t size) {
     return message_send(ctx->shard, ctx->self, to, tag, payload, size, TINA_MSG_SEND, 0);
@@ -330,8 +352,35 @@ tina_result tina_send(tina_ctx *ctx, tina_handle to, uint16_t tag, const void *p
 /* Draining inbound channels                                                 */
 /* ------------------------------------------------------------------------ */
 
+/* A system envelope from a channel: a monitor request, or a notice for an
+ * isolate here (system region, no mailbox bound).  0 if it must wait. */
+static int arrival_system(struct tina__shard *s, const tina_msg *src, struct tina__ring *ring) {
+    if (src->tag == TINA__TAG_MONITOR) {
+        tina__monitor_arrived(s, src);
+        s->stats.delivered++;
+        return 1;
+    }
+    struct tina__type *t = &s->types[tina_handle_type(src->to)];
+    uint32_t i = tina_handle_slot(src->to);
+    struct tina__slot *slot = &t->slots[i];
+    if (!slot_alive(slot, src->to)) {
+        s->stats.dropped_on_arrival++;
+        s->stats.dropped_stale++;
+        tina__counter_bump(&ring->consumer.dropped);
+        return 1;
+    }
+    uint32_t m = tina__pool_alloc_system(s);
+    if (m == TINA__NIL) return 0;
+    memcpy(&s->msgs[m], src, offsetof(tina_msg, payload) + src->size);
+    mailbox_push(s, slot, m);
+    slot_wake(s, t, i);
+    s->stats.delivered++;
+    return 1;
+}
+
 /* One envelope from a channel.  Returns 0 if it must wait (pool empty). */
 static int arrival_accept(struct tina__shard *s, const tina_msg *src, struct tina__ring *ring) {
+    if (TINA__UNLIKELY(src->kind == TINA_MSG_SYSTEM)) return arrival_system(s, src, ring);
     if (src->kind == TINA_MSG_REPLY) {
         int r = reply_accept(s, src);
         if (r < 0) return 0;
@@ -452,6 +501,9 @@ int tina__isolate_start(struct tina__shard *s, struct tina__type *t, uint32_t i)
 void tina__isolate_exit(struct tina__shard *s, struct tina__type *t, uint32_t i, int how,
                         uint32_t reason) {
     struct tina__slot *slot = &t->slots[i];
+    if (slot->monitor_head != TINA__NIL)
+        tina__monitors_fire(s, slot, tina_handle_make(s->id, t->id, i, slot->generation), how,
+                            reason);
     while (slot->mbox_head != TINA__NIL) pool_free(s, mailbox_pop(s, slot));
     if (slot->call_note < s->pool_slots) pool_free(s, slot->call_note);
     slot->call_note = TINA__NIL;
@@ -705,7 +757,8 @@ static int work_pending(const struct tina__shard *s) {
         const struct tina__type *type = &s->types[t];
         if (type->ready.head != TINA__NIL || type->yielded.head != TINA__NIL) return 1;
     }
-    return s->restart_pending > 0 || s->wheel.due_head != TINA__NIL;
+    return s->restart_pending > 0 || s->wheel.due_head != TINA__NIL ||
+           s->monitors.pending_head != TINA__NIL;
 }
 
 /* Graceful shutdown reaches this shard: every live isolate gets a notice
@@ -781,7 +834,7 @@ static void quarantine_enter(struct tina__shard *s) {
                 t->free_head = i;
                 s->restart_pending--;
             } else if (slot->state != TINA__FREE) {
-                tina__isolate_exit(s, t, i, TINA__EXIT_TERMINATED, 0);
+                tina__isolate_exit(s, t, i, TINA__EXIT_QUARANTINED, 0);
             }
         }
         t->ready.head = t->ready.tail = TINA__NIL;
@@ -879,6 +932,7 @@ int tina__shard_pass(struct tina__shard *s) {
         if (TINA__UNLIKELY(s->quarantine_pending)) quarantine_enter(s);
     }
     s->platform->io_submit(s);
+    if (s->monitors.pending_head != TINA__NIL) tina__monitors_flush(s);
     s->platform->channel_publish(s);
     tina__timers_advance(s);
     tina__log_flush(s);
@@ -1045,6 +1099,7 @@ static void type_carve(struct tina__shard *s, struct tina__type *t, const tina_t
         slot->timer_head = slot->call_note = slot->call_timer = TINA__NIL;
         slot->fired_head = slot->fired_tail = TINA__NIL;
         slot->child = TINA__NIL;
+        slot->monitor_head = TINA__NIL;
         slot->next = i + 1 < t->capacity ? i + 1 : TINA__NIL;
     }
     t->free_head = 0;
@@ -1088,6 +1143,8 @@ void tina__shard_carve(struct tina_runtime *rt, uint32_t id, const struct tina__
     for (uint32_t t = 0; t < spec->type_count; t++)
         type_carve(s, &s->types[t], &rt->types[t], t, base, l);
     groups_carve(s, base, l);
+    tina__monitors_init(&s->monitors, (struct tina__monitor *)(base + l->monitors_off),
+                        spec->monitor_slots);
     tina__wheel_init(&s->wheel, (struct tina__timer *)(base + l->timers_off),
                      (uint32_t *)(base + l->buckets_off), spec->timer_slots,
                      spec->timer_wheel_slots, spec->timer_resolution_ns);

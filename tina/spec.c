@@ -23,6 +23,7 @@
  *   +------------------------+  groups_off
  *   | supervision groups     |  this shard's instance of the tree, with
  *   | restart timestamps     |  restart_max x 8 B per group
+ *   | monitor entries        |  monitor_slots x 40 B
  *   +------------------------+  timers_off
  *   | timer entries          |  timer_slots x 64 B
  *   | wheel buckets          |  wheel_slots x 4 B
@@ -83,6 +84,8 @@ void tina__layout_compute(const tina_spec *spec, uint32_t shard, uint32_t shard_
     for (uint32_t g = 0; g < spec->group_count; g++)
         at += sizeof(uint64_t) * spec->groups[g].restart_max;
     at = align64(at);
+    l->monitors_off = at;
+    at = align64(at + sizeof(struct tina__monitor) * spec->monitor_slots);
     l->timers_off = at;
     at = align64(at + sizeof(struct tina__timer) * spec->timer_slots);
     l->buckets_off = at;
@@ -150,6 +153,8 @@ static tina_result sizes_check(const tina_spec *s, tina_boot_report *report) {
             FAIL(TINA_ESPEC_RING, "ring_overrides[%u]: from %u to %u (need distinct shards < %u)",
                  i, o->from, o->to, s->shard_count);
     }
+    if (s->monitor_slots >= (1u << 30))
+        FAIL(TINA_ESPEC_MONITORS, "monitor_slots: %u (need 1..2^30-1)", s->monitor_slots);
     if (s->timer_slots < 1 || s->timer_slots >= (1u << 30))
         FAIL(TINA_ESPEC_TIMERS, "timer_slots: %u (need 1..2^30-1)", s->timer_slots);
     if (!is_pow2(s->timer_wheel_slots) || s->timer_wheel_slots > (1u << 24))
@@ -264,6 +269,7 @@ static void defaults_fill(tina_spec *s) {
     DEFAULT(idle_spin_ns, TINA__DEFAULT_SPIN_NS);
     DEFAULT(log_level, TINA_LOG_INFO);
     DEFAULT(shutdown_timeout_ns, TINA__DEFAULT_SHUTDOWN_NS);
+    DEFAULT(monitor_slots, TINA__DEFAULT_MONITORS);
 #undef DEFAULT
 }
 
