@@ -42,7 +42,7 @@ CFLAGS   := -std=c11 $(OPT) -Wall -Wextra -Werror -fPIC -MMD -MP $(SANFLAGS)
 LDFLAGS  := $(SANFLAGS)
 LIBS     := -luring -lhwloc -lpthread
 
-LIB_SRCS := tina/error.c tina/spec.c tina/topology.c tina/shard.c tina/timer.c tina/trap.c tina/monitor.c \
+LIB_SRCS := tina/error.c tina/spec.c tina/topology.c tina/shard.c tina/timer.c tina/trap.c tina/monitor.c tina/watchdog.c \
             tina/log.c tina/supervise.c tina/platform_thread.c tina/runtime.c
 EXAMPLES := pingpong loadshed
 BENCHES  := $(basename $(notdir $(wildcard bench/*.c)))

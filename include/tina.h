@@ -94,7 +94,8 @@ extern "C" {
     X(ESPEC_GROUP_BUDGET, -43, "spec: a group's restart budget or window is zero")    \
     X(ESPEC_GROUP_DYNAMIC, -44, "spec: dynamic children need a one-for-one group")    \
     X(ESPEC_CHILD_GROUP, -45, "spec: a static child names an unknown group")          \
-    X(ESPEC_MONITORS, -46, "spec: monitor_slots is out of range")
+    X(ESPEC_MONITORS, -46, "spec: monitor_slots is out of range")                    \
+    X(ESPEC_WATCHDOG, -47, "spec: watchdog_policy or watchdog_ns is out of range")
 
 typedef enum tina_result {
 #define TINA__RESULT_ENUM(name, value, text) TINA_##name = value,
@@ -346,6 +347,13 @@ typedef struct tina_ring_override {
  * defaults are listed beside each field.  Validation happens in full
  * before any memory is reserved or any thread starts.
  */
+/* What the watchdog does about a shard stuck in one handler. */
+typedef enum tina_watchdog_policy {
+    TINA_WATCHDOG_LOG = 0,   /* log type name and handle, count it (stats.stalls) */
+    TINA_WATCHDOG_ABORT = 1, /* log, then abort the process */
+    TINA_WATCHDOG_OFF = 2    /* no watchdog thread */
+} tina_watchdog_policy;
+
 typedef struct tina_spec {
     const tina_type_spec *types;
     uint32_t type_count;
@@ -379,6 +387,8 @@ typedef struct tina_spec {
     uint32_t log_level;            /* minimum tina_log_level printed; TINA_LOG_INFO */
     uint64_t shutdown_timeout_ns;  /* graceful shutdown bound; 5 s */
     uint32_t monitor_slots;        /* monitor entries per shard; 4096 */
+    uint64_t watchdog_ns;          /* a pass longer than this is a stall; 1 s */
+    uint32_t watchdog_policy;      /* tina_watchdog_policy */
 } tina_spec;
 
 /* ------------------------------------------------------------------------ */
@@ -517,6 +527,7 @@ void tina_log(tina_ctx *ctx, tina_log_level level, const char *fmt, ...) TINA_PR
     X(quarantines)        /* times this shard was quarantined */                        \
     X(revivals)           /* times this shard was rebuilt after a quarantine */        \
     X(peer_notices)       /* shard quarantined/restarted notices delivered */           \
+    X(stalls)             /* passes the watchdog found stuck past watchdog_ns */        \
     X(monitors_set)       /* monitor entries created on this shard */                   \
     X(downs_sent)         /* DOWN messages delivered or put into a channel */           \
     X(downs_deferred)     /* DOWN messages retried next pass (pool or channel full) */ \

@@ -104,3 +104,36 @@ Test(lifecycle, idle_shards_sleep_and_cost_almost_no_cpu, .timeout = 30) {
     cr_assert(le(u64, s1.passes, 1000), "shard 1 did not spin: %" PRIu64 " passes", s1.passes);
     tina_destroy(rt);
 }
+
+/* ---- the watchdog ------------------------------------------------------------ */
+
+/* A handler that spins for 300 ms (an explicit, bounded busy wait) with a
+ * 50 ms stall threshold: the watchdog reports it exactly once. */
+static uint64_t g_spun;
+
+static uint32_t staller_init(void *self, tina_ctx *ctx, const void *args, size_t size) {
+    H_UNUSED(self), H_UNUSED(args), H_UNUSED(size);
+    h_kick(ctx);
+    return 0;
+}
+
+static tina_effect staller(void *self, tina_ctx *ctx, const tina_msg *msg) {
+    H_UNUSED(self), H_UNUSED(msg);
+    uint64_t start = wall_ns();
+    while (wall_ns() - start < H_MS(300)) g_spun++;
+    tina_request_stop(ctx);
+    return tina_receive();
+}
+
+Test(lifecycle, the_watchdog_reports_a_stuck_handler_once, .timeout = 30) {
+    tina_type_spec types[] = {H_TYPE("staller", plain, 1, 0, 1, staller_init, staller)};
+    tina_child_spec children[] = {H_CHILD(0, 1)};
+    tina_spec spec = h_spec(types, 1, children, 1, 2);
+    spec.watchdog_ns = H_MS(50);
+    tina_runtime *rt = h_create(&spec);
+    h_run(rt);
+    h_assert_no_failures();
+    cr_assert(eq(u64, h_stats(rt, 1).stalls, 1), "one stall, reported once");
+    cr_assert(eq(u64, h_stats(rt, 0).stalls, 0), "the idle shard sleeps: not a stall");
+    tina_destroy(rt);
+}

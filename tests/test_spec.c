@@ -126,6 +126,7 @@ MUT(m_group_dynamic, TREE b->groups[1].dynamic_max = 4)
 MUT(m_child_group, TREE b->children[0].group = 2)
 MUT(m_groups_null, TREE b->spec.groups = NULL)
 MUT(m_monitors_big, b->spec.monitor_slots = UINT32_MAX)
+MUT(m_watchdog_policy, b->spec.watchdog_policy = 9)
 
 #define CASE(label_, fn_, code_, field_, value_) \
     {.label = (label_), .mutate = (fn_), .expected = (code_), .field = (field_), .value = (value_)}
@@ -185,6 +186,7 @@ static const struct spec_case spec_cases[] = {
     CASE("child in group 2 of 2", m_child_group, TINA_ESPEC_CHILD_GROUP, "children[0].group", "2"),
     CASE("groups NULL", m_groups_null, TINA_ESPEC_GROUP, "groups", NULL),
     CASE("monitor_slots max", m_monitors_big, TINA_ESPEC_MONITORS, "monitor_slots", "4294967295"),
+    CASE("watchdog_policy 9", m_watchdog_policy, TINA_ESPEC_WATCHDOG, "watchdog_policy", "9"),
 };
 
 /* Criterion may start each test in a fresh process image (with its own

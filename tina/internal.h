@@ -49,6 +49,7 @@ void tina__assert_fail(const char *expr, const char *file, int line) __attribute
 #define TINA__DEFAULT_SPIN_NS 50000u
 #define TINA__DEFAULT_SHUTDOWN_NS 5000000000ull
 #define TINA__DEFAULT_MONITORS 4096u
+#define TINA__DEFAULT_WATCHDOG_NS 1000000000ull
 #define TINA__TAG_MONITOR 0x0Au /* internal: a monitor request crossing shards */
 #define TINA__ALTSTACK_BYTES (64u * 1024u) /* signal stack for the trap boundary */
 
@@ -328,6 +329,13 @@ struct tina__shard {
     _Alignas(64) _Atomic uint32_t transitions;
     _Atomic uint32_t revive_requested;
 
+    /* Watchdog (watchdog.c): this shard writes its pass count and the
+     * isolate it is running; the watchdog thread reads them and counts
+     * stalls here. */
+    _Alignas(64) _Atomic uint64_t beat;
+    _Atomic tina_handle running;
+    _Atomic uint64_t stalls;
+
     /* Doorbell: written by this shard going to sleep and by waking peers. */
     _Alignas(64) _Atomic uint32_t sleeping;
     _Alignas(64) uint8_t end_pad[1];
@@ -369,6 +377,7 @@ struct tina_runtime {
     uint32_t group_count;            /* >= 1 */
     _Atomic uint32_t started;
     uint32_t membarrier_ok;          /* sleepers use membarrier as their heavy fence */
+    void *watchdog;                  /* watchdog.c state while running */
     uint64_t boot_ns;
     tina_boot_report report;
 };
@@ -455,6 +464,10 @@ void tina__isolate_exit(struct tina__shard *s, struct tina__type *t, uint32_t sl
  * Returns 1 sent, 0 no room now (retry), -1 the target is gone. */
 int tina__system_send(struct tina__shard *s, tina_handle to, uint16_t tag, const void *payload,
                       uint32_t size);
+
+/* watchdog.c */
+int tina__watchdog_start(struct tina_runtime *rt);
+void tina__watchdog_stop(struct tina_runtime *rt);
 
 /* monitor.c */
 void tina__monitors_init(struct tina__monitors *m, struct tina__monitor *entries, uint32_t count);

@@ -274,6 +274,7 @@ tina_result tina_run(tina_runtime *rt) {
         traps = 0;
     }
     rt->boot_ns = monotonic_ns();
+    int watchdog = rt->spec.watchdog_policy != TINA_WATCHDOG_OFF && tina__watchdog_start(rt) == 0;
     pthread_t threads[TINA_SHARD_COUNT_MAX];
     uint32_t started = 0;
     tina_result r = TINA_OK;
@@ -285,6 +286,7 @@ tina_result tina_run(tina_runtime *rt) {
         }
     }
     for (uint32_t s = 0; s < started; s++) pthread_join(threads[s], NULL);
+    if (watchdog) tina__watchdog_stop(rt);
     if (traps) tina__trap_uninstall();
     if (signals) {
         sigaction(SIGINT, &old_int, NULL);
@@ -327,6 +329,7 @@ tina_result tina_stats(const tina_runtime *rt, uint32_t shard, tina_shard_stats 
         after = atomic_load_explicit(&s->snapshot_seq, memory_order_relaxed);
     } while (before != after || (before & 1u));
     memcpy(out, words, sizeof(*out));
+    out->stalls = atomic_load_explicit(&s->stalls, memory_order_relaxed); /* watchdog-written */
     if (atomic_load(&rt->started) != 1 && before == 0) {
         /* Never ran: the shard struct is quiescent, read the gauges directly. */
         memset(out, 0, sizeof(*out));

@@ -707,6 +707,7 @@ static void dispatch_one(struct tina__shard *s, struct tina__type *t) {
     s->ctx.self = tina_handle_make(s->id, t->id, i, slot->generation);
     s->ctx.msg = m;
     s->running_pool_index = pool_index;
+    atomic_store_explicit(&s->running, s->ctx.self, memory_order_relaxed); /* for the watchdog */
     s->trap_armed = 1;
     tina_effect e = t->handler(slot_struct(t, i), &s->ctx, m);
     effect_apply(s, t, i, &e, m); /* copies user payloads: still armed */
@@ -742,6 +743,7 @@ static void type_dispatch(struct tina__shard *s, struct tina__type *t) {
         dispatch_one(s, t);
     s->trap_jmp = NULL;
     s->ctx.msg = NULL;
+    atomic_store_explicit(&s->running, 0, memory_order_relaxed);
 }
 
 static void dispatch(struct tina__shard *s) {
@@ -917,6 +919,7 @@ static void peers_check(struct tina__shard *s) {
 int tina__shard_pass(struct tina__shard *s) {
     s->did_work = 0;
     s->now_valid = 0;
+    atomic_store_explicit(&s->beat, s->stats.passes, memory_order_relaxed);
     if (TINA__UNLIKELY(!s->shutdown_seen) &&
         atomic_load_explicit(&s->rt->shutdown, memory_order_relaxed))
         shutdown_begin(s);
@@ -989,6 +992,7 @@ static void stats_gauges(struct tina__shard *s) {
     s->stats.pool_user_free = s->user_free;
     s->stats.pool_system_free = s->system_free;
     s->stats.timers_live = s->wheel.live;
+    s->stats.stalls = atomic_load_explicit(&s->stalls, memory_order_relaxed);
 }
 
 void tina__shard_publish_stats(struct tina__shard *s) {

@@ -153,6 +153,9 @@ static tina_result sizes_check(const tina_spec *s, tina_boot_report *report) {
             FAIL(TINA_ESPEC_RING, "ring_overrides[%u]: from %u to %u (need distinct shards < %u)",
                  i, o->from, o->to, s->shard_count);
     }
+    if (s->watchdog_policy > TINA_WATCHDOG_OFF || s->watchdog_ns < 1000000u)
+        FAIL(TINA_ESPEC_WATCHDOG, "watchdog_policy/watchdog_ns: %u/%llu (need 0..2 and >= 1 ms)",
+             s->watchdog_policy, (unsigned long long)s->watchdog_ns);
     if (s->monitor_slots >= (1u << 30))
         FAIL(TINA_ESPEC_MONITORS, "monitor_slots: %u (need 1..2^30-1)", s->monitor_slots);
     if (s->timer_slots < 1 || s->timer_slots >= (1u << 30))
@@ -270,6 +273,7 @@ static void defaults_fill(tina_spec *s) {
     DEFAULT(log_level, TINA_LOG_INFO);
     DEFAULT(shutdown_timeout_ns, TINA__DEFAULT_SHUTDOWN_NS);
     DEFAULT(monitor_slots, TINA__DEFAULT_MONITORS);
+    DEFAULT(watchdog_ns, TINA__DEFAULT_WATCHDOG_NS);
 #undef DEFAULT
 }
 

@@ -1,0 +1,126 @@
+/*
+ * watchdog.c -- noticing a shard stuck in one handler.
+ *
+ * One thread per runtime, off every shard's path.  Each shard stores its
+ * pass count at the start of every pass (`beat`) and the handle of the
+ * isolate it is running (`running`), both relaxed atomic stores: a plain
+ * move.  Every quarter of watchdog_ns the watchdog looks: a shard that is
+ * not asleep and whose beat has not moved for watchdog_ns is stuck in the
+ * handler named by `running`.  It is reported once per episode (type name
+ * and handle on stderr, stats.stalls), then the spec's policy applies:
+ * TINA_WATCHDOG_LOG carries on, TINA_WATCHDOG_ABORT aborts the process.
+ *
+ * Interrupting the handler instead (crashing the isolate from outside) is
+ * not offered: a handler may be stopped inside a runtime call such as
+ * tina_send, half-way through a list update, and jumping out of it from an
+ * asynchronous signal would corrupt the shard.
+ *
+ * The watchdog thread sleeps on a condition variable, so stopping the
+ * runtime wakes it at once; it is the one place in the runtime with a lock,
+ * and no shard ever takes it.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+struct watchdog {
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    int stop;
+    struct tina_runtime *rt;
+    uint64_t beat[TINA_SHARD_COUNT_MAX];
+    uint64_t since_ns[TINA_SHARD_COUNT_MAX];
+    uint8_t reported[TINA_SHARD_COUNT_MAX];
+};
+
+static uint64_t monotonic_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void stall_report(struct watchdog *w, uint32_t id, uint64_t stuck_ns) {
+    struct tina_runtime *rt = w->rt;
+    struct tina__shard *s = rt->shards[id];
+    tina_handle h = atomic_load_explicit(&s->running, memory_order_relaxed);
+    uint32_t type = tina_handle_type(h);
+    const char *name = h && type < rt->spec.type_count ? rt->types[type].name : "(no handler)";
+    char line[256];
+    int n = snprintf(line, sizeof(line),
+                     "tina: watchdog: shard %u stuck for %llu ms in %s#%016llx%s\n", id,
+                     (unsigned long long)(stuck_ns / 1000000u), name, (unsigned long long)h,
+                     rt->spec.watchdog_policy == TINA_WATCHDOG_ABORT ? ": aborting" : "");
+    if (n > 0) (void)!write(STDERR_FILENO, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line));
+    atomic_fetch_add_explicit(&s->stalls, 1, memory_order_relaxed);
+    if (rt->spec.watchdog_policy == TINA_WATCHDOG_ABORT) abort();
+}
+
+static void watch_once(struct watchdog *w) {
+    struct tina_runtime *rt = w->rt;
+    uint64_t now = monotonic_ns();
+    for (uint32_t id = 0; id < rt->shard_count; id++) {
+        struct tina__shard *s = rt->shards[id];
+        uint64_t beat = atomic_load_explicit(&s->beat, memory_order_relaxed);
+        int asleep = atomic_load_explicit(&s->sleeping, memory_order_relaxed) != 0;
+        if (beat != w->beat[id] || asleep) {
+            w->beat[id] = beat;
+            w->since_ns[id] = now;
+            w->reported[id] = 0;
+        } else if (!w->reported[id] && now - w->since_ns[id] >= rt->spec.watchdog_ns) {
+            w->reported[id] = 1;
+            stall_report(w, id, now - w->since_ns[id]);
+        }
+    }
+}
+
+static void *watchdog_main(void *arg) {
+    struct watchdog *w = arg;
+    uint64_t interval = w->rt->spec.watchdog_ns / 4;
+    pthread_mutex_lock(&w->lock);
+    while (!w->stop) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        uint64_t ns = (uint64_t)until.tv_nsec + interval;
+        until.tv_sec += (time_t)(ns / 1000000000u);
+        until.tv_nsec = (long)(ns % 1000000000u);
+        pthread_cond_timedwait(&w->wake, &w->lock, &until);
+        if (!w->stop) watch_once(w);
+    }
+    pthread_mutex_unlock(&w->lock);
+    return NULL;
+}
+
+int tina__watchdog_start(struct tina_runtime *rt) {
+    struct watchdog *w = calloc(1, sizeof(*w)); /* before any shard starts */
+    if (w == NULL) return -1;
+    w->rt = rt;
+    uint64_t now = monotonic_ns();
+    for (uint32_t id = 0; id < rt->shard_count; id++) w->since_ns[id] = now;
+    pthread_mutex_init(&w->lock, NULL);
+    pthread_cond_init(&w->wake, NULL);
+    if (pthread_create(&w->thread, NULL, watchdog_main, w) != 0) {
+        free(w);
+        return -1;
+    }
+    rt->watchdog = w;
+    return 0;
+}
+
+void tina__watchdog_stop(struct tina_runtime *rt) {
+    struct watchdog *w = rt->watchdog;
+    if (w == NULL) return;
+    pthread_mutex_lock(&w->lock);
+    w->stop = 1;
+    pthread_cond_signal(&w->wake);
+    pthread_mutex_unlock(&w->lock);
+    pthread_join(w->thread, NULL);
+    pthread_cond_destroy(&w->wake);
+    pthread_mutex_destroy(&w->lock);
+    free(w);
+    rt->watchdog = NULL;
+}
