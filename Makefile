@@ -2,7 +2,7 @@
 #
 #   make                 libraries, examples, benchmarks, tests
 #   make test            install what is missing, build, run every test
-#   make run             build and run the flagship demo
+#   make run             build and run the flagship demo (examples/dispatcher)
 #   make bench           build and run the benchmarks (name: value unit)
 #   make install PREFIX=/usr/local
 #   make lint            checks the compiler cannot make
@@ -44,7 +44,7 @@ LIBS     := -luring -lhwloc -lpthread
 
 LIB_SRCS := tina/error.c tina/spec.c tina/topology.c tina/shard.c tina/timer.c tina/trap.c tina/monitor.c tina/watchdog.c \
             tina/log.c tina/supervise.c tina/platform_thread.c tina/runtime.c
-EXAMPLES := pingpong loadshed
+EXAMPLES := pingpong loadshed dispatcher
 BENCHES  := $(basename $(notdir $(wildcard bench/*.c)))
 TESTS    := $(basename $(notdir $(wildcard tests/test_*.c)))
 # Plain programs (no Criterion, whose sandbox does not start under
@@ -147,8 +147,8 @@ test: $(RUN_TESTS:%=$(BUILD)/tests/%)
 	echo; echo "tests: $$pass passed, $$fail failed"; \
 	if [ -n "$$bad" ]; then echo "failing suites:$$bad"; exit 1; fi
 
-run: $(BUILD)/examples/pingpong
-	$(BUILD)/examples/pingpong
+run: $(BUILD)/examples/dispatcher
+	$(BUILD)/examples/dispatcher
 
 bench: benches
 	@for b in $(BENCHES); do $(BUILD)/bench/$$b || exit 1; done
