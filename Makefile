@@ -16,6 +16,7 @@ BUILD    ?= build
 PREFIX   ?= /usr/local
 SANITIZE ?=
 
+comma := ,
 ifneq ($(SANITIZE),)
   ifeq ($(origin BUILD),file)
     BUILD := build/sanitize-$(subst $(comma),-,$(SANITIZE))
@@ -27,7 +28,6 @@ ifneq ($(SANITIZE),)
     SANFLAGS += $(shell $(CC) -Werror -Wno-tsan -E -x c /dev/null >/dev/null 2>&1 && echo -Wno-tsan)
   endif
 endif
-comma := ,
 
 ifeq ($(V),1)
   Q :=
