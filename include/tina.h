@@ -68,6 +68,7 @@ extern "C" {
     X(ESYSTEM, -13, "operating system call failed (thread, topology or signal)")    \
     X(ESTATE, -14, "operation not allowed in the runtime's current state")          \
     X(EMONITOR_EXHAUSTED, -16, "no free monitor entry on the target's shard")       \
+    X(EGROUP_FULL, -17, "the group already has dynamic_max dynamic children")          \
     X(ESPEC_NULL, -20, "spec: spec pointer is NULL")                                 \
     X(ESPEC_TYPES, -21, "spec: types/type_count invalid (1..255 types)")            \
     X(ESPEC_TYPE_NAME, -22, "spec: a type has no name or an over-long name")        \
@@ -416,6 +417,17 @@ TINA_WUR tina_result tina_send(tina_ctx *ctx, tina_handle to, uint16_t tag, cons
  * (unknown type).  If init fails the handle is already stale. */
 TINA_WUR tina_result tina_spawn(tina_ctx *ctx, uint32_t type_id, const void *args,
                                 size_t args_size, tina_handle *out);
+
+/* Spawn a dynamic child into supervision group `group` on this shard (a
+ * one-for-one group with dynamic_max > 0).  The group restarts it after it
+ * ends according to `restart` (a tina_restart), charging the group's budget,
+ * with the same args; if the group itself fails (escalation) its dynamic
+ * children end with it and are not restarted.  Returns what tina_spawn
+ * returns, plus TINA_EINVAL (unknown group or restart type, or a group with
+ * no room for dynamic children) and TINA_EGROUP_FULL (dynamic_max alive). */
+TINA_WUR tina_result tina_spawn_child(tina_ctx *ctx, uint32_t group, uint32_t restart,
+                                      uint32_t type_id, const void *args, size_t args_size,
+                                      tina_handle *out);
 
 typedef uint64_t tina_timer_id;
 /* Deliver a TINA_MSG_TIMER message with tag after delay_ns, then every

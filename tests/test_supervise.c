@@ -342,3 +342,98 @@ Test(supervise, abort_policy_aborts_the_process, .timeout = 30, .signal = SIGABR
     h_run(rt);
     cr_fail("the process should have aborted");
 }
+
+/* ---- dynamic children ------------------------------------------------------- */
+
+/* A one-for-one group with room for two dynamic children; its spawner (a
+ * static child of the root) spawns into it.  Scripted through ticks. */
+static tina_result g_third, g_into_root, g_after_room;
+static uint32_t g_dyn_starts;
+static tina_handle g_dyn[3];
+static uint64_t g_dyn_escalations;
+
+static uint32_t dyn_init(void *self, tina_ctx *ctx, const void *args, size_t size) {
+    H_UNUSED(self), H_UNUSED(ctx);
+    H_CHECK_EQ(ctx, size, sizeof(uint32_t));
+    uint32_t id;
+    memcpy(&id, args, sizeof(id));
+    g_dyn_starts++;
+    if (id < 3) g_dyn[id] = tina_self(ctx);
+    return 0;
+}
+
+static uint32_t dyn_spawner_init(void *self, tina_ctx *ctx, const void *args, size_t size) {
+    H_UNUSED(self), H_UNUSED(args), H_UNUSED(size);
+    tina_timer_id id;
+    H_CHECK_RESULT(ctx, tina_timer_set(ctx, H_MS(1), H_MS(1), TAG_STEP, &id), TINA_OK);
+    return 0;
+}
+
+static tina_effect dyn_spawner(void *self, tina_ctx *ctx, const tina_msg *msg) {
+    uint32_t *tick = self;
+    H_UNUSED(msg);
+    static const uint32_t ids[3] = {0, 1, 2};
+    tina_handle h;
+    switch (++*tick) {
+    case 1:
+        H_CHECK_RESULT(ctx, tina_spawn_child(ctx, 1, TINA_RESTART_PERMANENT, 1, &ids[0], 4, &h),
+                       TINA_OK);
+        H_CHECK_RESULT(ctx, tina_spawn_child(ctx, 1, TINA_RESTART_TEMPORARY, 1, &ids[1], 4, &h),
+                       TINA_OK);
+        g_third = tina_spawn_child(ctx, 1, TINA_RESTART_TEMPORARY, 1, &ids[2], 4, &h);
+        g_into_root = tina_spawn_child(ctx, 0, TINA_RESTART_TEMPORARY, 1, &ids[2], 4, &h);
+        break;
+    case 3: /* the permanent one crashes: restarted by its group */
+        H_CHECK_RESULT(ctx, tina_send(ctx, g_dyn[0], TAG_CRASH, NULL, 0), TINA_OK);
+        break;
+    case 5: /* the temporary one finishes: its room comes back */
+        H_CHECK_RESULT(ctx, tina_send(ctx, g_dyn[1], TAG_DONE, NULL, 0), TINA_OK);
+        break;
+    case 7:
+        g_after_room = tina_spawn_child(ctx, 1, TINA_RESTART_TEMPORARY, 1, &ids[2], 4, &h);
+        break;
+    case 9: /* crash the permanent one twice more: budget 2 in the window -> escalation */
+    case 11:
+        H_CHECK_RESULT(ctx, tina_send(ctx, g_dyn[0], TAG_CRASH, NULL, 0), TINA_OK);
+        break;
+    case 14:
+        g_dyn_escalations = tina_ctx_stats(ctx)->escalations;
+        tina_request_stop(ctx);
+        break;
+    }
+    return tina_receive();
+}
+
+Test(supervise, dynamic_children_have_a_cap_restarts_and_end_with_their_group, .timeout = 30) {
+    g_dyn_starts = 0;
+    memset(g_dyn, 0, sizeof(g_dyn));
+    tina_group_spec groups[2] = {
+        {.parent = TINA_GROUP_NONE, .strategy = TINA_ONE_FOR_ONE, .restart_max = 10,
+         .window_ns = H_MS(10000)},
+        {.parent = 0, .strategy = TINA_ONE_FOR_ONE, .restart_max = 2, .window_ns = H_MS(10000),
+         .dynamic_max = 2}};
+    static tina_type_spec types[2];
+    types[0] = (tina_type_spec)H_TYPE("spawner", uint32_t, 1, 0, 1, dyn_spawner_init, dyn_spawner);
+    types[1] = (tina_type_spec)H_TYPE("dynamic", plain, 4, 0, 1, dyn_init, member);
+    tina_child_spec children[1] = {H_CHILD(0, 0)};
+    tina_spec spec = h_spec(types, 2, children, 1, 1);
+    spec.groups = groups;
+    spec.group_count = 2;
+    tina_runtime *rt = h_create(&spec);
+    h_run(rt);
+    h_assert_no_failures();
+    tina_shard_stats st = h_stats(rt, 0);
+    H_ASSERT_RESULT(g_third, TINA_EGROUP_FULL);
+    H_ASSERT_RESULT(g_into_root, TINA_EINVAL);
+    H_ASSERT_RESULT(g_after_room, TINA_OK);
+    /* starts: 2 spawned, 1 restart, 1 spawned after the room came back,
+     * 1 more restart; the third crash escalates: the group is restarted by
+     * the root and both its dynamic children end with it. */
+    cr_assert(eq(u32, g_dyn_starts, 5));
+    cr_assert(eq(u64, g_dyn_escalations, 1));
+    cr_assert(eq(u64, st.restarts, 2));
+    cr_assert(eq(u64, st.live, 1), "only the spawner is left");
+    cr_assert(eq(u64, st.pool_user_free, spec.pool_user_slots));
+    cr_assert(eq(u64, st.timers_live, 1), "the spawner's periodic timer only");
+    tina_destroy(rt);
+}

@@ -21,6 +21,7 @@
 #include "ring.h"
 
 #define TINA__NIL UINT32_MAX
+#define TINA__DYNAMIC 0x80000000u /* slot->child: a dynamic child of group (child & ~this) */
 
 /* Always-on invariant check: prints expression, file, line and shard. */
 extern _Thread_local int tina__assert_shard; /* -1 outside shard threads */
@@ -62,7 +63,8 @@ enum tina__slot_state {
     TINA__IDLE,        /* alive, parked in receive, mailbox empty */
     TINA__READY,       /* alive, in the ready queue or the yield list, or running */
     TINA__CALLING,     /* alive, parked in a call: only the reply or timeout wakes it */
-    TINA__RESTARTING   /* dead, generation bumped, waiting on the restart list */
+    TINA__RESTARTING,  /* dead, generation bumped, waiting to be restarted */
+    TINA__EXITING      /* being torn down (inside tina__isolate_exit) */
 };
 
 enum tina__slot_flag {
@@ -121,6 +123,7 @@ struct tina__type {
     uint32_t free_head;        /* free slots (LIFO) */
     struct tina__list ready;   /* runnable now, FIFO */
     struct tina__list yielded; /* run next pass */
+    struct tina__list restart; /* dynamic children waiting to be restarted */
     const char *name;
 };
 
@@ -133,6 +136,8 @@ struct tina__group {
     uint32_t restart_max;
     uint32_t restart_used;  /* timestamps recorded, <= restart_max */
     uint32_t restart_next;  /* ring position of the oldest timestamp */
+    uint32_t dynamic_max;   /* room for dynamic children */
+    uint32_t dynamic_count; /* dynamic children alive or waiting to restart */
     uint64_t window_ns;
     uint64_t *restart_at;   /* restart_max timestamps (ring) */
 };

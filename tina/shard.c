@@ -501,6 +501,8 @@ int tina__isolate_start(struct tina__shard *s, struct tina__type *t, uint32_t i)
 void tina__isolate_exit(struct tina__shard *s, struct tina__type *t, uint32_t i, int how,
                         uint32_t reason) {
     struct tina__slot *slot = &t->slots[i];
+    TINA_ASSERT(slot->state != TINA__EXITING && slot->state != TINA__FREE);
+    slot->state = TINA__EXITING; /* a strategy applied from here skips it */
     if (slot->monitor_head != TINA__NIL)
         tina__monitors_fire(s, slot, tina_handle_make(s->id, t->id, i, slot->generation), how,
                             reason);
@@ -520,6 +522,7 @@ void tina__isolate_exit(struct tina__shard *s, struct tina__type *t, uint32_t i,
     if (tina__supervise_exit(s, t, i, how, reason)) {
         slot->state = TINA__RESTARTING;
         s->restart_pending++;
+        if (slot->child != TINA__NIL && (slot->child & TINA__DYNAMIC)) list_push(t, &t->restart, i);
     } else {
         slot->state = TINA__FREE;
         slot->next = t->free_head;
@@ -527,9 +530,9 @@ void tina__isolate_exit(struct tina__shard *s, struct tina__type *t, uint32_t i,
     }
 }
 
-tina_result tina_spawn(tina_ctx *ctx, uint32_t type_id, const void *args, size_t args_size,
-                       tina_handle *out) {
-    struct tina__shard *s = ctx->shard;
+static tina_result spawn_into(struct tina__shard *s, uint32_t type_id, const void *args,
+                              size_t args_size, uint32_t restart, uint32_t child,
+                              tina_handle *out) {
     if (out) *out = TINA_HANDLE_NONE;
     if (type_id >= s->type_count || (args_size > 0 && args == NULL)) return TINA_EINVAL;
     if (args_size > TINA_ARGS_MAX) return TINA_ETOO_BIG;
@@ -541,13 +544,32 @@ tina_result tina_spawn(tina_ctx *ctx, uint32_t type_id, const void *args, size_t
     }
     struct tina__slot *slot = &t->slots[i];
     t->free_head = slot->next;
-    slot->restart = TINA_RESTART_TEMPORARY;
+    slot->restart = (uint8_t)restart;
+    slot->child = child;
+    if (child != TINA__NIL) s->groups[child & ~TINA__DYNAMIC].dynamic_count++;
     slot->args_size = (uint8_t)args_size;
     if (args_size) memcpy(t->args + (size_t)i * TINA_ARGS_MAX, args, args_size);
     tina_handle h = tina_handle_make(s->id, type_id, i, slot->generation);
     if (out) *out = h;
     (void)tina__isolate_start(s, t, i);
     return TINA_OK;
+}
+
+tina_result tina_spawn(tina_ctx *ctx, uint32_t type_id, const void *args, size_t args_size,
+                       tina_handle *out) {
+    return spawn_into(ctx->shard, type_id, args, args_size, TINA_RESTART_TEMPORARY, TINA__NIL,
+                      out);
+}
+
+tina_result tina_spawn_child(tina_ctx *ctx, uint32_t group, uint32_t restart, uint32_t type_id,
+                             const void *args, size_t args_size, tina_handle *out) {
+    struct tina__shard *s = ctx->shard;
+    if (out) *out = TINA_HANDLE_NONE;
+    if (group >= s->group_count || restart > TINA_RESTART_PERMANENT ||
+        s->groups[group].dynamic_max == 0)
+        return TINA_EINVAL;
+    if (s->groups[group].dynamic_count >= s->groups[group].dynamic_max) return TINA_EGROUP_FULL;
+    return spawn_into(s, type_id, args, args_size, restart, TINA__DYNAMIC | group, out);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -763,6 +785,18 @@ static int work_pending(const struct tina__shard *s) {
            s->monitors.pending_head != TINA__NIL;
 }
 
+/* A slot waiting for its restart will not get it: free it, and give its
+ * dynamic group the room back. */
+static void slot_forget_restart(struct tina__shard *s, struct tina__type *t, uint32_t i) {
+    struct tina__slot *slot = &t->slots[i];
+    if (slot->child != TINA__NIL && (slot->child & TINA__DYNAMIC))
+        s->groups[slot->child & ~TINA__DYNAMIC].dynamic_count--;
+    slot->state = TINA__FREE;
+    slot->next = t->free_head;
+    t->free_head = i;
+    s->restart_pending--;
+}
+
 /* Graceful shutdown reaches this shard: every live isolate gets a notice
  * (a flag, no message slot), parked ones are woken, pending restarts are
  * dropped.  O(slots), once. */
@@ -774,10 +808,7 @@ static void shutdown_begin(struct tina__shard *s) {
         for (uint32_t i = 0; i < t->capacity && (t->live > 0 || s->restart_pending > 0); i++) {
             struct tina__slot *slot = &t->slots[i];
             if (slot->state == TINA__RESTARTING) { /* nothing restarts in a shutdown */
-                slot->state = TINA__FREE;
-                slot->next = t->free_head;
-                t->free_head = i;
-                s->restart_pending--;
+                slot_forget_restart(s, t, i);
                 continue;
             }
             if (slot->state == TINA__FREE) continue;
@@ -787,6 +818,7 @@ static void shutdown_begin(struct tina__shard *s) {
                 list_push(t, &t->ready, i);
             }
         }
+        t->restart.head = t->restart.tail = TINA__NIL;
     }
     s->did_work = 1;
 }
@@ -831,16 +863,14 @@ static void quarantine_enter(struct tina__shard *s) {
         for (uint32_t i = 0; i < t->capacity && (t->live > 0 || s->restart_pending > 0); i++) {
             struct tina__slot *slot = &t->slots[i];
             if (slot->state == TINA__RESTARTING) {
-                slot->state = TINA__FREE;
-                slot->next = t->free_head;
-                t->free_head = i;
-                s->restart_pending--;
+                slot_forget_restart(s, t, i);
             } else if (slot->state != TINA__FREE) {
                 tina__isolate_exit(s, t, i, TINA__EXIT_QUARANTINED, 0);
             }
         }
         t->ready.head = t->ready.tail = TINA__NIL;
         t->yielded.head = t->yielded.tail = TINA__NIL;
+        t->restart.head = t->restart.tail = TINA__NIL;
     }
     transitions_bump(s);
 }
@@ -866,6 +896,7 @@ static void quarantine_revive(struct tina__shard *s) {
     for (uint32_t g = 0; g < s->group_count; g++) {
         s->groups[g].restart_used = 0;
         s->groups[g].restart_next = 0;
+        s->groups[g].dynamic_count = 0; /* the quarantine ended them all */
     }
     s->quarantined = 0;
     s->stats.revivals++;
@@ -1094,6 +1125,7 @@ static void type_carve(struct tina__shard *s, struct tina__type *t, const tina_t
     t->live = 0;
     t->ready.head = t->ready.tail = TINA__NIL;
     t->yielded.head = t->yielded.tail = TINA__NIL;
+    t->restart.head = t->restart.tail = TINA__NIL;
     for (uint32_t i = 0; i < t->capacity; i++) {
         struct tina__slot *slot = &t->slots[i];
         memset(slot, 0, sizeof(*slot));
@@ -1123,6 +1155,7 @@ static void groups_carve(struct tina__shard *s, uint8_t *base, const struct tina
         grp->strategy = (uint8_t)gs->strategy;
         grp->unlimited = rt->spec.group_count == 0; /* the implicit root */
         grp->restart_max = gs->restart_max;
+        grp->dynamic_max = gs->dynamic_max;
         grp->window_ns = gs->window_ns;
         grp->restart_at = times;
         if (!grp->unlimited) times += gs->restart_max;

@@ -16,7 +16,11 @@
  * the child group of g on the child's path to the root.
  *
  * When an isolate ends (tina__supervise_exit):
- *   - spawned isolates (not static children) are never restarted;
+ *   - plainly spawned isolates (tina_spawn) are never restarted;
+ *   - a dynamic child (tina_spawn_child) of a one-for-one group is restarted
+ *     by its group like a static member, charging the group's budget; when
+ *     a strategy or an escalation tears its group down, it ends with the
+ *     group and is not restarted;
  *   - a temporary child, or a transient one that finished (done), stays
  *     dead: nothing else happens;
  *   - otherwise its group charges its restart budget (a ring of the last
@@ -94,9 +98,28 @@ static void budget_reset(struct tina__group *g) {
 }
 
 static int key_selected(uint8_t strategy, uint32_t key, uint32_t failed) {
+    if (failed == TINA__NIL) return 0; /* a dynamic child: only itself */
     if (strategy == TINA_ONE_FOR_ALL) return 1;
     if (strategy == TINA_REST_FOR_ONE) return key >= failed;
     return key == failed;
+}
+
+/* Tear down the dynamic children of every group below g inside the chosen
+ * members.  O(slots): it happens on escalation only. */
+static void dynamic_teardown(struct tina__shard *s, uint32_t g, uint8_t strategy, uint32_t failed) {
+    for (uint32_t k = 0; k < s->type_count; k++) {
+        struct tina__type *t = &s->types[k];
+        for (uint32_t i = 0; i < t->capacity; i++) {
+            struct tina__slot *slot = &t->slots[i];
+            if (slot->child == TINA__NIL || !(slot->child & TINA__DYNAMIC)) continue;
+            if (slot->state != TINA__IDLE && slot->state != TINA__READY &&
+                slot->state != TINA__CALLING)
+                continue;
+            uint32_t key = group_member_key(s, g, slot->child & ~TINA__DYNAMIC);
+            if (key != TINA__NIL && key_selected(strategy, key, failed))
+                tina__isolate_exit(s, t, i, TINA__EXIT_TERMINATED, 0);
+        }
+    }
 }
 
 /* Apply group g's strategy for its failed member `failed`: tear down the
@@ -115,6 +138,9 @@ static void strategy_apply(struct tina__shard *s, uint32_t g, uint32_t failed, u
         if (state == TINA__IDLE || state == TINA__READY || state == TINA__CALLING)
             tina__isolate_exit(s, t, i, TINA__EXIT_TERMINATED, 0);
     }
+    /* Dynamic children of groups inside the set end with their group. */
+    if (failed != TINA__NIL && (strategy != TINA_ONE_FOR_ONE || failed >= rt->spec.child_count))
+        dynamic_teardown(s, g, strategy, failed);
     s->supervisor_busy = 0;
     /* Groups restarted with the set start with a fresh budget. */
     for (uint32_t h = 0; h < s->group_count; h++) {
@@ -123,12 +149,13 @@ static void strategy_apply(struct tina__shard *s, uint32_t g, uint32_t failed, u
     }
 }
 
-/* A member of group g failed: charge, escalate while over budget, apply. */
-static void member_failed(struct tina__shard *s, uint32_t g, uint32_t key, uint32_t exiting) {
+/* A member of group g failed: charge, escalate while over budget, apply.
+ * Returns 1 if g itself absorbed it (no escalation). */
+static int member_failed(struct tina__shard *s, uint32_t g, uint32_t key, uint32_t exiting) {
     for (uint32_t depth = 0; depth <= TINA_GROUP_DEPTH_MAX; depth++) {
         if (budget_charge(s, &s->groups[g])) {
             strategy_apply(s, g, key, exiting);
-            return;
+            return depth == 0;
         }
         s->stats.escalations++;
         if (s->groups[g].parent == TINA__NIL) {
@@ -137,33 +164,59 @@ static void member_failed(struct tina__shard *s, uint32_t g, uint32_t key, uint3
                 abort();
             }
             s->quarantine_pending = 1;
-            return;
+            return 0;
         }
         key = s->rt->spec.child_count + g;
         g = s->groups[g].parent;
     }
     TINA_ASSERT(0 && "group depth is validated");
+    return 0;
 }
 
-int tina__supervise_exit(struct tina__shard *s, struct tina__type *t, uint32_t slot_index,
-                         int crashed, uint32_t reason) {
-    (void)reason;
-    struct tina__slot *slot = &t->slots[slot_index];
+static int restart_decide(struct tina__shard *s, struct tina__slot *slot, int how) {
     if (s->shutdown_seen || s->quarantined || s->quarantine_pending) return 0;
     if (slot->child == TINA__NIL) return 0; /* spawned, not supervised */
-    /* Torn down by a strategy: restarted with the set unless temporary. */
-    if (s->supervisor_busy) return slot->restart != TINA_RESTART_TEMPORARY;
+    int dynamic = (slot->child & TINA__DYNAMIC) != 0;
+    /* Torn down by a strategy: restarted with the set unless temporary;
+     * dynamic children end with their group. */
+    if (s->supervisor_busy) return !dynamic && slot->restart != TINA_RESTART_TEMPORARY;
     if (slot->restart == TINA_RESTART_TEMPORARY) return 0;
-    if (slot->restart == TINA_RESTART_TRANSIENT && crashed != TINA__EXIT_CRASHED) return 0;
+    if (slot->restart == TINA_RESTART_TRANSIENT && how != TINA__EXIT_CRASHED) return 0;
+    if (dynamic) /* its one-for-one group restarts it, unless the group failed */
+        return member_failed(s, slot->child & ~TINA__DYNAMIC, TINA__NIL, TINA__NIL) &&
+               !s->quarantine_pending;
     uint32_t c = slot->child;
     member_failed(s, s->rt->children[c].group, c, c);
     /* The failing child restarts unless its group escalated to a quarantine. */
     return !s->quarantine_pending;
 }
 
+int tina__supervise_exit(struct tina__shard *s, struct tina__type *t, uint32_t slot_index,
+                         int how, uint32_t reason) {
+    (void)reason;
+    struct tina__slot *slot = &t->slots[slot_index];
+    int restart = restart_decide(s, slot, how);
+    if (!restart && slot->child != TINA__NIL && (slot->child & TINA__DYNAMIC))
+        s->groups[slot->child & ~TINA__DYNAMIC].dynamic_count--; /* room back */
+    return restart;
+}
+
 void tina__supervise_restart_pending(struct tina__shard *s) {
     if (s->restart_pending == 0) return;
     const struct tina_runtime *rt = s->rt;
+    for (uint32_t k = 0; k < s->type_count; k++) { /* dynamic children */
+        struct tina__type *t = &s->types[k];
+        uint32_t i = t->restart.head;
+        t->restart.head = t->restart.tail = TINA__NIL; /* a failing init queues again */
+        while (i != TINA__NIL) {
+            uint32_t next = t->slots[i].next;
+            TINA_ASSERT(t->slots[i].state == TINA__RESTARTING);
+            s->restart_pending--;
+            s->stats.restarts++;
+            (void)tina__isolate_start(s, t, i);
+            i = next;
+        }
+    }
     for (uint32_t c = 0; c < rt->spec.child_count; c++) {
         uint32_t i = child_slot(s, c);
         if (i == TINA__NIL) continue;
