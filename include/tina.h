@@ -488,10 +488,10 @@ typedef struct tina_down {
 TINA_WUR tina_result tina_monitor(tina_ctx *ctx, tina_handle target);
 
 typedef enum tina_log_level {
-    TINA_LOG_DEBUG = 0,
-    TINA_LOG_INFO = 1,
-    TINA_LOG_WARN = 2,
-    TINA_LOG_ERROR = 3
+    TINA_LOG_DEBUG = 1, /* 0 is "default" in the spec */
+    TINA_LOG_INFO = 2,
+    TINA_LOG_WARN = 3,
+    TINA_LOG_ERROR = 4
 } tina_log_level;
 /* Append one line to the shard's log ring (flushed to stderr at the end of
  * the pass).  Lines over 95 characters are cut; a full ring drops and counts. */

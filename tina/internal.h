@@ -118,6 +118,7 @@ struct tina__type {
     uint32_t capacity;         /* slots_per_shard */
     uint32_t mailbox_capacity;
     uint32_t budget;           /* dispatches per pass: weight x base_budget */
+    tina_handle handle_base;   /* shard and type bits of this type's handles */
     uint32_t id;
     uint32_t live;             /* alive isolates */
     uint32_t free_head;        /* free slots (LIFO) */

@@ -18,7 +18,7 @@
 
 #include "internal.h"
 
-static const char *const level_names[] = {"DEBUG", "INFO ", "WARN ", "ERROR"};
+static const char *const level_names[] = {"?    ", "DEBUG", "INFO ", "WARN ", "ERROR"};
 
 void tina__log_init(struct tina__log *log, struct tina__log_entry *entries, uint32_t count,
                     uint32_t level_min) {
@@ -47,7 +47,9 @@ void tina_log(tina_ctx *ctx, tina_log_level level, const char *fmt, ...) {
     e->time_ns = tina__shard_now(s);
     e->handle = ctx->self;
     e->type_id = ctx->type ? (uint16_t)ctx->type->id : 0xffff;
-    e->level = (uint8_t)(level <= TINA_LOG_ERROR ? level : TINA_LOG_ERROR);
+    e->level = (uint8_t)(level < TINA_LOG_DEBUG   ? TINA_LOG_DEBUG
+                         : level > TINA_LOG_ERROR ? TINA_LOG_ERROR
+                                                  : level);
     log->tail++;
     s->stats.log_written++;
 }

@@ -159,6 +159,10 @@ static inline uint32_t generation_next(uint32_t g) {
     return g ? g : 1;
 }
 
+static inline tina_handle slot_handle(const struct tina__type *t, uint32_t i, uint32_t generation) {
+    return t->handle_base | ((tina_handle)i << 28) | generation;
+}
+
 static inline void *slot_struct(struct tina__type *t, uint32_t i) {
     return t->structs + (size_t)i * t->stride;
 }
@@ -623,7 +627,16 @@ static void effect_reply(struct tina__shard *s, const tina_msg *m, const tina_ef
  * and has nothing left to handle is done. */
 static inline void receive_park(struct tina__shard *s, struct tina__type *t, uint32_t i) {
     struct tina__slot *slot = &t->slots[i];
-    if (TINA__UNLIKELY(slot->flags & TINA__DRAINING) && slot->mbox_count == 0 &&
+    if (TINA__LIKELY(slot->flags == 0)) { /* the common case: no notice, not draining */
+        if (slot->mbox_count > 0 || slot->fired_head != TINA__NIL) {
+            slot->state = TINA__READY;
+            list_push(t, &t->ready, i);
+        } else {
+            slot->state = TINA__IDLE;
+        }
+        return;
+    }
+    if ((slot->flags & TINA__DRAINING) && slot->mbox_count == 0 &&
         slot->fired_head == TINA__NIL) {
         tina__isolate_exit(s, t, i, TINA__EXIT_DONE, 0);
         return;
@@ -726,7 +739,7 @@ static void dispatch_one(struct tina__shard *s, struct tina__type *t) {
     }
     s->ctx.type = t;
     s->ctx.slot = i;
-    s->ctx.self = tina_handle_make(s->id, t->id, i, slot->generation);
+    s->ctx.self = slot_handle(t, i, slot->generation);
     s->ctx.msg = m;
     s->running_pool_index = pool_index;
     atomic_store_explicit(&s->running, s->ctx.self, memory_order_relaxed); /* for the watchdog */
@@ -737,8 +750,6 @@ static void dispatch_one(struct tina__shard *s, struct tina__type *t) {
     if (pool_index != TINA__NIL) pool_free(s, pool_index);
     s->running_pool_index = TINA__NIL;
     s->budget_left--;
-    s->stats.dispatched++;
-    s->did_work = 1;
 }
 
 /* A handler faulted: the signal handler jumped here.  Crash the isolate
@@ -750,7 +761,6 @@ static void dispatch_trapped(struct tina__shard *s, int sig) {
     s->ctx.msg = NULL;
     tina__isolate_exit(s, t, s->ctx.slot, TINA__EXIT_CRASHED, TINA_CRASH_SIGNAL_BASE + (uint32_t)sig);
     s->budget_left--;
-    s->stats.dispatched++;
 }
 
 static void type_dispatch(struct tina__shard *s, struct tina__type *t) {
@@ -763,6 +773,9 @@ static void type_dispatch(struct tina__shard *s, struct tina__type *t) {
     if (TINA__UNLIKELY(sig != 0)) dispatch_trapped(s, sig);
     while (s->budget_left > 0 && t->ready.head != TINA__NIL && !s->quarantine_pending)
         dispatch_one(s, t);
+    uint32_t ran = t->budget - s->budget_left; /* handler calls, trapped ones included */
+    s->stats.dispatched += ran;
+    if (ran) s->did_work = 1;
     s->trap_jmp = NULL;
     s->ctx.msg = NULL;
     atomic_store_explicit(&s->running, 0, memory_order_relaxed);
@@ -1119,6 +1132,7 @@ static void type_carve(struct tina__shard *s, struct tina__type *t, const tina_t
     t->capacity = ts->slots_per_shard;
     t->mailbox_capacity = ts->mailbox_capacity ? ts->mailbox_capacity : TINA__DEFAULT_MAILBOX;
     t->budget = (ts->weight ? ts->weight : 1u) * spec->base_budget;
+    t->handle_base = tina_handle_make(s->id, id, 0, 0);
     t->slots = (struct tina__slot *)(base + l->type_slots_off[id]);
     t->args = base + l->type_args_off[id];
     t->structs = base + l->type_structs_off[id];

@@ -169,7 +169,7 @@ static tina_result sizes_check(const tina_spec *s, tina_boot_report *report) {
     if (!is_pow2(s->log_entries) || s->log_entries > (1u << 20))
         FAIL(TINA_ESPEC_LOG, "log_entries: %u (need a power of two up to 2^20)", s->log_entries);
     if (s->log_level > TINA_LOG_ERROR)
-        FAIL(TINA_ESPEC_LOG, "log_level: %u (need 0..3)", s->log_level);
+        FAIL(TINA_ESPEC_LOG, "log_level: %u (need 0 for the default, or 1..4)", s->log_level);
     if (s->base_budget < 1 || s->base_budget > (1u << 20))
         FAIL(TINA_ESPEC_BUDGET, "base_budget: %u (need 1..1048576)", s->base_budget);
     if (s->scratch_bytes < 64 || s->scratch_bytes > (64u << 20))
