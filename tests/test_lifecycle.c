@@ -137,3 +137,43 @@ Test(lifecycle, the_watchdog_reports_a_stuck_handler_once, .timeout = 30) {
     cr_assert(eq(u64, h_stats(rt, 0).stalls, 0), "the idle shard sleeps: not a stall");
     tina_destroy(rt);
 }
+
+/* ---- a second signal forces the exit ---------------------------------------- */
+
+/* A spinner ignores its shutdown notice (it yields forever) and the
+ * shutdown timeout is 60 s: only the second SIGTERM can end the run. */
+static uint64_t g_forced_spins;
+
+static uint32_t forced_init(void *self, tina_ctx *ctx, const void *args, size_t size) {
+    H_UNUSED(self), H_UNUSED(args), H_UNUSED(size);
+    h_kick(ctx);
+    return 0;
+}
+
+static tina_effect forced(void *self, tina_ctx *ctx, const tina_msg *msg) {
+    H_UNUSED(self);
+    ++g_forced_spins;
+    if (g_forced_spins == 1000) H_CHECK_EQ(ctx, kill(getpid(), SIGTERM), 0); /* graceful */
+    /* The second only once the first has been handled: two SIGTERMs pending
+     * at once would merge into one. */
+    if (msg->tag == TINA_TAG_SHUTDOWN) H_CHECK_EQ(ctx, kill(getpid(), SIGTERM), 0); /* forced */
+    return tina_yield();
+}
+
+Test(lifecycle, a_second_signal_forces_the_exit, .timeout = 30) {
+    g_forced_spins = 0;
+    tina_type_spec types[] = {H_TYPE("forced", plain, 1, 0, 1, forced_init, forced)};
+    tina_child_spec children[] = {H_CHILD(0, 0)};
+    tina_spec spec = h_spec(types, 1, children, 1, 1);
+    spec.no_signal_handlers = 0;
+    spec.shutdown_timeout_ns = H_MS(60000);
+    tina_runtime *rt = h_create(&spec);
+    uint64_t start = wall_ns();
+    cr_assert(eq(int, tina_run(rt), TINA_OK));
+    h_assert_no_failures();
+    cr_assert(lt(u64, wall_ns() - start, H_MS(20000)), "not the 60 s shutdown timeout");
+    tina_shard_stats st = h_stats(rt, 0);
+    cr_assert(eq(u64, st.shutdown_notices, 1), "the first signal began the shutdown");
+    cr_assert(eq(u64, st.live, 1), "the second one stopped it with the spinner alive");
+    tina_destroy(rt);
+}

@@ -269,6 +269,7 @@ Test(supervise, a_tree_deeper_than_eight_is_refused, .timeout = 10) {
 
 static tina_runtime *g_rt;
 static uint32_t g_quarantined_notices, g_restarted_notices, g_stale_sends;
+static int g_revive_by_signal;
 
 static tina_effect watcher(void *self, tina_ctx *ctx, const tina_msg *msg) {
     H_UNUSED(self);
@@ -280,7 +281,8 @@ static tina_effect watcher(void *self, tina_ctx *ctx, const tina_msg *msg) {
         /* Every handle on the quarantined shard is stale now. */
         if (tina_send(ctx, tina_child_handle(ctx, 0, 0), H_TAG_KICK, NULL, 0) == TINA_ESTALE)
             g_stale_sends++;
-        H_CHECK_RESULT(ctx, tina_revive(g_rt, 0), TINA_OK);
+        if (g_revive_by_signal) H_CHECK_EQ(ctx, kill(getpid(), SIGUSR2), 0);
+        else H_CHECK_RESULT(ctx, tina_revive(g_rt, 0), TINA_OK);
     } else if (msg->tag == TINA_TAG_SHARD_RESTARTED) {
         memcpy(&shard, msg->payload, sizeof(shard));
         H_CHECK_EQ(ctx, shard, 0);
@@ -290,8 +292,9 @@ static tina_effect watcher(void *self, tina_ctx *ctx, const tina_msg *msg) {
     return tina_receive();
 }
 
-Test(supervise, root_over_budget_quarantines_and_revival_rebuilds, .timeout = 30) {
+static void quarantine_and_revive(int by_signal) {
     script_reset();
+    g_revive_by_signal = by_signal;
     g_quarantined_notices = g_restarted_notices = g_stale_sends = 0;
     tina_group_spec groups[1] = {{.parent = TINA_GROUP_NONE, .strategy = TINA_ONE_FOR_ONE,
                                   .restart_max = 1, .window_ns = H_MS(10000)}};
@@ -311,6 +314,7 @@ Test(supervise, root_over_budget_quarantines_and_revival_rebuilds, .timeout = 30
     tina_spec spec = h_spec(types, 3, children, 3, 2);
     spec.groups = groups;
     spec.group_count = 1;
+    spec.no_signal_handlers = !by_signal;
     g_rt = h_create(&spec);
     h_run(g_rt);
     h_assert_no_failures();
@@ -327,6 +331,12 @@ Test(supervise, root_over_budget_quarantines_and_revival_rebuilds, .timeout = 30
     cr_assert(eq(int, tina_quarantined(g_rt, 0), 0));
     tina_destroy(g_rt);
 }
+
+Test(supervise, root_over_budget_quarantines_and_revival_rebuilds, .timeout = 30) {
+    quarantine_and_revive(0);
+}
+
+Test(supervise, sigusr2_revives_a_quarantined_shard, .timeout = 30) { quarantine_and_revive(1); }
 
 Test(supervise, abort_policy_aborts_the_process, .timeout = 30, .signal = SIGABRT) {
     script_reset();
@@ -435,5 +445,72 @@ Test(supervise, dynamic_children_have_a_cap_restarts_and_end_with_their_group, .
     cr_assert(eq(u64, st.live, 1), "only the spawner is left");
     cr_assert(eq(u64, st.pool_user_free, spec.pool_user_slots));
     cr_assert(eq(u64, st.timers_live, 1), "the spawner's periodic timer only");
+    tina_destroy(rt);
+}
+
+/* ---- supervision needs no message slot ------------------------------------ */
+
+/* A hog exhausts the user region (its sink sits in a call that is never
+ * answered); then a permanent child crashes on a timer, which needs no slot
+ * either.  It is restarted all the same. */
+static uint64_t g_free_at_restart = UINT64_MAX;
+static uint32_t g_victim_starts;
+
+static uint32_t victim_init(void *self, tina_ctx *ctx, const void *args, size_t size) {
+    H_UNUSED(self), H_UNUSED(args), H_UNUSED(size);
+    if (++g_victim_starts == 2) {
+        g_free_at_restart = tina_ctx_stats(ctx)->pool_user_free;
+        tina_request_stop(ctx);
+        return 0;
+    }
+    tina_timer_id id;
+    H_CHECK_RESULT(ctx, tina_timer_set(ctx, H_MS(20), 0, TAG_STEP, &id), TINA_OK);
+    return 0;
+}
+
+static tina_effect victim(void *self, tina_ctx *ctx, const tina_msg *msg) {
+    H_UNUSED(self), H_UNUSED(ctx);
+    return msg->tag == TAG_STEP ? tina_crash(5) : tina_receive();
+}
+
+static uint32_t sink_init(void *self, tina_ctx *ctx, const void *args, size_t size) {
+    H_UNUSED(self), H_UNUSED(args), H_UNUSED(size);
+    h_kick(ctx);
+    return 0;
+}
+
+static tina_effect sink(void *self, tina_ctx *ctx, const tina_msg *msg) {
+    H_UNUSED(self);
+    if (msg->tag == H_TAG_KICK) /* park in a call nobody answers: mail piles up */
+        return tina_call(tina_child_handle(ctx, 0, 0), TAG_STEP, NULL, 0, 3600ull * 1000000000ull);
+    return tina_receive();
+}
+
+static tina_effect hog(void *self, tina_ctx *ctx, const tina_msg *msg) {
+    H_UNUSED(self), H_UNUSED(msg);
+    /* Fill whatever is free, every pass: its resume notice takes no slot,
+     * so the region stays empty between its turns. */
+    while (tina_send(ctx, tina_child_handle(ctx, 1, 0), TAG_STEP, NULL, 0) == TINA_OK) {
+    }
+    return tina_yield();
+}
+
+Test(supervise, a_restart_works_with_the_pool_exhausted, .timeout = 30) {
+    g_victim_starts = 0;
+    g_free_at_restart = UINT64_MAX;
+    static tina_type_spec types[3];
+    types[0] = (tina_type_spec)H_TYPE("victim", plain, 1, 0, 1, victim_init, victim);
+    types[1] = (tina_type_spec)H_TYPE("sink", plain, 1, 4096, 1, sink_init, sink);
+    types[2] = (tina_type_spec)H_TYPE("hog", plain, 1, 0, 1, sink_init, hog);
+    tina_child_spec children[3] = {H_CHILD(0, 0), H_CHILD(1, 0), H_CHILD(2, 0)};
+    children[0].restart = TINA_RESTART_PERMANENT;
+    tina_spec spec = h_spec(types, 3, children, 3, 1);
+    spec.pool_user_slots = 64;
+    tina_runtime *rt = h_create(&spec);
+    h_run(rt);
+    h_assert_no_failures();
+    cr_assert(eq(u32, g_victim_starts, 2), "restarted");
+    cr_assert(eq(u64, g_free_at_restart, 0), "while the user region was empty");
+    cr_assert(eq(u64, h_stats(rt, 0).restarts, 1));
     tina_destroy(rt);
 }
