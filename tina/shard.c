@@ -10,12 +10,16 @@
  *
  * The pass, in this fixed order (tina__shard_pass):
  *
+ *   0. notices: a shutdown to begin, a revival asked of this shard, peers'
+ *      quarantines and revivals to tell the isolates about
  *   1. drain inbound channels into mailboxes
  *   2. reap I/O completions
- *   3. restart isolates their supervisor asked for
+ *   3. restart isolates their supervisor asked for (not while quarantined)
  *   4. dispatch ready isolates, type by type, each type up to its budget
+ *      (not while quarantined; a quarantine asked for happens right after)
  *   5. submit queued I/O
- *   6. publish outbound channels (one release store per written channel)
+ *   6. retry deferred DOWN messages, then publish outbound channels (one
+ *      release store per written channel)
  *   7. advance timers
  *   8. flush the log
  *
