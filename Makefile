@@ -37,16 +37,17 @@ else
   say = @printf '  %-7s %s\n' $(1) $(2)
 endif
 
-CPPFLAGS := -Iinclude -Itina -D_GNU_SOURCE
+CPPFLAGS := -Iinclude -Itina -Isim -D_GNU_SOURCE
 CFLAGS   := -std=c11 $(OPT) -Wall -Wextra -Werror -fPIC -MMD -MP $(SANFLAGS)
 LDFLAGS  := $(SANFLAGS)
 LIBS     := -luring -lhwloc -lpthread
 
 LIB_SRCS := tina/error.c tina/spec.c tina/topology.c tina/shard.c tina/timer.c tina/trap.c tina/monitor.c tina/watchdog.c \
-            tina/log.c tina/supervise.c tina/platform_thread.c tina/runtime.c
+            tina/log.c tina/supervise.c tina/platform_thread.c tina/runtime.c \
+            sim/platform_sim.c sim/sim.c
 EXAMPLES := pingpong loadshed dispatcher
 BENCHES  := $(basename $(notdir $(wildcard bench/*.c)))
-TESTS    := $(basename $(notdir $(wildcard tests/test_*.c)))
+TESTS    := $(basename $(notdir $(wildcard tests/test_*.c tests/sim_*.c)))
 # Plain programs (no Criterion, whose sandbox does not start under
 # ThreadSanitizer); they print a Criterion-style synthesis line.
 STRESS   := $(basename $(notdir $(wildcard tests/stress_*.c)))
@@ -122,6 +123,11 @@ $(BUILD)/tests/test_%: $(BUILD)/obj/tests/test_%.o $(STATIC)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(STATIC) -lcriterion $(LIBS)
 
+$(BUILD)/tests/sim_%: $(BUILD)/obj/tests/sim_%.o $(STATIC)
+	$(call say,LD,$@)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(STATIC) -lcriterion $(LIBS)
+
 $(BUILD)/tests/stress_%: $(BUILD)/obj/tests/stress_%.o $(STATIC)
 	$(call say,LD,$@)
 	@mkdir -p $(dir $@)
@@ -134,7 +140,7 @@ test: $(RUN_TESTS:%=$(BUILD)/tests/%)
 	@pass=0; fail=0; bad=""; \
 	for t in $(RUN_TESTS); do \
 	  echo "== $$t"; \
-	  case $$t in test_*) args=--jobs=1;; *) args=;; esac; \
+	  case $$t in test_*|sim_*) args=--jobs=1;; *) args=;; esac; \
 	  out=$$($(BUILD)/tests/$$t $$args 2>&1); rc=$$?; \
 	  echo "$$out" | grep -v '^\[----\]' | tail -n 25; \
 	  syn=$$(echo "$$out" | grep 'Synthesis:' | tail -n 1 | sed 's/\x1b\[[0-9;]*m//g'); \

@@ -650,6 +650,53 @@ bool tina_quarantined(const tina_runtime *rt, uint32_t shard);
 tina_handle tina_runtime_child_handle(const tina_runtime *rt, uint32_t child_index,
                                       uint32_t shard);
 
+/* ------------------------------------------------------------------------ */
+/* Deterministic simulation (first stage: rounds, seed, digest, report)       */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * tina_simulate runs the same spec, the same handlers and the same shard
+ * code on the calling thread, round by round: advance simulated time one
+ * tick, order the shards (fixed, or shuffled by the seed), run one pass of
+ * each.  It stops when the handlers stop it (tina_request_stop, or a
+ * finished tina_request_shutdown), on quiescence (nothing pending anywhere;
+ * when only timers remain, time jumps to the next one), or at the round
+ * limit.  Every handler call is hashed, in order, into a 64-bit trace
+ * digest: the same seed and spec give the same digest.  Faults, checkers
+ * and I/O under simulation are not built yet.
+ */
+typedef struct tina_sim_config {
+    uint64_t seed;        /* 0 means 1; the environment variable TINA_SEED overrides it */
+    uint64_t round_limit; /* 0: 10,000,000 */
+    uint64_t tick_ns;     /* simulated time per round; 0: 10,000 ns */
+    uint32_t shuffle;     /* non-zero: the shard order of each round comes from the seed */
+    uint32_t reserved;
+} tina_sim_config;
+
+typedef enum tina_sim_reason {
+    TINA_SIM_QUIESCENT = 0,  /* nothing left to do anywhere */
+    TINA_SIM_STOPPED = 1,    /* a handler asked for a stop */
+    TINA_SIM_SHUTDOWN = 2,   /* a graceful shutdown finished */
+    TINA_SIM_ROUND_LIMIT = 3 /* round_limit reached */
+} tina_sim_reason;
+
+typedef struct tina_sim_report {
+    uint64_t seed;         /* the seed actually used */
+    uint64_t rounds;
+    uint64_t digest;       /* hash of every dispatch and effect, in order */
+    uint64_t sim_ns;       /* simulated time at the end */
+    uint32_t reason;       /* tina_sim_reason */
+    uint32_t shard_count;
+    tina_shard_stats total; /* every shard's counters, summed */
+} tina_sim_report;
+
+/* Returns TINA_OK, a TINA_ESPEC_* code, TINA_ENO_MEMORY or TINA_EINVAL. */
+TINA_WUR tina_result tina_simulate(const tina_spec *spec, const tina_sim_config *config,
+                                   tina_sim_report *report);
+/* One line: "seed=0x... digest=0x... rounds=N reason=...".  Returns the
+ * length snprintf would write. */
+int tina_sim_summary(const tina_sim_report *report, char *buf, size_t size);
+
 #ifdef __cplusplus
 }
 #endif

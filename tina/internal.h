@@ -310,6 +310,9 @@ struct tina__shard {
     uint32_t drained;          /* ... and has no isolate left */
     uint64_t shutdown_deadline_ns;
     tina_msg synth;            /* resume / timeout / failed notices, no pool slot */
+    /* The simulator's trace digest: called after every handler call with the
+     * message and the effect; NULL outside simulation. */
+    void (*trace)(struct tina__shard *s, const tina_msg *m, const tina_effect *e);
 
     /* Trap boundary (trap.h): where a fault in user code jumps back to. */
     sigjmp_buf *trap_jmp;      /* innermost jump point, NULL outside dispatch/init */
@@ -384,6 +387,7 @@ struct tina_runtime {
     _Atomic uint32_t started;
     uint32_t membarrier_ok;          /* sleepers use membarrier as their heavy fence */
     void *watchdog;                  /* watchdog.c state while running */
+    void *platform_state;            /* the simulator's world; NULL for threads */
     uint64_t boot_ns;
     tina_boot_report report;
 };
@@ -391,6 +395,10 @@ struct tina_runtime {
 /* ------------------------------------------------------------------------ */
 /* Functions shared between files                                            */
 /* ------------------------------------------------------------------------ */
+
+/* runtime.c: create on a given platform (thread or simulation). */
+tina_result tina__create(const tina_spec *spec, const struct tina__platform *platform,
+                         void *platform_state, tina_runtime **out, tina_boot_report *report);
 
 /* layout.c: the memory map of a shard, shared by validation and carving. */
 struct tina__layout {

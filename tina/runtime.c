@@ -122,6 +122,12 @@ static void runtime_free(struct tina_runtime *rt) {
 }
 
 tina_result tina_create(const tina_spec *spec, tina_runtime **out, tina_boot_report *report) {
+    return tina__create(spec, &tina__platform_thread, NULL, out, report);
+}
+
+/* Create on a given platform: the pinned-thread one, or the simulator's. */
+tina_result tina__create(const tina_spec *spec, const struct tina__platform *platform,
+                         void *platform_state, tina_runtime **out, tina_boot_report *report) {
     tina_boot_report local;
     tina_spec resolved;
     tina_result r;
@@ -135,7 +141,8 @@ tina_result tina_create(const tina_spec *spec, tina_runtime **out, tina_boot_rep
     if (rt == NULL) return TINA_ENO_MEMORY;
     rt->shard_count = resolved.shard_count;
     memcpy(rt->cores, report->cores, sizeof(rt->cores));
-    rt->platform = &tina__platform_thread;
+    rt->platform = platform;
+    rt->platform_state = platform_state;
     if ((r = spec_copy(rt, &resolved)) != TINA_OK) goto fail;
     if (rt->spec.seed == 0) rt->spec.seed = monotonic_ns() | 1u;
     rt->topology = tina__topology_open();

@@ -749,6 +749,7 @@ static void dispatch_one(struct tina__shard *s, struct tina__type *t) {
     atomic_store_explicit(&s->running, s->ctx.self, memory_order_relaxed); /* for the watchdog */
     s->trap_armed = 1;
     tina_effect e = t->handler(slot_struct(t, i), &s->ctx, m);
+    if (TINA__UNLIKELY(s->trace != NULL)) s->trace(s, m, &e);
     effect_apply(s, t, i, &e, m); /* copies user payloads: still armed */
     s->trap_armed = 0;
     if (pool_index != TINA__NIL) pool_free(s, pool_index);

@@ -274,10 +274,24 @@ void tina__timers_advance(struct tina__shard *s) {
     }
 }
 
+/* When the shard may sleep (or the simulator jump) until: the earliest
+ * deadline, exactly, while few timers are armed (a scan of every bucket);
+ * otherwise the tick of the first non-empty bucket, which is never later
+ * than the earliest deadline (it may be a turn early). */
 uint64_t tina__timers_next_deadline(struct tina__shard *s) {
     struct tina__wheel *w = &s->wheel;
     if (w->due_head != TINA__NIL) return 0; /* due now */
     if (w->live == 0) return UINT64_MAX;
+    if (w->live <= 1024u) {
+        uint64_t earliest = UINT64_MAX;
+        for (uint32_t b = 0; b <= w->mask; b++)
+            for (uint32_t i = w->buckets[b]; i != TINA__NIL; i = w->timers[i].next)
+                if (w->timers[i].deadline_ns < earliest) earliest = w->timers[i].deadline_ns;
+        /* The wheel fires at the tick boundary after the deadline. */
+        if (earliest != UINT64_MAX)
+            return (earliest + w->resolution_ns - 1) / w->resolution_ns * w->resolution_ns;
+        return UINT64_MAX; /* only fired, undelivered entries: nothing to wait for */
+    }
     for (uint64_t k = w->tick + 1; k <= w->tick + 1 + w->mask; k++) {
         uint32_t i = w->buckets[k & w->mask];
         if (i != TINA__NIL) return k * w->resolution_ns;

@@ -75,6 +75,8 @@ void tina__trap_thread_enter(struct tina__shard *s, void *altstack, size_t altst
     trap_shard = s;
 }
 
+void tina__trap_set_shard(struct tina__shard *s) { trap_shard = s; }
+
 void tina__trap_thread_leave(void) {
     stack_t ss;
     memset(&ss, 0, sizeof(ss));

@@ -31,5 +31,7 @@ void tina__trap_uninstall(void);
 /* Shard thread: bind the thread to its shard and its alternate stack. */
 void tina__trap_thread_enter(struct tina__shard *s, void *altstack, size_t altstack_bytes);
 void tina__trap_thread_leave(void);
+/* The simulator runs every shard on one thread: name the one running now. */
+void tina__trap_set_shard(struct tina__shard *s);
 
 #endif /* TINA_TRAP_H */

@@ -1,0 +1,73 @@
+/*
+ * platform_sim.c -- the simulation platform: one thread, simulated time.
+ *
+ * Laid out like platform_thread.c: private helpers, static functions, then
+ * the table.  The clock is the run loop's simulated time.  Channels are the
+ * same SPSC rings (the atomics are simply uncontended on one thread), so
+ * ordering and accounting are exactly production's.  Nothing sleeps and
+ * nothing needs waking: the run loop decides who runs next.  Network
+ * faults (drops, delays, partitions) and simulated I/O attach here.
+ */
+#include "sim.h"
+
+static struct tina__sim *sim_of(struct tina__shard *s) {
+    return (struct tina__sim *)s->rt->platform_state;
+}
+
+static uint64_t sim_clock_ns(struct tina__shard *s) { return sim_of(s)->now_ns; }
+
+static tina_msg *sim_channel_reserve(struct tina__shard *s, uint32_t to) {
+    if (atomic_load_explicit(&s->rt->shards[to]->transitions, memory_order_relaxed) & 1u)
+        return TINA__CHANNEL_DOWN;
+    tina_msg *m = ring_reserve(s->outbound[to]);
+    if (m) s->out_dirty |= 1ull << to;
+    return m;
+}
+
+static void sim_channel_commit(struct tina__shard *s, uint32_t to) { ring_commit(s->outbound[to]); }
+
+static void sim_channel_publish(struct tina__shard *s) {
+    for (uint64_t bits = s->out_dirty; bits; bits &= bits - 1)
+        (void)ring_publish(s->outbound[__builtin_ctzll(bits)]);
+    s->out_dirty = 0;
+}
+
+static uint32_t sim_channel_peek(struct tina__shard *s, uint32_t from, tina_msg **first,
+                                 int refresh) {
+    return ring_peek(s->inbound[from], first, refresh);
+}
+
+static void sim_channel_release(struct tina__shard *s, uint32_t from, uint32_t count) {
+    ring_release(s->inbound[from], count);
+}
+
+static void sim_io_submit(struct tina__shard *s) { (void)s; }
+
+static uint32_t sim_io_reap(struct tina__shard *s) {
+    (void)s;
+    return 0;
+}
+
+static void sim_idle(struct tina__shard *s, uint64_t deadline_ns) {
+    (void)s;
+    (void)deadline_ns;
+}
+
+static void sim_wake(struct tina__shard *s, uint32_t peer) {
+    (void)s;
+    (void)peer;
+}
+
+const struct tina__platform tina__platform_sim = {
+    .name = "sim",
+    .clock_ns = sim_clock_ns,
+    .channel_reserve = sim_channel_reserve,
+    .channel_commit = sim_channel_commit,
+    .channel_publish = sim_channel_publish,
+    .channel_peek = sim_channel_peek,
+    .channel_release = sim_channel_release,
+    .io_submit = sim_io_submit,
+    .io_reap = sim_io_reap,
+    .idle = sim_idle,
+    .wake = sim_wake,
+};

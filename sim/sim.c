@@ -1,0 +1,191 @@
+/*
+ * sim.c -- the simulation run loop: every shard on the calling thread.
+ *
+ * tina_simulate creates the runtime on the simulation platform, seeds every
+ * domain's stream from one master seed (sim.h), starts the static children
+ * shard by shard, then runs rounds: advance simulated time one tick, order
+ * the shards (fixed, or shuffled by the ORDER stream), run one
+ * tina__shard_pass() of each -- the very function the pinned threads run.
+ * It stops on a stop request, a finished graceful shutdown, quiescence
+ * (nothing pending anywhere; when only timers remain, time jumps straight
+ * to the earliest one) or the round limit.
+ *
+ * The trace digest: after every handler call the shard calls s->trace with
+ * the message and the effect, and the loop folds shard, receiver, sender,
+ * tag, kind, size, payload bytes and the effect's fields into a 64-bit
+ * FNV-1a over 64-bit words.  Integer arithmetic only; nothing depends on an
+ * address or on the host's clock, so a seed gives one digest on any build.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sim.h"
+#include "trap.h"
+
+#define DEFAULT_ROUNDS 10000000ull
+#define DEFAULT_TICK_NS 10000ull
+
+static void digest_word(struct tina__sim *sim, uint64_t word) {
+    sim->digest = (sim->digest ^ word) * 0x100000001b3ull;
+}
+
+static void sim_trace(struct tina__shard *s, const tina_msg *m, const tina_effect *e) {
+    struct tina__sim *sim = s->rt->platform_state;
+    digest_word(sim, s->id);
+    digest_word(sim, m->to);
+    digest_word(sim, m->from);
+    digest_word(sim, (uint64_t)m->tag | (uint64_t)m->kind << 16 | (uint64_t)m->size << 24);
+    for (uint32_t at = 0; at < m->size; at += 8) {
+        uint64_t word = 0;
+        for (uint32_t k = 0; k < 8 && at + k < m->size; k++)
+            word |= (uint64_t)m->payload[at + k] << (8 * k); /* little-endian by definition */
+        digest_word(sim, word);
+    }
+    digest_word(sim, (uint64_t)e->kind | (uint64_t)e->tag << 8 | (uint64_t)e->size << 24 |
+                         (uint64_t)e->reason << 32);
+    if (e->kind == TINA_EFFECT_CALL) {
+        digest_word(sim, e->to);
+        digest_word(sim, e->timeout_ns);
+    }
+    sim->dispatches++;
+}
+
+static uint64_t seed_resolve(const tina_sim_config *config) {
+    const char *env = getenv("TINA_SEED");
+    if (env && *env) {
+        char *end;
+        unsigned long long v = strtoull(env, &end, 0);
+        if (*end == 0) return v ? v : 1;
+    }
+    return config && config->seed ? config->seed : 1;
+}
+
+static int channels_pending(const struct tina_runtime *rt) {
+    for (uint32_t to = 0; to < rt->shard_count; to++)
+        for (uint32_t from = 0; from < rt->shard_count; from++)
+            if (from != to && ring_readable(rt->shards[to]->inbound[from])) return 1;
+    return 0;
+}
+
+/* The shard order of one round: fixed, or a Fisher-Yates shuffle. */
+static void round_order(struct tina__sim *sim, uint32_t n, int shuffle, uint32_t *order) {
+    for (uint32_t i = 0; i < n; i++) order[i] = i;
+    if (!shuffle) return;
+    for (uint32_t i = n - 1; i > 0; i--) {
+        uint32_t j = (uint32_t)(tina__rng_next(sim->order) % (i + 1));
+        uint32_t tmp = order[i];
+        order[i] = order[j];
+        order[j] = tmp;
+    }
+}
+
+/* One round; returns non-zero if any shard did or has work. */
+static int round_run(struct tina_runtime *rt, struct tina__sim *sim, int shuffle) {
+    uint32_t order[TINA_SHARD_COUNT_MAX];
+    int busy = 0;
+    round_order(sim, rt->shard_count, shuffle, order);
+    for (uint32_t k = 0; k < rt->shard_count; k++) {
+        struct tina__shard *s = rt->shards[order[k]];
+        tina__trap_set_shard(s);
+        busy |= tina__shard_pass(s);
+    }
+    return busy;
+}
+
+static int shutdown_finished(struct tina_runtime *rt) {
+    if (!atomic_load(&rt->shutdown)) return 0;
+    for (uint32_t id = 0; id < rt->shard_count; id++)
+        if (tina__shard_shutdown_state(rt->shards[id]) == 0) return 0;
+    return 1;
+}
+
+/* Nothing left but timers: jump to the earliest.  0 if nothing at all. */
+static int fast_forward(struct tina_runtime *rt, struct tina__sim *sim, uint64_t tick_ns) {
+    uint64_t next = UINT64_MAX;
+    for (uint32_t id = 0; id < rt->shard_count; id++) {
+        uint64_t d = tina__shard_next_deadline(rt->shards[id]);
+        if (d < next) next = d;
+    }
+    if (next == UINT64_MAX) return 0;
+    if (next > sim->now_ns + tick_ns) sim->now_ns = next - tick_ns;
+    return 1;
+}
+
+static uint32_t sim_loop(struct tina_runtime *rt, struct tina__sim *sim,
+                         const tina_sim_config *config, uint64_t *rounds) {
+    uint64_t limit = config && config->round_limit ? config->round_limit : DEFAULT_ROUNDS;
+    uint64_t tick = config && config->tick_ns ? config->tick_ns : DEFAULT_TICK_NS;
+    int shuffle = config && config->shuffle;
+    for (*rounds = 0; *rounds < limit;) {
+        sim->now_ns += tick;
+        int busy = round_run(rt, sim, shuffle);
+        ++*rounds;
+        if (atomic_load(&rt->stopping)) return TINA_SIM_STOPPED;
+        if (shutdown_finished(rt)) return TINA_SIM_SHUTDOWN;
+        if (!busy && !channels_pending(rt) && !fast_forward(rt, sim, tick))
+            return TINA_SIM_QUIESCENT;
+    }
+    return TINA_SIM_ROUND_LIMIT;
+}
+
+static void report_fill(struct tina_runtime *rt, const struct tina__sim *sim, uint32_t reason,
+                        uint64_t rounds, tina_sim_report *report) {
+    report->seed = sim->seed;
+    report->rounds = rounds;
+    report->digest = sim->digest;
+    report->sim_ns = sim->now_ns;
+    report->reason = reason;
+    report->shard_count = rt->shard_count;
+    uint64_t *sum = (uint64_t *)&report->total;
+    for (uint32_t id = 0; id < rt->shard_count; id++) {
+        tina_shard_stats st;
+        tina__shard_publish_stats(rt->shards[id]);
+        (void)tina_stats(rt, id, &st);
+        const uint64_t *v = (const uint64_t *)&st;
+        for (size_t k = 0; k < sizeof(st) / sizeof(uint64_t); k++) sum[k] += v[k];
+    }
+}
+
+tina_result tina_simulate(const tina_spec *spec, const tina_sim_config *config,
+                          tina_sim_report *report) {
+    if (spec == NULL || report == NULL) return TINA_EINVAL;
+    memset(report, 0, sizeof(*report));
+    struct tina__sim sim = {.seed = seed_resolve(config), .digest = 0xcbf29ce484222325ull};
+    tina__sim_stream(sim.order, sim.seed, TINA__SIM_DOMAIN_ORDER);
+    tina_spec copy = *spec;
+    copy.seed = sim.seed;
+    tina_runtime *rt;
+    tina_result r = tina__create(&copy, &tina__platform_sim, &sim, &rt, NULL);
+    if (r != TINA_OK) return r;
+    for (uint32_t id = 0; id < rt->shard_count; id++) {
+        rt->shards[id]->trace = sim_trace;
+        tina__sim_stream(rt->shards[id]->rng, sim.seed, TINA__SIM_DOMAIN_ISOLATE + id);
+    }
+    int traps = !copy.no_trap_handlers && tina__trap_install() == 0;
+    if (traps)
+        tina__trap_thread_enter(rt->shards[0], rt->shards[0]->altstack, TINA__ALTSTACK_BYTES);
+    atomic_store(&rt->started, 1);
+    for (uint32_t id = 0; id < rt->shard_count; id++) {
+        tina__trap_set_shard(rt->shards[id]);
+        tina__shard_boot(rt->shards[id]);
+    }
+    uint64_t rounds = 0;
+    uint32_t reason = sim_loop(rt, &sim, config, &rounds);
+    report_fill(rt, &sim, reason, rounds, report);
+    atomic_store(&rt->started, 2);
+    if (traps) {
+        tina__trap_thread_leave();
+        tina__trap_uninstall();
+    }
+    tina_destroy(rt);
+    return TINA_OK;
+}
+
+int tina_sim_summary(const tina_sim_report *report, char *buf, size_t size) {
+    static const char *const reasons[] = {"quiescent", "stopped", "shutdown", "round_limit"};
+    const char *why = report->reason < 4 ? reasons[report->reason] : "unknown";
+    return snprintf(buf, size, "seed=0x%llx digest=0x%016llx rounds=%llu reason=%s",
+                    (unsigned long long)report->seed, (unsigned long long)report->digest,
+                    (unsigned long long)report->rounds, why);
+}

@@ -1,0 +1,49 @@
+/*
+ * sim.h -- the simulation platform's private state, shared by sim/ files.
+ *
+ * One `struct tina__sim` per simulated run: the simulated clock and the
+ * PRNG streams.  The runtime points at it (rt->platform_state) and the
+ * simulation platform table (platform_sim.c) reads it; the run loop
+ * (sim.c) drives every shard's unchanged tina__shard_pass() on the calling
+ * thread.
+ *
+ * The PRNG tree: one 64-bit master seed; each domain gets its own
+ * xoshiro256** stream seeded from splitmix64(master ^ domain x golden).
+ * Domain numbers never change meaning and new ones are appended, so an old
+ * seed replays the same choices:
+ *   0x0001            shard order of each round
+ *   0x0002, 0x0003    network drops, partitions (reserved: faults)
+ *   0x0100 + shard    that shard's isolate random source (tina_random)
+ *   0x0200 + shard    that shard's I/O faults (reserved)
+ *   0x0300 + shard    that shard's crash injection (reserved)
+ */
+#ifndef TINA_SIM_H
+#define TINA_SIM_H
+
+#include "internal.h"
+#include "random.h"
+
+enum {
+    TINA__SIM_DOMAIN_ORDER = 0x0001,
+    TINA__SIM_DOMAIN_DROPS = 0x0002,
+    TINA__SIM_DOMAIN_PARTITIONS = 0x0003,
+    TINA__SIM_DOMAIN_ISOLATE = 0x0100,
+    TINA__SIM_DOMAIN_IO = 0x0200,
+    TINA__SIM_DOMAIN_CRASH = 0x0300
+};
+
+struct tina__sim {
+    uint64_t now_ns;     /* simulated time, advanced by the run loop only */
+    uint64_t seed;
+    uint64_t order[4];   /* TINA__SIM_DOMAIN_ORDER stream */
+    uint64_t digest;
+    uint64_t dispatches;
+};
+
+static inline void tina__sim_stream(uint64_t state[4], uint64_t seed, uint64_t domain) {
+    tina__rng_seed(state, seed ^ (domain * 0x9e3779b97f4a7c15ull));
+}
+
+extern const struct tina__platform tina__platform_sim;
+
+#endif /* TINA_SIM_H */
