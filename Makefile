@@ -59,7 +59,7 @@ STATIC   := $(BUILD)/libtina.a
 SHARED   := $(BUILD)/libtina.so
 STAMP    := $(BUILD)/flags.stamp
 
-.PHONY: all lib examples benches tests test run bench install lint clean deps
+.PHONY: all lib examples benches tests test run bench install lint clean deps digest-check
 all: lib examples benches tests
 
 # Rebuild everything when the compiler or flags change.
@@ -158,6 +158,18 @@ run: $(BUILD)/examples/dispatcher
 
 bench: benches
 	@for b in $(BENCHES); do $(BUILD)/bench/$$b || exit 1; done
+
+# ---- one seed, one digest, whatever the compiler ---------------------------
+# The same simulated run built by gcc -O2 and by clang -O0 must print the
+# same report line (seed, digest, rounds, reason).
+digest-check:
+	@$(MAKE) --no-print-directory CC=gcc OPT="-O2 -g" BUILD=build/digest-gcc-O2 examples >/dev/null
+	@$(MAKE) --no-print-directory CC=clang OPT=-O0 BUILD=build/digest-clang-O0 examples >/dev/null
+	@a=$$(build/digest-gcc-O2/examples/dispatcher --sim --seed=42 | tail -n 1); \
+	b=$$(build/digest-clang-O0/examples/dispatcher --sim --seed=42 | tail -n 1); \
+	echo "gcc -O2:   $$a"; echo "clang -O0: $$b"; \
+	if [ "$$a" = "$$b" ]; then echo "digest-check: 1 passed, 0 failed"; \
+	else echo "digest-check: 0 passed, 1 failed"; exit 1; fi
 
 # ---- install ----------------------------------------------------------------
 install: lib

@@ -21,7 +21,11 @@
  * every isolate gets its notice, drains and finishes; the counters are
  * printed and checked.  Exit status 0 when the story holds together.
  *
- * --sim (simulation) arrives with the simulator; it is refused here.
+ * --sim runs the very same program under the deterministic simulator: every
+ * shard on one thread, simulated time, one seed (--seed=N, or TINA_SEED)
+ * giving one execution; it prints the report line with the trace digest.
+ * Fault profiles (--faults) and seed sweeps (--seeds) arrive with the rest
+ * of the simulator.
  */
 #include <inttypes.h>
 #include <signal.h>
@@ -38,7 +42,7 @@
 enum { TAG_CHECKIN = TINA_TAG_USER, TAG_JOB, TAG_RESULT, TAG_TICK };
 enum { JOB_WORK = 0, JOB_CRASH = 1, JOB_NULL = 2, JOB_DIVIDE = 3 };
 
-static uint32_t g_seconds = 3, g_workers_per_shard = 4;
+static uint32_t g_seconds = 3, g_workers_per_shard = 4, g_sim, g_seed = 1;
 
 /* Read by main after tina_run: written only by the dispatcher's shard. */
 static struct {
@@ -210,6 +214,26 @@ static tina_effect dispatcher_handle(void *self, tina_ctx *ctx, const tina_msg *
 
 /* ---- main ------------------------------------------------------------------ */
 
+static int simulate(const tina_spec *spec) {
+    tina_sim_config config = {.seed = g_seed, .shuffle = 1};
+    tina_sim_report report;
+    tina_result r = tina_simulate(spec, &config, &report);
+    if (r != TINA_OK) {
+        fprintf(stderr, "dispatcher: %s\n", tina_strerror(r));
+        return 1;
+    }
+    char line[160];
+    tina_sim_summary(&report, line, sizeof(line));
+    printf("jobs sent %" PRIu64 ", results %" PRIu64 ", refused (mailbox full) %" PRIu64
+           ", restarts %" PRIu64 ", check-ins %" PRIu64 "\n", g.jobs_sent, g.results,
+           g.mailbox_full, report.total.restarts, g.checkins);
+    printf("%s\n", line);
+    int ok = report.reason == TINA_SIM_SHUTDOWN && g.results > 0 && report.total.restarts > 0;
+    if (!ok) printf("dispatcher: FAILED; replay with: TINA_SEED=0x%llx build/examples/dispatcher --sim\n",
+                    (unsigned long long)report.seed);
+    return ok ? 0 : 1;
+}
+
 static int flag_u32(const char *arg, const char *name, uint32_t *out) {
     size_t n = strlen(name);
     if (strncmp(arg, name, n) != 0 || arg[n] != '=') return 0;
@@ -228,7 +252,9 @@ static void usage(FILE *f) {
                "  --seconds=S  run time in seconds (default 3): a third normal, a third\n"
                "               overloaded at 10x, a third calm, then a graceful shutdown\n"
                "  --workers=N  workers per shard (default 4, at most %u in all)\n"
-               "  --sim ...    the simulator is not built yet (next issue)\n",
+               "  --sim        run under the deterministic simulator (2 shards) and print\n"
+               "               the report line: seed, trace digest, rounds, reason\n"
+               "  --seed=N     the simulation's seed (default 1; TINA_SEED overrides)\n",
             WORKERS_MAX);
 }
 
@@ -238,12 +264,16 @@ int main(int argc, char **argv) {
             usage(stdout);
             return 0;
         }
-        if (!strncmp(argv[i], "--sim", 5)) {
-            fprintf(stderr, "dispatcher: --sim needs the deterministic simulator, which is not "
-                            "built yet\n");
+        if (!strcmp(argv[i], "--sim")) {
+            g_sim = 1;
+            continue;
+        }
+        if (!strncmp(argv[i], "--seeds", 7) || !strncmp(argv[i], "--faults", 8)) {
+            fprintf(stderr, "dispatcher: %s: seed sweeps and fault profiles are not built yet\n",
+                    argv[i]);
             return 2;
         }
-        if (!flag_u32(argv[i], "--seconds", &g_seconds) &&
+        if (!flag_u32(argv[i], "--seconds", &g_seconds) && !flag_u32(argv[i], "--seed", &g_seed) &&
             !flag_u32(argv[i], "--workers", &g_workers_per_shard)) {
             usage(stderr);
             return 2;
@@ -263,7 +293,8 @@ int main(int argc, char **argv) {
          .window_ns = 1000000000ull}};
     children[0] = (tina_child_spec){.type_id = 0, .shard = 0, .restart = TINA_RESTART_PERMANENT};
     tina_spec spec = {.types = types, .type_count = 2, .children = children, .groups = groups,
-                      .group_count = 2, .pool_user_slots = 16384, .pool_system_slots = 4096};
+                      .group_count = 2, .pool_user_slots = 16384, .pool_system_slots = 4096,
+                      .shard_count = g_sim ? 2 : 0, .log_level = g_sim ? TINA_LOG_WARN : 0};
     tina_boot_report report;
     if (tina_validate(&spec, &report) != TINA_OK) { /* learn the shard count */
         fprintf(stderr, "dispatcher: %s\n", report.message);
@@ -282,6 +313,7 @@ int main(int argc, char **argv) {
                                             .group = 1};
     }
     spec.child_count = 1 + g_workers_per_shard;
+    if (g_sim) return simulate(&spec);
     tina_runtime *rt;
     tina_result r = tina_create(&spec, &rt, &report);
     if (r != TINA_OK) {
