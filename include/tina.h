@@ -670,8 +670,15 @@ typedef struct tina_sim_config {
     uint64_t round_limit; /* 0: 10,000,000 */
     uint64_t tick_ns;     /* simulated time per round; 0: 10,000 ns */
     uint32_t shuffle;     /* non-zero: the shard order of each round comes from the seed */
-    uint32_t reserved;
+    /* Faults, all off by default; rates are per million events, integers. */
+    uint32_t crash_per_million; /* a handler call's effect becomes a crash */
+    uint32_t drop_per_million;  /* a cross-shard message is lost in the network */
+    uint32_t stall_per_million; /* per shard and round: the shard stalls ... */
+    uint32_t stall_rounds_max;  /* ... for 1..stall_rounds_max rounds (0: 10) */
 } tina_sim_config;
+
+/* The reason an injected crash reports. */
+#define TINA_CRASH_INJECTED 0xfd000000u
 
 typedef enum tina_sim_reason {
     TINA_SIM_QUIESCENT = 0,  /* nothing left to do anywhere */
@@ -687,6 +694,10 @@ typedef struct tina_sim_report {
     uint64_t sim_ns;       /* simulated time at the end */
     uint32_t reason;       /* tina_sim_reason */
     uint32_t shard_count;
+    uint64_t handler_calls;    /* handler calls seen by the trace */
+    uint64_t crashes_injected; /* faults injected, by kind */
+    uint64_t drops_injected;
+    uint64_t stalls_injected;
     tina_shard_stats total; /* every shard's counters, summed */
 } tina_sim_report;
 

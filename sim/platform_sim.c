@@ -26,9 +26,28 @@ static tina_msg *sim_channel_reserve(struct tina__shard *s, uint32_t to) {
 
 static void sim_channel_commit(struct tina__shard *s, uint32_t to) { ring_commit(s->outbound[to]); }
 
+/* The network loses some of this pass's messages: drop them from the
+ * unpublished part of the ring, keeping the survivors in order. */
+static void network_drops(struct tina__shard *s, struct tina__ring *ring) {
+    struct tina__sim *sim = sim_of(s);
+    uint64_t from = atomic_load_explicit(&ring->tail, memory_order_relaxed), kept = from;
+    for (uint64_t at = from; at < ring->producer.pending; at++) {
+        if (tina__sim_chance(sim->drops, sim->drop_per_million)) {
+            sim->drops_injected++;
+            continue;
+        }
+        if (kept != at) ring->slots[kept & ring->mask] = ring->slots[at & ring->mask];
+        kept++;
+    }
+    ring->producer.pending = kept;
+}
+
 static void sim_channel_publish(struct tina__shard *s) {
-    for (uint64_t bits = s->out_dirty; bits; bits &= bits - 1)
-        (void)ring_publish(s->outbound[__builtin_ctzll(bits)]);
+    for (uint64_t bits = s->out_dirty; bits; bits &= bits - 1) {
+        struct tina__ring *ring = s->outbound[__builtin_ctzll(bits)];
+        if (sim_of(s)->drop_per_million) network_drops(s, ring);
+        (void)ring_publish(ring);
+    }
     s->out_dirty = 0;
 }
 

@@ -30,8 +30,14 @@ static void digest_word(struct tina__sim *sim, uint64_t word) {
     sim->digest = (sim->digest ^ word) * 0x100000001b3ull;
 }
 
-static void sim_trace(struct tina__shard *s, const tina_msg *m, const tina_effect *e) {
+static void sim_trace(struct tina__shard *s, const tina_msg *m, tina_effect *e) {
     struct tina__sim *sim = s->rt->platform_state;
+    /* Crash injection: the effect becomes a crash and takes the same
+     * teardown and supervision path as a real one. */
+    if (tina__sim_chance(sim->crash[s->id], sim->crash_per_million)) {
+        *e = tina_crash(TINA_CRASH_INJECTED);
+        sim->crashes_injected++;
+    }
     digest_word(sim, s->id);
     digest_word(sim, m->to);
     digest_word(sim, m->from);
@@ -86,7 +92,19 @@ static int round_run(struct tina_runtime *rt, struct tina__sim *sim, int shuffle
     int busy = 0;
     round_order(sim, rt->shard_count, shuffle, order);
     for (uint32_t k = 0; k < rt->shard_count; k++) {
-        struct tina__shard *s = rt->shards[order[k]];
+        uint32_t id = order[k];
+        struct tina__shard *s = rt->shards[id];
+        if (sim->stall_left[id] > 0) { /* a slow core: this shard sits the round out */
+            sim->stall_left[id]--;
+            busy = 1;
+            continue;
+        }
+        if (tina__sim_chance(sim->stall[id], sim->stall_per_million)) {
+            sim->stall_left[id] = 1 + (uint32_t)(tina__rng_next(sim->stall[id]) % sim->stall_rounds_max);
+            sim->stalls_injected++;
+            busy = 1;
+            continue;
+        }
         tina__trap_set_shard(s);
         busy |= tina__shard_pass(s);
     }
@@ -137,6 +155,10 @@ static void report_fill(struct tina_runtime *rt, const struct tina__sim *sim, ui
     report->sim_ns = sim->now_ns;
     report->reason = reason;
     report->shard_count = rt->shard_count;
+    report->handler_calls = sim->dispatches;
+    report->crashes_injected = sim->crashes_injected;
+    report->drops_injected = sim->drops_injected;
+    report->stalls_injected = sim->stalls_injected;
     uint64_t *sum = (uint64_t *)&report->total;
     for (uint32_t id = 0; id < rt->shard_count; id++) {
         tina_shard_stats st;
@@ -153,6 +175,18 @@ tina_result tina_simulate(const tina_spec *spec, const tina_sim_config *config,
     memset(report, 0, sizeof(*report));
     struct tina__sim sim = {.seed = seed_resolve(config), .digest = 0xcbf29ce484222325ull};
     tina__sim_stream(sim.order, sim.seed, TINA__SIM_DOMAIN_ORDER);
+    tina__sim_stream(sim.drops, sim.seed, TINA__SIM_DOMAIN_DROPS);
+    for (uint32_t id = 0; id < TINA_SHARD_COUNT_MAX; id++) {
+        tina__sim_stream(sim.crash[id], sim.seed, TINA__SIM_DOMAIN_CRASH + id);
+        tina__sim_stream(sim.stall[id], sim.seed, TINA__SIM_DOMAIN_STALL + id);
+    }
+    if (config) {
+        sim.crash_per_million = config->crash_per_million;
+        sim.drop_per_million = config->drop_per_million;
+        sim.stall_per_million = config->stall_per_million;
+        sim.stall_rounds_max = config->stall_rounds_max;
+    }
+    if (sim.stall_rounds_max == 0) sim.stall_rounds_max = 10;
     tina_spec copy = *spec;
     copy.seed = sim.seed;
     tina_runtime *rt;

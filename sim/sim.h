@@ -12,10 +12,12 @@
  * Domain numbers never change meaning and new ones are appended, so an old
  * seed replays the same choices:
  *   0x0001            shard order of each round
- *   0x0002, 0x0003    network drops, partitions (reserved: faults)
+ *   0x0002            network drops
+ *   0x0003            partitions (reserved)
  *   0x0100 + shard    that shard's isolate random source (tina_random)
  *   0x0200 + shard    that shard's I/O faults (reserved)
- *   0x0300 + shard    that shard's crash injection (reserved)
+ *   0x0300 + shard    that shard's crash injection
+ *   0x0400 + shard    that shard's stalls
  */
 #ifndef TINA_SIM_H
 #define TINA_SIM_H
@@ -29,16 +31,28 @@ enum {
     TINA__SIM_DOMAIN_PARTITIONS = 0x0003,
     TINA__SIM_DOMAIN_ISOLATE = 0x0100,
     TINA__SIM_DOMAIN_IO = 0x0200,
-    TINA__SIM_DOMAIN_CRASH = 0x0300
+    TINA__SIM_DOMAIN_CRASH = 0x0300,
+    TINA__SIM_DOMAIN_STALL = 0x0400
 };
 
 struct tina__sim {
     uint64_t now_ns;     /* simulated time, advanced by the run loop only */
     uint64_t seed;
     uint64_t order[4];   /* TINA__SIM_DOMAIN_ORDER stream */
+    uint64_t drops[4];   /* TINA__SIM_DOMAIN_DROPS stream */
+    uint64_t crash[TINA_SHARD_COUNT_MAX][4]; /* per shard: crash injection */
+    uint64_t stall[TINA_SHARD_COUNT_MAX][4]; /* per shard: stalls (domain 0x0400 + shard) */
+    uint32_t stall_left[TINA_SHARD_COUNT_MAX];
+    uint32_t crash_per_million, drop_per_million, stall_per_million, stall_rounds_max;
     uint64_t digest;
     uint64_t dispatches;
+    uint64_t crashes_injected, drops_injected, stalls_injected;
 };
+
+/* An integer-ratio coin: true with probability per_million / 10^6. */
+static inline int tina__sim_chance(uint64_t stream[4], uint32_t per_million) {
+    return per_million != 0 && tina__rng_next(stream) % 1000000u < per_million;
+}
 
 static inline void tina__sim_stream(uint64_t state[4], uint64_t seed, uint64_t domain) {
     tina__rng_seed(state, seed ^ (domain * 0x9e3779b97f4a7c15ull));

@@ -312,7 +312,7 @@ struct tina__shard {
     tina_msg synth;            /* resume / timeout / failed notices, no pool slot */
     /* The simulator's trace digest: called after every handler call with the
      * message and the effect; NULL outside simulation. */
-    void (*trace)(struct tina__shard *s, const tina_msg *m, const tina_effect *e);
+    void (*trace)(struct tina__shard *s, const tina_msg *m, tina_effect *e);
 
     /* Trap boundary (trap.h): where a fault in user code jumps back to. */
     sigjmp_buf *trap_jmp;      /* innermost jump point, NULL outside dispatch/init */

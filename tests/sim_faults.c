@@ -1,0 +1,99 @@
+/*
+ * sim_faults.c -- injected faults: off by default, at their rate when on,
+ * and part of the one execution a seed names.
+ *
+ * The workload: 2 shards x 32 isolates sending to random isolates anywhere,
+ * permanent children (so injected crashes are restarted through the same
+ * supervision path as real ones).  Rates are per million; the tolerance
+ * stated for each rate test is +/-40% of the expected count over thousands
+ * of events.
+ */
+#include "helpers.h"
+
+#define ISOLATES 32u
+#define HOPS 400u
+
+enum { TAG_GO = H_TAG_FIRST, TAG_HOP };
+
+static uint32_t hopper_init(void *self, tina_ctx *ctx, const void *args, size_t size) {
+    H_UNUSED(self), H_UNUSED(args), H_UNUSED(size);
+    return tina_send(ctx, tina_self(ctx), TAG_GO, NULL, 0) == TINA_OK ? 0 : 1;
+}
+
+static tina_effect hopper(void *self, tina_ctx *ctx, const tina_msg *msg) {
+    uint32_t *sent = self;
+    H_UNUSED(msg);
+    if (*sent >= HOPS) return tina_receive();
+    uint64_t r = tina_random(ctx);
+    tina_handle to = tina_child_handle(ctx, (uint32_t)(r % ISOLATES), (uint32_t)((r >> 32) % 2));
+    if (tina_send(ctx, to, TAG_HOP, &r, sizeof(r)) == TINA_OK) ++*sent;
+    /* keep going even if the message is lost: poke ourselves */
+    if (tina_send(ctx, tina_self(ctx), TAG_GO, NULL, 0) != TINA_OK) return tina_yield();
+    return tina_receive();
+}
+
+static tina_sim_report run(tina_sim_config config) {
+    static tina_type_spec types[1];
+    static tina_child_spec children[ISOLATES];
+    types[0] = (tina_type_spec)H_TYPE("hopper", uint32_t, ISOLATES, 256, 1, hopper_init, hopper);
+    for (uint32_t k = 0; k < ISOLATES; k++) {
+        children[k] = (tina_child_spec)H_CHILD(0, TINA_SHARD_EVERY);
+        children[k].restart = TINA_RESTART_PERMANENT;
+    }
+    tina_spec spec = h_spec(types, 1, children, ISOLATES, 2);
+    spec.pool_user_slots = 16384;
+    spec.ring_slots = 4096;
+    /* A restarted hopper starts counting again, so with crashes on the
+     * run would not end by itself: bound it. */
+    config.round_limit = 20000;
+    tina_sim_report r;
+    unsetenv("TINA_SEED");
+    H_ASSERT_RESULT(tina_simulate(&spec, &config, &r), TINA_OK);
+    return r;
+}
+
+static void assert_near(uint64_t got, double expected, const char *what) {
+    cr_assert(ge(dbl, (double)got, expected * 0.6), "%s: %llu, expected about %.0f", what,
+              (unsigned long long)got, expected);
+    cr_assert(le(dbl, (double)got, expected * 1.4), "%s: %llu, expected about %.0f", what,
+              (unsigned long long)got, expected);
+}
+
+Test(sim_faults, off_by_default_nothing_is_injected, .timeout = 60) {
+    tina_sim_report r = run((tina_sim_config){.seed = 3, .shuffle = 1});
+    cr_assert(eq(u64, r.crashes_injected + r.drops_injected + r.stalls_injected, 0));
+    cr_assert(eq(u64, r.total.crashes, 0));
+    cr_assert(gt(u64, r.handler_calls, 10000));
+}
+
+Test(sim_faults, crashes_happen_at_their_rate_and_are_restarted, .timeout = 60) {
+    tina_sim_report r = run((tina_sim_config){.seed = 3, .shuffle = 1, .crash_per_million = 20000});
+    assert_near(r.crashes_injected, (double)r.handler_calls * 0.02, "crashes");
+    cr_assert(eq(u64, r.total.crashes, r.crashes_injected), "every injected crash was a crash");
+    cr_assert(eq(u64, r.total.restarts, r.crashes_injected), "and went through supervision");
+}
+
+Test(sim_faults, drops_happen_at_their_rate, .timeout = 60) {
+    tina_sim_report r = run((tina_sim_config){.seed = 3, .shuffle = 1, .drop_per_million = 50000});
+    assert_near(r.drops_injected, (double)r.total.sent_remote * 0.05, "drops");
+}
+
+Test(sim_faults, stalls_happen_at_their_rate, .timeout = 60) {
+    tina_sim_report r = run((tina_sim_config){.seed = 3, .shuffle = 1, .stall_per_million = 10000,
+                                              .stall_rounds_max = 4});
+    /* Each shard draws once per round it is not already stalled. */
+    assert_near(r.stalls_injected, (double)r.rounds * 2 * 0.01, "stalls");
+}
+
+Test(sim_faults, with_every_fault_on_a_seed_is_still_one_execution, .timeout = 60) {
+    tina_sim_config c = {.seed = 11, .shuffle = 1, .crash_per_million = 5000,
+                         .drop_per_million = 20000, .stall_per_million = 5000};
+    tina_sim_report a = run(c), b = run(c);
+    cr_assert(eq(u64, a.digest, b.digest));
+    cr_assert(eq(u64, a.rounds, b.rounds));
+    cr_assert(gt(u64, a.crashes_injected, 0));
+    cr_assert(gt(u64, a.drops_injected, 0));
+    cr_assert(gt(u64, a.stalls_injected, 0));
+    c.seed = 12;
+    cr_assert(ne(u64, run(c).digest, a.digest), "another seed, another execution");
+}
