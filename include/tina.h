@@ -675,6 +675,7 @@ typedef struct tina_sim_config {
     uint32_t drop_per_million;  /* a cross-shard message is lost in the network */
     uint32_t stall_per_million; /* per shard and round: the shard stalls ... */
     uint32_t stall_rounds_max;  /* ... for 1..stall_rounds_max rounds (0: 10) */
+    uint32_t check_every_rounds; /* built-in checkers' period; 0: 1000 (and at the end) */
 } tina_sim_config;
 
 /* The reason an injected crash reports. */
@@ -684,7 +685,8 @@ typedef enum tina_sim_reason {
     TINA_SIM_QUIESCENT = 0,  /* nothing left to do anywhere */
     TINA_SIM_STOPPED = 1,    /* a handler asked for a stop */
     TINA_SIM_SHUTDOWN = 2,   /* a graceful shutdown finished */
-    TINA_SIM_ROUND_LIMIT = 3 /* round_limit reached */
+    TINA_SIM_ROUND_LIMIT = 3, /* round_limit reached */
+    TINA_SIM_CHECKER = 4      /* a checker found a violation: see report.failure */
 } tina_sim_reason;
 
 typedef struct tina_sim_report {
@@ -699,6 +701,7 @@ typedef struct tina_sim_report {
     uint64_t drops_injected;
     uint64_t stalls_injected;
     tina_shard_stats total; /* every shard's counters, summed */
+    char failure[192];      /* the violation, when reason is TINA_SIM_CHECKER */
 } tina_sim_report;
 
 /* Returns TINA_OK, a TINA_ESPEC_* code, TINA_ENO_MEMORY or TINA_EINVAL. */

@@ -94,6 +94,7 @@ static int round_run(struct tina_runtime *rt, struct tina__sim *sim, int shuffle
     for (uint32_t k = 0; k < rt->shard_count; k++) {
         uint32_t id = order[k];
         struct tina__shard *s = rt->shards[id];
+        sim->ran[id] = 0;
         if (sim->stall_left[id] > 0) { /* a slow core: this shard sits the round out */
             sim->stall_left[id]--;
             busy = 1;
@@ -107,6 +108,7 @@ static int round_run(struct tina_runtime *rt, struct tina__sim *sim, int shuffle
         }
         tina__trap_set_shard(s);
         busy |= tina__shard_pass(s);
+        sim->ran[id] = 1;
     }
     return busy;
 }
@@ -131,20 +133,29 @@ static int fast_forward(struct tina_runtime *rt, struct tina__sim *sim, uint64_t
 }
 
 static uint32_t sim_loop(struct tina_runtime *rt, struct tina__sim *sim,
-                         const tina_sim_config *config, uint64_t *rounds) {
+                         const tina_sim_config *config, uint64_t *rounds, uint32_t *shadow,
+                         char *why, size_t why_size) {
     uint64_t limit = config && config->round_limit ? config->round_limit : DEFAULT_ROUNDS;
     uint64_t tick = config && config->tick_ns ? config->tick_ns : DEFAULT_TICK_NS;
+    uint64_t every = config && config->check_every_rounds ? config->check_every_rounds : 1000;
     int shuffle = config && config->shuffle;
+    uint32_t reason = TINA_SIM_ROUND_LIMIT;
     for (*rounds = 0; *rounds < limit;) {
         sim->now_ns += tick;
         int busy = round_run(rt, sim, shuffle);
         ++*rounds;
-        if (atomic_load(&rt->stopping)) return TINA_SIM_STOPPED;
-        if (shutdown_finished(rt)) return TINA_SIM_SHUTDOWN;
-        if (!busy && !channels_pending(rt) && !fast_forward(rt, sim, tick))
-            return TINA_SIM_QUIESCENT;
+        if (*rounds % every == 0 && tina__sim_check(rt, sim, shadow, why, why_size))
+            return TINA_SIM_CHECKER;
+        if (atomic_load(&rt->stopping)) { reason = TINA_SIM_STOPPED; break; }
+        if (shutdown_finished(rt)) { reason = TINA_SIM_SHUTDOWN; break; }
+        if (!busy && !channels_pending(rt) && !fast_forward(rt, sim, tick)) {
+            reason = TINA_SIM_QUIESCENT;
+            break;
+        }
     }
-    return TINA_SIM_ROUND_LIMIT;
+    /* And once more at the end. */
+    if (tina__sim_check(rt, sim, shadow, why, why_size)) return TINA_SIM_CHECKER;
+    return reason;
 }
 
 static void report_fill(struct tina_runtime *rt, const struct tina__sim *sim, uint32_t reason,
@@ -205,7 +216,11 @@ tina_result tina_simulate(const tina_spec *spec, const tina_sim_config *config,
         tina__shard_boot(rt->shards[id]);
     }
     uint64_t rounds = 0;
-    uint32_t reason = sim_loop(rt, &sim, config, &rounds);
+    uint32_t *shadow = tina__sim_shadow_alloc(rt); /* before the first round */
+    uint32_t reason = shadow ? sim_loop(rt, &sim, config, &rounds, shadow, report->failure,
+                                        sizeof(report->failure))
+                             : TINA_SIM_ROUND_LIMIT;
+    free(shadow);
     report_fill(rt, &sim, reason, rounds, report);
     atomic_store(&rt->started, 2);
     if (traps) {
@@ -217,8 +232,13 @@ tina_result tina_simulate(const tina_spec *spec, const tina_sim_config *config,
 }
 
 int tina_sim_summary(const tina_sim_report *report, char *buf, size_t size) {
-    static const char *const reasons[] = {"quiescent", "stopped", "shutdown", "round_limit"};
-    const char *why = report->reason < 4 ? reasons[report->reason] : "unknown";
+    static const char *const reasons[] = {"quiescent", "stopped", "shutdown", "round_limit",
+                                          "checker"};
+    const char *why = report->reason < 5 ? reasons[report->reason] : "unknown";
+    if (report->reason == TINA_SIM_CHECKER)
+        return snprintf(buf, size, "seed=0x%llx digest=0x%016llx rounds=%llu reason=%s (%s)",
+                        (unsigned long long)report->seed, (unsigned long long)report->digest,
+                        (unsigned long long)report->rounds, why, report->failure);
     return snprintf(buf, size, "seed=0x%llx digest=0x%016llx rounds=%llu reason=%s",
                     (unsigned long long)report->seed, (unsigned long long)report->digest,
                     (unsigned long long)report->rounds, why);

@@ -47,7 +47,13 @@ struct tina__sim {
     uint64_t digest;
     uint64_t dispatches;
     uint64_t crashes_injected, drops_injected, stalls_injected;
+    uint8_t ran[TINA_SHARD_COUNT_MAX]; /* ran a pass in the last round */
 };
+
+/* checkers.c */
+uint32_t *tina__sim_shadow_alloc(const struct tina_runtime *rt);
+int tina__sim_check(struct tina_runtime *rt, const struct tina__sim *sim, uint32_t *shadow,
+                    char *why, size_t why_size);
 
 /* An integer-ratio coin: true with probability per_million / 10^6. */
 static inline int tina__sim_chance(uint64_t stream[4], uint32_t per_million) {

@@ -739,6 +739,7 @@ static void dispatch_one(struct tina__shard *s, struct tina__type *t) {
     const tina_msg *m = next_message(s, t, i, &pool_index);
     if (TINA__UNLIKELY(m == NULL)) { /* woken by a timer cancelled since */
         slot_park(t, i);
+        s->budget_left--; /* counted, so no state can make a pass spin */
         return;
     }
     s->ctx.type = t;
