@@ -42,7 +42,7 @@
 enum { TAG_CHECKIN = TINA_TAG_USER, TAG_JOB, TAG_RESULT, TAG_TICK };
 enum { JOB_WORK = 0, JOB_CRASH = 1, JOB_NULL = 2, JOB_DIVIDE = 3 };
 
-static uint32_t g_seconds = 3, g_workers_per_shard = 4, g_sim, g_seed = 1;
+static uint32_t g_seconds = 3, g_workers_per_shard = 4, g_sim, g_seed = 1, g_seeds;
 
 /* Read by main after tina_run: written only by the dispatcher's shard. */
 static struct {
@@ -116,6 +116,7 @@ typedef struct dispatcher {
 static uint32_t dispatcher_init(void *self, tina_ctx *ctx, const void *args, size_t size) {
     dispatcher *d = self;
     (void)args, (void)size;
+    memset(&g, 0, sizeof(g)); /* one run's counters (a sweep runs many) */
     d->started_ns = tina_now_ns(ctx);
     g.worker_count = tina_shard_count(ctx) * g_workers_per_shard;
     tina_timer_id id;
@@ -214,7 +215,24 @@ static tina_effect dispatcher_handle(void *self, tina_ctx *ctx, const tina_msg *
 
 /* ---- main ------------------------------------------------------------------ */
 
+static int sweep(const tina_spec *spec) {
+    tina_sim_config config = {.shuffle = 1};
+    uint64_t failing[16];
+    uint32_t failed = 0;
+    tina_result r = tina_simulate_sweep(spec, &config, g_seed, g_seeds, failing, 16, &failed);
+    if (r != TINA_OK) {
+        fprintf(stderr, "dispatcher: %s\n", tina_strerror(r));
+        return 1;
+    }
+    printf("dispatcher: %u seeds from %u, %u failing\n", g_seeds, g_seed, failed);
+    for (uint32_t k = 0; k < failed && k < 16; k++)
+        printf("  replay: TINA_SEED=0x%llx build/examples/dispatcher --sim\n",
+               (unsigned long long)failing[k]);
+    return failed ? 1 : 0;
+}
+
 static int simulate(const tina_spec *spec) {
+    if (g_seeds) return sweep(spec);
     tina_sim_config config = {.seed = g_seed, .shuffle = 1};
     tina_sim_report report;
     tina_result r = tina_simulate(spec, &config, &report);
@@ -229,6 +247,7 @@ static int simulate(const tina_spec *spec) {
            g.mailbox_full, report.total.restarts, g.checkins);
     printf("%s\n", line);
     int ok = report.reason == TINA_SIM_SHUTDOWN && g.results > 0 && report.total.restarts > 0;
+    if (report.reason == TINA_SIM_CHECKER) printf("dispatcher: checker: %s\n", report.failure);
     if (!ok) printf("dispatcher: FAILED; replay with: TINA_SEED=0x%llx build/examples/dispatcher --sim\n",
                     (unsigned long long)report.seed);
     return ok ? 0 : 1;
@@ -254,7 +273,9 @@ static void usage(FILE *f) {
                "  --workers=N  workers per shard (default 4, at most %u in all)\n"
                "  --sim        run under the deterministic simulator (2 shards) and print\n"
                "               the report line: seed, trace digest, rounds, reason\n"
-               "  --seed=N     the simulation's seed (default 1; TINA_SEED overrides)\n",
+               "  --seed=N     the simulation's seed (default 1; TINA_SEED overrides)\n"
+               "  --seeds=N    sweep N seeds from --seed under the simulator's checkers and\n"
+               "               print the command that replays each failing one\n",
             WORKERS_MAX);
 }
 
@@ -268,10 +289,13 @@ int main(int argc, char **argv) {
             g_sim = 1;
             continue;
         }
-        if (!strncmp(argv[i], "--seeds", 7) || !strncmp(argv[i], "--faults", 8)) {
-            fprintf(stderr, "dispatcher: %s: seed sweeps and fault profiles are not built yet\n",
-                    argv[i]);
+        if (!strncmp(argv[i], "--faults", 8)) {
+            fprintf(stderr, "dispatcher: %s: fault profiles are not built yet\n", argv[i]);
             return 2;
+        }
+        if (flag_u32(argv[i], "--seeds", &g_seeds)) {
+            g_sim = 1;
+            continue;
         }
         if (!flag_u32(argv[i], "--seconds", &g_seconds) && !flag_u32(argv[i], "--seed", &g_seed) &&
             !flag_u32(argv[i], "--workers", &g_workers_per_shard)) {

@@ -665,6 +665,11 @@ tina_handle tina_runtime_child_handle(const tina_runtime *rt, uint32_t child_ind
  * digest: the same seed and spec give the same digest.  Faults, checkers
  * and I/O under simulation are not built yet.
  */
+/* A user checker: reads isolates' state between rounds (tina_sim_each) and
+ * returns 0, or writes why into `why` and returns non-zero to stop the run
+ * with reason TINA_SIM_CHECKER. */
+typedef int (*tina_sim_check_fn)(void *user, const tina_runtime *rt, char *why, size_t why_size);
+
 typedef struct tina_sim_config {
     uint64_t seed;        /* 0 means 1; the environment variable TINA_SEED overrides it */
     uint64_t round_limit; /* 0: 10,000,000 */
@@ -675,8 +680,15 @@ typedef struct tina_sim_config {
     uint32_t drop_per_million;  /* a cross-shard message is lost in the network */
     uint32_t stall_per_million; /* per shard and round: the shard stalls ... */
     uint32_t stall_rounds_max;  /* ... for 1..stall_rounds_max rounds (0: 10) */
-    uint32_t check_every_rounds; /* built-in checkers' period; 0: 1000 (and at the end) */
+    uint32_t check_every_rounds; /* checkers' period; 0: 1000 (and at the end) */
+    tina_sim_check_fn check;     /* optional user checker, run with the built-in ones */
+    void *check_user;
 } tina_sim_config;
+
+/* For user checkers: call fn for every live isolate of type_id, shard by
+ * shard, slot by slot, with its handle and its struct (read only). */
+void tina_sim_each(const tina_runtime *rt, uint32_t type_id,
+                   void (*fn)(void *acc, tina_handle h, const void *state), void *acc);
 
 /* The reason an injected crash reports. */
 #define TINA_CRASH_INJECTED 0xfd000000u
@@ -707,6 +719,15 @@ typedef struct tina_sim_report {
 /* Returns TINA_OK, a TINA_ESPEC_* code, TINA_ENO_MEMORY or TINA_EINVAL. */
 TINA_WUR tina_result tina_simulate(const tina_spec *spec, const tina_sim_config *config,
                                    tina_sim_report *report);
+/* Run seeds first_seed .. first_seed + count - 1 (TINA_SEED is ignored) and
+ * collect, in order, up to failing_max seeds whose run ended with a checker
+ * violation.  *failing_count gets how many failed in all.  Returns TINA_OK
+ * or the first error tina_simulate returned. */
+TINA_WUR tina_result tina_simulate_sweep(const tina_spec *spec, const tina_sim_config *config,
+                                         uint64_t first_seed, uint32_t count,
+                                         uint64_t *failing_seeds, uint32_t failing_max,
+                                         uint32_t *failing_count);
+
 /* One line: "seed=0x... digest=0x... rounds=N reason=...".  Returns the
  * length snprintf would write. */
 int tina_sim_summary(const tina_sim_report *report, char *buf, size_t size);

@@ -133,5 +133,6 @@ int tina__sim_check(struct tina_runtime *rt, const struct tina__sim *sim, uint32
             (sim->ran[id] && check_liveness(s, sim->now_ns, why, why_size)))
             return 1;
     }
+    if (sim->check && sim->check(sim->check_user, rt, why, why_size)) return 1;
     return 0;
 }

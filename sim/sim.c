@@ -57,8 +57,8 @@ static void sim_trace(struct tina__shard *s, const tina_msg *m, tina_effect *e) 
     sim->dispatches++;
 }
 
-static uint64_t seed_resolve(const tina_sim_config *config) {
-    const char *env = getenv("TINA_SEED");
+static uint64_t seed_resolve(const tina_sim_config *config, int env_allowed) {
+    const char *env = env_allowed ? getenv("TINA_SEED") : NULL;
     if (env && *env) {
         char *end;
         unsigned long long v = strtoull(env, &end, 0);
@@ -180,11 +180,54 @@ static void report_fill(struct tina_runtime *rt, const struct tina__sim *sim, ui
     }
 }
 
+static tina_result simulate(const tina_spec *spec, const tina_sim_config *config,
+                            int env_allowed, tina_sim_report *report);
+
 tina_result tina_simulate(const tina_spec *spec, const tina_sim_config *config,
                           tina_sim_report *report) {
+    return simulate(spec, config, 1, report);
+}
+
+tina_result tina_simulate_sweep(const tina_spec *spec, const tina_sim_config *config,
+                                uint64_t first_seed, uint32_t count, uint64_t *failing_seeds,
+                                uint32_t failing_max, uint32_t *failing_count) {
+    tina_sim_config each = config ? *config : (tina_sim_config){0};
+    tina_sim_report report;
+    uint32_t failed = 0;
+    for (uint32_t k = 0; k < count; k++) {
+        each.seed = first_seed + k;
+        tina_result r = simulate(spec, &each, 0, &report);
+        if (r != TINA_OK) return r;
+        if (report.reason != TINA_SIM_CHECKER) continue;
+        if (failed < failing_max && failing_seeds) failing_seeds[failed] = report.seed;
+        failed++;
+    }
+    if (failing_count) *failing_count = failed;
+    return TINA_OK;
+}
+
+void tina_sim_each(const tina_runtime *rt, uint32_t type_id,
+                   void (*fn)(void *acc, tina_handle h, const void *state), void *acc) {
+    if (rt == NULL || fn == NULL || type_id >= rt->spec.type_count) return;
+    for (uint32_t id = 0; id < rt->shard_count; id++) {
+        struct tina__type *t = &rt->shards[id]->types[type_id];
+        for (uint32_t i = 0; i < t->capacity; i++) {
+            const struct tina__slot *slot = &t->slots[i];
+            if (slot->state != TINA__IDLE && slot->state != TINA__READY &&
+                slot->state != TINA__CALLING)
+                continue;
+            fn(acc, tina_handle_make(id, type_id, i, slot->generation),
+               t->structs + (size_t)i * t->stride);
+        }
+    }
+}
+
+static tina_result simulate(const tina_spec *spec, const tina_sim_config *config,
+                            int env_allowed, tina_sim_report *report) {
     if (spec == NULL || report == NULL) return TINA_EINVAL;
     memset(report, 0, sizeof(*report));
-    struct tina__sim sim = {.seed = seed_resolve(config), .digest = 0xcbf29ce484222325ull};
+    struct tina__sim sim = {.seed = seed_resolve(config, env_allowed),
+                            .digest = 0xcbf29ce484222325ull};
     tina__sim_stream(sim.order, sim.seed, TINA__SIM_DOMAIN_ORDER);
     tina__sim_stream(sim.drops, sim.seed, TINA__SIM_DOMAIN_DROPS);
     for (uint32_t id = 0; id < TINA_SHARD_COUNT_MAX; id++) {
@@ -196,6 +239,8 @@ tina_result tina_simulate(const tina_spec *spec, const tina_sim_config *config,
         sim.drop_per_million = config->drop_per_million;
         sim.stall_per_million = config->stall_per_million;
         sim.stall_rounds_max = config->stall_rounds_max;
+        sim.check = config->check;
+        sim.check_user = config->check_user;
     }
     if (sim.stall_rounds_max == 0) sim.stall_rounds_max = 10;
     tina_spec copy = *spec;

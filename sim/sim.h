@@ -48,6 +48,8 @@ struct tina__sim {
     uint64_t dispatches;
     uint64_t crashes_injected, drops_injected, stalls_injected;
     uint8_t ran[TINA_SHARD_COUNT_MAX]; /* ran a pass in the last round */
+    tina_sim_check_fn check;           /* the user's checker, or NULL */
+    void *check_user;
 };
 
 /* checkers.c */
