@@ -680,6 +680,7 @@ typedef struct tina_sim_config {
     uint32_t drop_per_million;  /* a cross-shard message is lost in the network */
     uint32_t stall_per_million; /* per shard and round: the shard stalls ... */
     uint32_t stall_rounds_max;  /* ... for 1..stall_rounds_max rounds (0: 10) */
+    uint32_t init_fail_per_million; /* an init fails (as if it returned a reason) */
     uint32_t check_every_rounds; /* checkers' period; 0: 1000 (and at the end) */
     tina_sim_check_fn check;     /* optional user checker, run with the built-in ones */
     void *check_user;
@@ -712,6 +713,7 @@ typedef struct tina_sim_report {
     uint64_t crashes_injected; /* faults injected, by kind */
     uint64_t drops_injected;
     uint64_t stalls_injected;
+    uint64_t init_failures_injected;
     tina_shard_stats total; /* every shard's counters, summed */
     char failure[192];      /* the violation, when reason is TINA_SIM_CHECKER */
 } tina_sim_report;

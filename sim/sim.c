@@ -30,8 +30,25 @@ static void digest_word(struct tina__sim *sim, uint64_t word) {
     sim->digest = (sim->digest ^ word) * 0x100000001b3ull;
 }
 
+/* An init (m == NULL): maybe fail it, and fold it into the digest. */
+static void sim_trace_init(struct tina__shard *s, tina_effect *e) {
+    struct tina__sim *sim = s->rt->platform_state;
+    if (e->kind != TINA_EFFECT_CRASH &&
+        tina__sim_chance(sim->init_fail[s->id], sim->init_fail_per_million)) {
+        *e = tina_crash(TINA_CRASH_INJECTED);
+        sim->init_failures_injected++;
+    }
+    digest_word(sim, s->id);
+    digest_word(sim, s->ctx.self);
+    digest_word(sim, (uint64_t)e->kind | (uint64_t)e->reason << 32);
+}
+
 static void sim_trace(struct tina__shard *s, const tina_msg *m, tina_effect *e) {
     struct tina__sim *sim = s->rt->platform_state;
+    if (m == NULL) {
+        sim_trace_init(s, e);
+        return;
+    }
     /* Crash injection: the effect becomes a crash and takes the same
      * teardown and supervision path as a real one. */
     if (tina__sim_chance(sim->crash[s->id], sim->crash_per_million)) {
@@ -170,6 +187,7 @@ static void report_fill(struct tina_runtime *rt, const struct tina__sim *sim, ui
     report->crashes_injected = sim->crashes_injected;
     report->drops_injected = sim->drops_injected;
     report->stalls_injected = sim->stalls_injected;
+    report->init_failures_injected = sim->init_failures_injected;
     uint64_t *sum = (uint64_t *)&report->total;
     for (uint32_t id = 0; id < rt->shard_count; id++) {
         tina_shard_stats st;
@@ -233,12 +251,14 @@ static tina_result simulate(const tina_spec *spec, const tina_sim_config *config
     for (uint32_t id = 0; id < TINA_SHARD_COUNT_MAX; id++) {
         tina__sim_stream(sim.crash[id], sim.seed, TINA__SIM_DOMAIN_CRASH + id);
         tina__sim_stream(sim.stall[id], sim.seed, TINA__SIM_DOMAIN_STALL + id);
+        tina__sim_stream(sim.init_fail[id], sim.seed, TINA__SIM_DOMAIN_INIT + id);
     }
     if (config) {
         sim.crash_per_million = config->crash_per_million;
         sim.drop_per_million = config->drop_per_million;
         sim.stall_per_million = config->stall_per_million;
         sim.stall_rounds_max = config->stall_rounds_max;
+        sim.init_fail_per_million = config->init_fail_per_million;
         sim.check = config->check;
         sim.check_user = config->check_user;
     }

@@ -18,6 +18,7 @@
  *   0x0200 + shard    that shard's I/O faults (reserved)
  *   0x0300 + shard    that shard's crash injection
  *   0x0400 + shard    that shard's stalls
+ *   0x0500 + shard    that shard's init failures
  */
 #ifndef TINA_SIM_H
 #define TINA_SIM_H
@@ -32,7 +33,8 @@ enum {
     TINA__SIM_DOMAIN_ISOLATE = 0x0100,
     TINA__SIM_DOMAIN_IO = 0x0200,
     TINA__SIM_DOMAIN_CRASH = 0x0300,
-    TINA__SIM_DOMAIN_STALL = 0x0400
+    TINA__SIM_DOMAIN_STALL = 0x0400,
+    TINA__SIM_DOMAIN_INIT = 0x0500
 };
 
 struct tina__sim {
@@ -42,11 +44,13 @@ struct tina__sim {
     uint64_t drops[4];   /* TINA__SIM_DOMAIN_DROPS stream */
     uint64_t crash[TINA_SHARD_COUNT_MAX][4]; /* per shard: crash injection */
     uint64_t stall[TINA_SHARD_COUNT_MAX][4]; /* per shard: stalls (domain 0x0400 + shard) */
+    uint64_t init_fail[TINA_SHARD_COUNT_MAX][4]; /* per shard: init failures (0x0500 + shard) */
     uint32_t stall_left[TINA_SHARD_COUNT_MAX];
     uint32_t crash_per_million, drop_per_million, stall_per_million, stall_rounds_max;
+    uint32_t init_fail_per_million;
     uint64_t digest;
     uint64_t dispatches;
-    uint64_t crashes_injected, drops_injected, stalls_injected;
+    uint64_t crashes_injected, drops_injected, stalls_injected, init_failures_injected;
     uint8_t ran[TINA_SHARD_COUNT_MAX]; /* ran a pass in the last round */
     tina_sim_check_fn check;           /* the user's checker, or NULL */
     void *check_user;

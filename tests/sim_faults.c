@@ -61,7 +61,8 @@ static void assert_near(uint64_t got, double expected, const char *what) {
 
 Test(sim_faults, off_by_default_nothing_is_injected, .timeout = 60) {
     tina_sim_report r = run((tina_sim_config){.seed = 3, .shuffle = 1});
-    cr_assert(eq(u64, r.crashes_injected + r.drops_injected + r.stalls_injected, 0));
+    cr_assert(eq(u64, r.crashes_injected + r.drops_injected + r.stalls_injected +
+                          r.init_failures_injected, 0));
     cr_assert(eq(u64, r.total.crashes, 0));
     cr_assert(gt(u64, r.handler_calls, 10000));
 }
@@ -96,4 +97,14 @@ Test(sim_faults, with_every_fault_on_a_seed_is_still_one_execution, .timeout = 6
     cr_assert(gt(u64, a.stalls_injected, 0));
     c.seed = 12;
     cr_assert(ne(u64, run(c).digest, a.digest), "another seed, another execution");
+}
+
+Test(sim_faults, init_failures_happen_at_their_rate_and_count_as_crashes, .timeout = 60) {
+    tina_sim_report r = run((tina_sim_config){.seed = 3, .shuffle = 1, .crash_per_million = 20000,
+                                              .init_fail_per_million = 200000});
+    /* Every start draws once: 64 boot inits plus one per restart. */
+    double starts = (double)r.total.spawns;
+    assert_near(r.init_failures_injected, starts * 0.2, "init failures");
+    cr_assert(eq(u64, r.total.init_failed, r.init_failures_injected));
+    cr_assert(eq(u64, r.total.crashes, r.crashes_injected + r.init_failures_injected));
 }

@@ -311,7 +311,9 @@ struct tina__shard {
     uint64_t shutdown_deadline_ns;
     tina_msg synth;            /* resume / timeout / failed notices, no pool slot */
     /* The simulator's trace digest: called after every handler call with the
-     * message and the effect; NULL outside simulation. */
+     * message and the effect (after every init with NULL and the outcome as
+     * receive or crash); it may turn the effect into a crash.  NULL outside
+     * simulation. */
     void (*trace)(struct tina__shard *s, const tina_msg *m, tina_effect *e);
 
     /* Trap boundary (trap.h): where a fault in user code jumps back to. */

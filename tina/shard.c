@@ -468,6 +468,11 @@ static uint32_t init_protected(struct tina__shard *s, struct tina__type *t, uint
         s->trap_armed = 1;
         reason = t->init(slot_struct(t, i), &s->ctx, t->args + (size_t)i * TINA_ARGS_MAX,
                          slot->args_size);
+        if (TINA__UNLIKELY(s->trace != NULL)) { /* the simulator sees (and may fail) inits */
+            tina_effect e = reason ? tina_crash(reason) : tina_receive();
+            s->trace(s, NULL, &e);
+            if (e.kind == TINA_EFFECT_CRASH) reason = e.reason ? e.reason : 1;
+        }
         s->trap_armed = 0;
     } else {
         reason = TINA_CRASH_SIGNAL_BASE + (uint32_t)sig;
