@@ -681,6 +681,8 @@ typedef struct tina_sim_config {
     uint32_t stall_per_million; /* per shard and round: the shard stalls ... */
     uint32_t stall_rounds_max;  /* ... for 1..stall_rounds_max rounds (0: 10) */
     uint32_t init_fail_per_million; /* an init fails (as if it returned a reason) */
+    uint32_t partition_per_million; /* per round, when none is on: cut two shards apart ... */
+    uint32_t partition_rounds_max;  /* ... both ways, for 1..max rounds (0: 100), then heal */
     uint32_t check_every_rounds; /* checkers' period; 0: 1000 (and at the end) */
     tina_sim_check_fn check;     /* optional user checker, run with the built-in ones */
     void *check_user;
@@ -714,6 +716,9 @@ typedef struct tina_sim_report {
     uint64_t drops_injected;
     uint64_t stalls_injected;
     uint64_t init_failures_injected;
+    uint64_t partitions_injected;   /* partitions begun */
+    uint64_t partitions_healed;     /* partitions over (one may still be on at the end) */
+    uint64_t partition_drops[2];    /* lost to a partition: [0] lower to higher shard id, [1] back */
     tina_shard_stats total; /* every shard's counters, summed */
     char failure[192];      /* the violation, when reason is TINA_SIM_CHECKER */
 } tina_sim_report;

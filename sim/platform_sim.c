@@ -42,10 +42,24 @@ static void network_drops(struct tina__shard *s, struct tina__ring *ring) {
     ring->producer.pending = kept;
 }
 
+/* A partition between this shard and `to`: this pass's messages are lost. */
+static int partitioned(const struct tina__sim *sim, uint32_t from, uint32_t to) {
+    return sim->cut_left > 0 && ((from == sim->cut_a && to == sim->cut_b) ||
+                                 (from == sim->cut_b && to == sim->cut_a));
+}
+
 static void sim_channel_publish(struct tina__shard *s) {
+    struct tina__sim *sim = sim_of(s);
     for (uint64_t bits = s->out_dirty; bits; bits &= bits - 1) {
-        struct tina__ring *ring = s->outbound[__builtin_ctzll(bits)];
-        if (sim_of(s)->drop_per_million) network_drops(s, ring);
+        uint32_t to = (uint32_t)__builtin_ctzll(bits);
+        struct tina__ring *ring = s->outbound[to];
+        if (partitioned(sim, s->id, to)) {
+            uint64_t tail = atomic_load_explicit(&ring->tail, memory_order_relaxed);
+            sim->partition_drops[s->id > to] += ring->producer.pending - tail;
+            ring->producer.pending = tail; /* never accepted by the channel */
+            continue;
+        }
+        if (sim->drop_per_million) network_drops(s, ring);
         (void)ring_publish(ring);
     }
     s->out_dirty = 0;

@@ -103,10 +103,28 @@ static void round_order(struct tina__sim *sim, uint32_t n, int shuffle, uint32_t
     }
 }
 
+/* Partitions: at most one at a time, symmetric, healed after its rounds. */
+static void partition_step(struct tina_runtime *rt, struct tina__sim *sim) {
+    if (sim->cut_left > 0) {
+        if (--sim->cut_left == 0) sim->partitions_healed++;
+        return;
+    }
+    if (rt->shard_count < 2 || !tina__sim_chance(sim->partitions, sim->partition_per_million))
+        return;
+    uint32_t a = (uint32_t)(tina__rng_next(sim->partitions) % rt->shard_count);
+    uint32_t b = (uint32_t)(tina__rng_next(sim->partitions) % (rt->shard_count - 1));
+    if (b >= a) b++;
+    sim->cut_a = a < b ? a : b;
+    sim->cut_b = a < b ? b : a;
+    sim->cut_left = 1 + (uint32_t)(tina__rng_next(sim->partitions) % sim->partition_rounds_max);
+    sim->partitions_injected++;
+}
+
 /* One round; returns non-zero if any shard did or has work. */
 static int round_run(struct tina_runtime *rt, struct tina__sim *sim, int shuffle) {
     uint32_t order[TINA_SHARD_COUNT_MAX];
     int busy = 0;
+    partition_step(rt, sim);
     round_order(sim, rt->shard_count, shuffle, order);
     for (uint32_t k = 0; k < rt->shard_count; k++) {
         uint32_t id = order[k];
@@ -188,6 +206,10 @@ static void report_fill(struct tina_runtime *rt, const struct tina__sim *sim, ui
     report->drops_injected = sim->drops_injected;
     report->stalls_injected = sim->stalls_injected;
     report->init_failures_injected = sim->init_failures_injected;
+    report->partitions_injected = sim->partitions_injected;
+    report->partitions_healed = sim->partitions_healed;
+    report->partition_drops[0] = sim->partition_drops[0];
+    report->partition_drops[1] = sim->partition_drops[1];
     uint64_t *sum = (uint64_t *)&report->total;
     for (uint32_t id = 0; id < rt->shard_count; id++) {
         tina_shard_stats st;
@@ -253,16 +275,20 @@ static tina_result simulate(const tina_spec *spec, const tina_sim_config *config
         tina__sim_stream(sim.stall[id], sim.seed, TINA__SIM_DOMAIN_STALL + id);
         tina__sim_stream(sim.init_fail[id], sim.seed, TINA__SIM_DOMAIN_INIT + id);
     }
+    tina__sim_stream(sim.partitions, sim.seed, TINA__SIM_DOMAIN_PARTITIONS);
     if (config) {
         sim.crash_per_million = config->crash_per_million;
         sim.drop_per_million = config->drop_per_million;
         sim.stall_per_million = config->stall_per_million;
         sim.stall_rounds_max = config->stall_rounds_max;
         sim.init_fail_per_million = config->init_fail_per_million;
+        sim.partition_per_million = config->partition_per_million;
+        sim.partition_rounds_max = config->partition_rounds_max;
         sim.check = config->check;
         sim.check_user = config->check_user;
     }
     if (sim.stall_rounds_max == 0) sim.stall_rounds_max = 10;
+    if (sim.partition_rounds_max == 0) sim.partition_rounds_max = 100;
     tina_spec copy = *spec;
     copy.seed = sim.seed;
     tina_runtime *rt;

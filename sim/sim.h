@@ -13,7 +13,7 @@
  * seed replays the same choices:
  *   0x0001            shard order of each round
  *   0x0002            network drops
- *   0x0003            partitions (reserved)
+ *   0x0003            partitions
  *   0x0100 + shard    that shard's isolate random source (tina_random)
  *   0x0200 + shard    that shard's I/O faults (reserved)
  *   0x0300 + shard    that shard's crash injection
@@ -48,6 +48,10 @@ struct tina__sim {
     uint32_t stall_left[TINA_SHARD_COUNT_MAX];
     uint32_t crash_per_million, drop_per_million, stall_per_million, stall_rounds_max;
     uint32_t init_fail_per_million;
+    uint32_t partition_per_million, partition_rounds_max;
+    uint64_t partitions[4];              /* TINA__SIM_DOMAIN_PARTITIONS stream */
+    uint32_t cut_a, cut_b, cut_left;     /* the partition on now: shards a < b, rounds left */
+    uint64_t partitions_injected, partitions_healed, partition_drops[2];
     uint64_t digest;
     uint64_t dispatches;
     uint64_t crashes_injected, drops_injected, stalls_injected, init_failures_injected;

@@ -88,13 +88,15 @@ Test(sim_faults, stalls_happen_at_their_rate, .timeout = 60) {
 
 Test(sim_faults, with_every_fault_on_a_seed_is_still_one_execution, .timeout = 60) {
     tina_sim_config c = {.seed = 11, .shuffle = 1, .crash_per_million = 5000,
-                         .drop_per_million = 20000, .stall_per_million = 5000};
+                         .drop_per_million = 20000, .stall_per_million = 5000,
+                         .init_fail_per_million = 50000, .partition_per_million = 5000};
     tina_sim_report a = run(c), b = run(c);
     cr_assert(eq(u64, a.digest, b.digest));
     cr_assert(eq(u64, a.rounds, b.rounds));
     cr_assert(gt(u64, a.crashes_injected, 0));
     cr_assert(gt(u64, a.drops_injected, 0));
     cr_assert(gt(u64, a.stalls_injected, 0));
+    cr_assert(gt(u64, a.partitions_injected, 0));
     c.seed = 12;
     cr_assert(ne(u64, run(c).digest, a.digest), "another seed, another execution");
 }
@@ -107,4 +109,16 @@ Test(sim_faults, init_failures_happen_at_their_rate_and_count_as_crashes, .timeo
     assert_near(r.init_failures_injected, starts * 0.2, "init failures");
     cr_assert(eq(u64, r.total.init_failed, r.init_failures_injected));
     cr_assert(eq(u64, r.total.crashes, r.crashes_injected + r.init_failures_injected));
+}
+
+Test(sim_faults, partitions_cut_both_ways_and_heal, .timeout = 60) {
+    tina_sim_report r = run((tina_sim_config){.seed = 3, .shuffle = 1,
+                                              .partition_per_million = 20000,
+                                              .partition_rounds_max = 50});
+    cr_assert(gt(u64, r.partitions_injected, 2));
+    cr_assert(ge(u64, r.partitions_healed + 1, r.partitions_injected), "all but the last healed");
+    cr_assert(gt(u64, r.partition_drops[0], 0), "messages lost from shard 0 to shard 1");
+    cr_assert(gt(u64, r.partition_drops[1], 0), "and from shard 1 to shard 0");
+    tina_sim_report off = run((tina_sim_config){.seed = 3, .shuffle = 1});
+    cr_assert(eq(u64, off.partitions_injected + off.partition_drops[0] + off.partition_drops[1], 0));
 }
