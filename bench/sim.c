@@ -6,7 +6,8 @@
  *                    per shard sending to random isolates on every shard,
  *                    shard order shuffled each round, every fault on
  *                    (crash 0.1% of handler calls, init failure 0.1%, drop
- *                    1% of messages, stalls and partitions 0.1% per round),
+ *                    1% of messages, stalls and partitions 0.1% per round,
+ *                    deliveries delayed 0..3 rounds),
  *                    the built-in checkers every 1000 rounds; 20,000 rounds.
  *   sim_msgs_per_s_faults_off   the same 20,000 rounds, faults off.
  *
@@ -82,7 +83,7 @@ int main(void) {
     tina_sim_config faults = {.shuffle = 1, .crash_per_million = 1000,
                               .init_fail_per_million = 1000, .drop_per_million = 10000,
                               .stall_per_million = 1000, .partition_per_million = 1000,
-                              .round_limit = 20000};
+                              .delay_rounds_min = 0, .delay_rounds_max = 3, .round_limit = 20000};
     tina_sim_config clean = {.shuffle = 1, .round_limit = 20000};
     printf("sim_msgs_per_s: %.0f msgs/s\n", rate(&spec, faults));
     printf("sim_msgs_per_s_faults_off: %.0f msgs/s\n", rate(&spec, clean));

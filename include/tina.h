@@ -683,6 +683,8 @@ typedef struct tina_sim_config {
     uint32_t init_fail_per_million; /* an init fails (as if it returned a reason) */
     uint32_t partition_per_million; /* per round, when none is on: cut two shards apart ... */
     uint32_t partition_rounds_max;  /* ... both ways, for 1..max rounds (0: 100), then heal */
+    uint32_t delay_rounds_min;      /* cross-shard delivery delay, in rounds, drawn per */
+    uint32_t delay_rounds_max;      /* message from [min, max]; 0/0: none.  FIFO per channel */
     uint32_t check_every_rounds; /* checkers' period; 0: 1000 (and at the end) */
     tina_sim_check_fn check;     /* optional user checker, run with the built-in ones */
     void *check_user;

@@ -10,6 +10,8 @@
  */
 #include "sim.h"
 
+#include <stdlib.h>
+
 static struct tina__sim *sim_of(struct tina__shard *s) {
     return (struct tina__sim *)s->rt->platform_state;
 }
@@ -27,10 +29,11 @@ static tina_msg *sim_channel_reserve(struct tina__shard *s, uint32_t to) {
 static void sim_channel_commit(struct tina__shard *s, uint32_t to) { ring_commit(s->outbound[to]); }
 
 /* The network loses some of this pass's messages: drop them from the
- * unpublished part of the ring, keeping the survivors in order. */
-static void network_drops(struct tina__shard *s, struct tina__ring *ring) {
+ * part of the ring written since the last publish, keeping the survivors in
+ * order. */
+static void network_drops(struct tina__shard *s, struct tina__ring *ring, uint64_t from) {
     struct tina__sim *sim = sim_of(s);
-    uint64_t from = atomic_load_explicit(&ring->tail, memory_order_relaxed), kept = from;
+    uint64_t kept = from;
     for (uint64_t at = from; at < ring->producer.pending; at++) {
         if (tina__sim_chance(sim->drops, sim->drop_per_million)) {
             sim->drops_injected++;
@@ -48,21 +51,71 @@ static int partitioned(const struct tina__sim *sim, uint32_t from, uint32_t to) 
                                  (from == sim->cut_b && to == sim->cut_a));
 }
 
+/* Delays: give this pass's messages their release rounds (never earlier
+ * than the one before, so the channel stays FIFO), then publish the
+ * released prefix.  Called for every channel every pass. */
+static void delayed_publish(struct tina__shard *s, uint32_t to) {
+    struct tina__sim *sim = sim_of(s);
+    struct tina__sim_delay *d = &sim->delays[(size_t)s->id * sim->shard_count + to];
+    struct tina__ring *ring = s->outbound[to];
+    for (; d->scheduled < ring->producer.pending; d->scheduled++) {
+        uint64_t span = sim->delay_max - sim->delay_min + 1;
+        uint64_t at = sim->round + sim->delay_min + tina__rng_next(sim->delay_rng) % span;
+        if (at < d->last) at = d->last;
+        d->last = at;
+        d->release[d->scheduled & ring->mask] = at;
+    }
+    uint64_t tail = atomic_load_explicit(&ring->tail, memory_order_relaxed), end = tail;
+    while (end < d->scheduled && d->release[end & ring->mask] <= sim->round) end++;
+    if (end == tail) return;
+    uint64_t pending = ring->producer.pending;
+    ring->producer.pending = end; /* publish just the released prefix */
+    (void)ring_publish(ring);
+    ring->producer.pending = pending;
+}
+
 static void sim_channel_publish(struct tina__shard *s) {
     struct tina__sim *sim = sim_of(s);
     for (uint64_t bits = s->out_dirty; bits; bits &= bits - 1) {
         uint32_t to = (uint32_t)__builtin_ctzll(bits);
         struct tina__ring *ring = s->outbound[to];
+        uint64_t fresh = atomic_load_explicit(&ring->tail, memory_order_relaxed);
+        if (sim->delays) fresh = sim->delays[(size_t)s->id * sim->shard_count + to].scheduled;
         if (partitioned(sim, s->id, to)) {
-            uint64_t tail = atomic_load_explicit(&ring->tail, memory_order_relaxed);
-            sim->partition_drops[s->id > to] += ring->producer.pending - tail;
-            ring->producer.pending = tail; /* never accepted by the channel */
-            continue;
+            sim->partition_drops[s->id > to] += ring->producer.pending - fresh;
+            ring->producer.pending = fresh; /* never accepted by the channel */
+        } else if (sim->drop_per_million) {
+            network_drops(s, ring, fresh);
         }
-        if (sim->drop_per_million) network_drops(s, ring);
-        (void)ring_publish(ring);
+        if (!sim->delays) (void)ring_publish(ring);
     }
     s->out_dirty = 0;
+    if (sim->delays)
+        for (uint32_t to = 0; to < s->shard_count; to++)
+            if (to != s->id) delayed_publish(s, to);
+}
+
+int tina__sim_delays_alloc(struct tina__sim *sim, struct tina_runtime *rt) {
+    uint32_t n = rt->shard_count;
+    sim->shard_count = n;
+    sim->delays = calloc((size_t)n * n, sizeof(*sim->delays));
+    if (sim->delays == NULL) return -1;
+    for (uint32_t from = 0; from < n; from++)
+        for (uint32_t to = 0; to < n; to++) {
+            if (from == to) continue;
+            struct tina__sim_delay *d = &sim->delays[(size_t)from * n + to];
+            d->release = calloc(rt->shards[from]->outbound[to]->mask + 1, sizeof(uint64_t));
+            if (d->release == NULL) return -1;
+        }
+    return 0;
+}
+
+void tina__sim_delays_free(struct tina__sim *sim) {
+    if (sim->delays == NULL) return;
+    for (size_t k = 0; k < (size_t)sim->shard_count * sim->shard_count; k++)
+        free(sim->delays[k].release);
+    free(sim->delays);
+    sim->delays = NULL;
 }
 
 static uint32_t sim_channel_peek(struct tina__shard *s, uint32_t from, tina_msg **first,

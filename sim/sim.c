@@ -84,10 +84,15 @@ static uint64_t seed_resolve(const tina_sim_config *config, int env_allowed) {
     return config && config->seed ? config->seed : 1;
 }
 
+/* Messages published and unread, or written and held back by a delay. */
 static int channels_pending(const struct tina_runtime *rt) {
     for (uint32_t to = 0; to < rt->shard_count; to++)
-        for (uint32_t from = 0; from < rt->shard_count; from++)
-            if (from != to && ring_readable(rt->shards[to]->inbound[from])) return 1;
+        for (uint32_t from = 0; from < rt->shard_count; from++) {
+            if (from == to) continue;
+            struct tina__ring *ring = rt->shards[to]->inbound[from];
+            if (ring_readable(ring) || ring->producer.pending != atomic_load(&ring->tail))
+                return 1;
+        }
     return 0;
 }
 
@@ -178,7 +183,7 @@ static uint32_t sim_loop(struct tina_runtime *rt, struct tina__sim *sim,
     for (*rounds = 0; *rounds < limit;) {
         sim->now_ns += tick;
         int busy = round_run(rt, sim, shuffle);
-        ++*rounds;
+        sim->round = ++*rounds;
         if (*rounds % every == 0 && tina__sim_check(rt, sim, shadow, why, why_size))
             return TINA_SIM_CHECKER;
         if (atomic_load(&rt->stopping)) { reason = TINA_SIM_STOPPED; break; }
@@ -276,6 +281,7 @@ static tina_result simulate(const tina_spec *spec, const tina_sim_config *config
         tina__sim_stream(sim.init_fail[id], sim.seed, TINA__SIM_DOMAIN_INIT + id);
     }
     tina__sim_stream(sim.partitions, sim.seed, TINA__SIM_DOMAIN_PARTITIONS);
+    tina__sim_stream(sim.delay_rng, sim.seed, TINA__SIM_DOMAIN_DELAYS);
     if (config) {
         sim.crash_per_million = config->crash_per_million;
         sim.drop_per_million = config->drop_per_million;
@@ -284,6 +290,10 @@ static tina_result simulate(const tina_spec *spec, const tina_sim_config *config
         sim.init_fail_per_million = config->init_fail_per_million;
         sim.partition_per_million = config->partition_per_million;
         sim.partition_rounds_max = config->partition_rounds_max;
+        sim.delay_min = config->delay_rounds_min;
+        sim.delay_max = config->delay_rounds_max < config->delay_rounds_min
+                            ? config->delay_rounds_min
+                            : config->delay_rounds_max;
         sim.check = config->check;
         sim.check_user = config->check_user;
     }
@@ -294,6 +304,11 @@ static tina_result simulate(const tina_spec *spec, const tina_sim_config *config
     tina_runtime *rt;
     tina_result r = tina__create(&copy, &tina__platform_sim, &sim, &rt, NULL);
     if (r != TINA_OK) return r;
+    if ((sim.delay_max > 0) && tina__sim_delays_alloc(&sim, rt) != 0) {
+        tina__sim_delays_free(&sim);
+        tina_destroy(rt);
+        return TINA_ENO_MEMORY;
+    }
     for (uint32_t id = 0; id < rt->shard_count; id++) {
         rt->shards[id]->trace = sim_trace;
         tina__sim_stream(rt->shards[id]->rng, sim.seed, TINA__SIM_DOMAIN_ISOLATE + id);
@@ -313,6 +328,7 @@ static tina_result simulate(const tina_spec *spec, const tina_sim_config *config
                              : TINA_SIM_ROUND_LIMIT;
     free(shadow);
     report_fill(rt, &sim, reason, rounds, report);
+    tina__sim_delays_free(&sim);
     atomic_store(&rt->started, 2);
     if (traps) {
         tina__trap_thread_leave();

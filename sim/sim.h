@@ -14,6 +14,7 @@
  *   0x0001            shard order of each round
  *   0x0002            network drops
  *   0x0003            partitions
+ *   0x0004            delivery delays
  *   0x0100 + shard    that shard's isolate random source (tina_random)
  *   0x0200 + shard    that shard's I/O faults (reserved)
  *   0x0300 + shard    that shard's crash injection
@@ -30,6 +31,7 @@ enum {
     TINA__SIM_DOMAIN_ORDER = 0x0001,
     TINA__SIM_DOMAIN_DROPS = 0x0002,
     TINA__SIM_DOMAIN_PARTITIONS = 0x0003,
+    TINA__SIM_DOMAIN_DELAYS = 0x0004,
     TINA__SIM_DOMAIN_ISOLATE = 0x0100,
     TINA__SIM_DOMAIN_IO = 0x0200,
     TINA__SIM_DOMAIN_CRASH = 0x0300,
@@ -42,6 +44,7 @@ struct tina__sim {
     uint64_t seed;
     uint64_t order[4];   /* TINA__SIM_DOMAIN_ORDER stream */
     uint64_t drops[4];   /* TINA__SIM_DOMAIN_DROPS stream */
+    uint64_t delay_rng[4]; /* TINA__SIM_DOMAIN_DELAYS stream */
     uint64_t crash[TINA_SHARD_COUNT_MAX][4]; /* per shard: crash injection */
     uint64_t stall[TINA_SHARD_COUNT_MAX][4]; /* per shard: stalls (domain 0x0400 + shard) */
     uint64_t init_fail[TINA_SHARD_COUNT_MAX][4]; /* per shard: init failures (0x0500 + shard) */
@@ -52,12 +55,24 @@ struct tina__sim {
     uint64_t partitions[4];              /* TINA__SIM_DOMAIN_PARTITIONS stream */
     uint32_t cut_a, cut_b, cut_left;     /* the partition on now: shards a < b, rounds left */
     uint64_t partitions_injected, partitions_healed, partition_drops[2];
+    uint32_t delay_min, delay_max;       /* rounds */
+    uint64_t round;                      /* rounds run so far */
+    struct tina__sim_delay *delays;      /* [from * shard_count + to], NULL without delays */
+    uint32_t shard_count;
     uint64_t digest;
     uint64_t dispatches;
     uint64_t crashes_injected, drops_injected, stalls_injected, init_failures_injected;
     uint8_t ran[TINA_SHARD_COUNT_MAX]; /* ran a pass in the last round */
     tina_sim_check_fn check;           /* the user's checker, or NULL */
     void *check_user;
+};
+
+/* Delivery delays of one channel: the release round of each written slot;
+ * the ring's tail is moved only past released slots, so order holds. */
+struct tina__sim_delay {
+    uint64_t *release;   /* ring capacity entries, by slot */
+    uint64_t scheduled;  /* slots below this index have a release round */
+    uint64_t last;       /* the latest release round given: releases never go back */
 };
 
 /* checkers.c */
@@ -75,5 +90,7 @@ static inline void tina__sim_stream(uint64_t state[4], uint64_t seed, uint64_t d
 }
 
 extern const struct tina__platform tina__platform_sim;
+int tina__sim_delays_alloc(struct tina__sim *sim, struct tina_runtime *rt);
+void tina__sim_delays_free(struct tina__sim *sim);
 
 #endif /* TINA_SIM_H */

@@ -89,7 +89,8 @@ Test(sim_faults, stalls_happen_at_their_rate, .timeout = 60) {
 Test(sim_faults, with_every_fault_on_a_seed_is_still_one_execution, .timeout = 60) {
     tina_sim_config c = {.seed = 11, .shuffle = 1, .crash_per_million = 5000,
                          .drop_per_million = 20000, .stall_per_million = 5000,
-                         .init_fail_per_million = 50000, .partition_per_million = 5000};
+                         .init_fail_per_million = 50000, .partition_per_million = 5000,
+                         .delay_rounds_min = 1, .delay_rounds_max = 5};
     tina_sim_report a = run(c), b = run(c);
     cr_assert(eq(u64, a.digest, b.digest));
     cr_assert(eq(u64, a.rounds, b.rounds));
@@ -121,4 +122,57 @@ Test(sim_faults, partitions_cut_both_ways_and_heal, .timeout = 60) {
     cr_assert(gt(u64, r.partition_drops[1], 0), "and from shard 1 to shard 0");
     tina_sim_report off = run((tina_sim_config){.seed = 3, .shuffle = 1});
     cr_assert(eq(u64, off.partitions_injected + off.partition_drops[0] + off.partition_drops[1], 0));
+}
+
+/* ---- delays keep each channel in order ------------------------------------ */
+
+#define SEQ_COUNT 5000u
+static uint64_t g_seq_next, g_seq_errors, g_max_delay_ns;
+
+typedef struct seq_msg {
+    uint64_t seq;
+    uint64_t sent_ns;
+} seq_msg;
+
+static tina_effect seq_producer(void *self, tina_ctx *ctx, const tina_msg *msg) {
+    uint64_t *next = self;
+    H_UNUSED(msg);
+    while (*next < SEQ_COUNT) {
+        seq_msg m = {*next, tina_now_ns(ctx)};
+        if (tina_send(ctx, tina_child_handle(ctx, 1, 1), TAG_HOP, &m, sizeof(m)) != TINA_OK) break;
+        ++*next;
+        if (*next % 16 == 0) break; /* spread the stream over many passes */
+    }
+    return *next < SEQ_COUNT ? tina_yield() : tina_receive();
+}
+
+static tina_effect seq_consumer(void *self, tina_ctx *ctx, const tina_msg *msg) {
+    H_UNUSED(self);
+    if (msg->tag != TAG_HOP) return tina_receive();
+    seq_msg m;
+    memcpy(&m, msg->payload, sizeof(m));
+    if (m.seq != g_seq_next) g_seq_errors++;
+    g_seq_next = m.seq + 1;
+    uint64_t delay = tina_now_ns(ctx) - m.sent_ns;
+    if (delay > g_max_delay_ns) g_max_delay_ns = delay;
+    return tina_receive();
+}
+
+Test(sim_faults, delays_keep_every_channel_in_order, .timeout = 60) {
+    g_seq_next = g_seq_errors = g_max_delay_ns = 0;
+    tina_type_spec types[] = {H_TYPE("producer", uint64_t, 1, 0, 1, hopper_init, seq_producer),
+                              H_TYPE("consumer", uint64_t, 1, 8192, 8, NULL, seq_consumer)};
+    tina_child_spec children[] = {H_CHILD(0, 0), H_CHILD(1, 1)};
+    tina_spec spec = h_spec(types, 2, children, 2, 2);
+    spec.ring_slots = 8192;
+    spec.pool_user_slots = 16384;
+    tina_sim_config config = {.seed = 9, .shuffle = 1, .delay_rounds_min = 2,
+                              .delay_rounds_max = 40};
+    tina_sim_report r;
+    unsetenv("TINA_SEED");
+    H_ASSERT_RESULT(tina_simulate(&spec, &config, &r), TINA_OK);
+    cr_assert(eq(u32, r.reason, TINA_SIM_QUIESCENT), "%s", r.failure);
+    cr_assert(eq(u64, g_seq_next, SEQ_COUNT), "every message arrived");
+    cr_assert(eq(u64, g_seq_errors, 0), "in order");
+    cr_assert(ge(u64, g_max_delay_ns, 20u * 10000u), "and some waited 20+ rounds (10 us each)");
 }
