@@ -297,7 +297,6 @@ struct tina__shard {
     uint8_t *scratch;
     uint32_t scratch_bytes;
     uint8_t *altstack;         /* TINA__ALTSTACK_BYTES, for SIGSEGV on overflow */
-    uint32_t boot_done;
     uint32_t shutdown_seen;    /* this shard has begun the graceful shutdown */
     struct tina__group *groups; /* supervision tree instance */
     uint32_t group_count;
@@ -495,7 +494,6 @@ void tina__monitors_flush(struct tina__shard *s);
 /* shard.c: message delivery used by timers */
 void tina__slot_ready(struct tina__shard *s, struct tina__type *t, uint32_t slot_index);
 void tina__slot_wake(struct tina__shard *s, struct tina__type *t, uint32_t slot_index);
-void tina__mailbox_push(struct tina__shard *s, struct tina__slot *slot, uint32_t msg_index);
 uint32_t tina__pool_alloc_system(struct tina__shard *s);
 
 /* random.h helpers live in random.h */

@@ -113,10 +113,6 @@ static inline void mailbox_push(struct tina__shard *s, struct tina__slot *slot, 
     slot->mbox_count++;
 }
 
-void tina__mailbox_push(struct tina__shard *s, struct tina__slot *slot, uint32_t msg_index) {
-    mailbox_push(s, slot, msg_index);
-}
-
 static inline uint32_t mailbox_pop(struct tina__shard *s, struct tina__slot *slot) {
     uint32_t i = slot->mbox_head;
     TINA_ASSERT_DEBUG(i != TINA__NIL);
@@ -360,10 +356,25 @@ tina_result tina_send(tina_ctx *ctx, tina_handle to, uint16_t tag, const void *p
 /* Draining inbound channels                                                 */
 /* ------------------------------------------------------------------------ */
 
-/* A system envelope from a channel: a monitor request, or a notice for an
- * isolate here (system region, no mailbox bound).  0 if it must wait. */
-static int arrival_system(struct tina__shard *s, const tina_msg *src, struct tina__ring *ring) {
-    if (src->tag == TINA__TAG_MONITOR) {
+static int arrival_drop(struct tina__shard *s, struct tina__ring *ring, uint64_t *why) {
+    s->stats.dropped_on_arrival++;
+    if (why) ++*why;
+    tina__counter_bump(&ring->consumer.dropped);
+    return 1;
+}
+
+/* One envelope from a channel.  Returns 0 if it must wait (pool empty).
+ * A reply goes to its caller; a monitor request to the monitor table; any
+ * other system envelope (a notice) lands in the system region with no
+ * mailbox bound; user mail in the user region, bounded. */
+static int arrival_accept(struct tina__shard *s, const tina_msg *src, struct tina__ring *ring) {
+    int system = src->kind == TINA_MSG_SYSTEM;
+    if (src->kind == TINA_MSG_REPLY) {
+        int r = reply_accept(s, src);
+        if (r < 0) return 0;
+        return r == 0 ? arrival_drop(s, ring, NULL) : 1;
+    }
+    if (TINA__UNLIKELY(system && src->tag == TINA__TAG_MONITOR)) {
         tina__monitor_arrived(s, src);
         s->stats.delivered++;
         return 1;
@@ -371,49 +382,10 @@ static int arrival_system(struct tina__shard *s, const tina_msg *src, struct tin
     struct tina__type *t = &s->types[tina_handle_type(src->to)];
     uint32_t i = tina_handle_slot(src->to);
     struct tina__slot *slot = &t->slots[i];
-    if (!slot_alive(slot, src->to)) {
-        s->stats.dropped_on_arrival++;
-        s->stats.dropped_stale++;
-        tina__counter_bump(&ring->consumer.dropped);
-        return 1;
-    }
-    uint32_t m = tina__pool_alloc_system(s);
-    if (m == TINA__NIL) return 0;
-    memcpy(&s->msgs[m], src, offsetof(tina_msg, payload) + src->size);
-    mailbox_push(s, slot, m);
-    slot_wake(s, t, i);
-    s->stats.delivered++;
-    return 1;
-}
-
-/* One envelope from a channel.  Returns 0 if it must wait (pool empty). */
-static int arrival_accept(struct tina__shard *s, const tina_msg *src, struct tina__ring *ring) {
-    if (TINA__UNLIKELY(src->kind == TINA_MSG_SYSTEM)) return arrival_system(s, src, ring);
-    if (src->kind == TINA_MSG_REPLY) {
-        int r = reply_accept(s, src);
-        if (r < 0) return 0;
-        if (r == 0) {
-            s->stats.dropped_on_arrival++;
-            tina__counter_bump(&ring->consumer.dropped);
-        }
-        return 1;
-    }
-    struct tina__type *t = &s->types[tina_handle_type(src->to)];
-    uint32_t i = tina_handle_slot(src->to);
-    struct tina__slot *slot = &t->slots[i];
-    if (!slot_alive(slot, src->to)) {
-        s->stats.dropped_on_arrival++;
-        s->stats.dropped_stale++;
-        tina__counter_bump(&ring->consumer.dropped);
-        return 1;
-    }
-    if (slot->mbox_count >= t->mailbox_capacity) {
-        s->stats.dropped_on_arrival++;
-        s->stats.dropped_full++;
-        tina__counter_bump(&ring->consumer.dropped);
-        return 1;
-    }
-    uint32_t m = pool_alloc_user(s);
+    if (!slot_alive(slot, src->to)) return arrival_drop(s, ring, &s->stats.dropped_stale);
+    if (!system && slot->mbox_count >= t->mailbox_capacity)
+        return arrival_drop(s, ring, &s->stats.dropped_full);
+    uint32_t m = system ? tina__pool_alloc_system(s) : pool_alloc_user(s);
     if (m == TINA__NIL) return 0;
     memcpy(&s->msgs[m], src, offsetof(tina_msg, payload) + src->size);
     mailbox_push(s, slot, m);
@@ -1032,7 +1004,6 @@ void tina__shard_boot(struct tina__shard *s) {
     }
     s->platform->channel_publish(s);
     tina__log_flush(s);
-    s->boot_done = 1;
     tina__shard_publish_stats(s);
 }
 
