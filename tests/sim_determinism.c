@@ -92,10 +92,10 @@ Test(sim, the_same_seed_gives_the_same_digest_twice, .timeout = 60) {
     cr_assert(eq(u64, a.rounds, b.rounds));
     cr_assert(eq(u64, a.total.dispatched, b.total.dispatched));
     cr_assert(eq(u32, a.reason, TINA_SIM_QUIESCENT), "everything ran to its end");
-    cr_assert(gt(u64, a.total.dispatched, 100), "the workload did something");
-    cr_assert(gt(u64, a.total.restarts, 0), "crashes and restarts are part of it");
-    cr_assert(gt(u64, a.total.sent_remote, 0));
-    cr_assert(gt(u64, a.total.calls, 0));
+    cr_assert(ge(u64, a.total.dispatched, 101), "the workload did something");
+    cr_assert(ge(u64, a.total.restarts, 1), "crashes and restarts are part of it");
+    cr_assert(ge(u64, a.total.sent_remote, 1));
+    cr_assert(ge(u64, a.total.calls, 1));
 }
 
 Test(sim, the_same_seed_gives_the_same_digest_in_another_process, .timeout = 60) {

@@ -428,12 +428,12 @@ Test(alloc, no_allocator_call_after_boot, .timeout = 120) {
         cr_assert(le(u64, received[s], MESSAGES_PER_PRODUCER), "shard %u", s);
         cr_assert(ge(u64, in.accepted, MESSAGES_PER_PRODUCER / 2), "shard %u", s); /* + calls */
         cr_assert(eq(u64, replies[s] + timeouts[s] + call_failures[s], CALLS_PER_CALLER), "shard %u", s);
-        cr_assert(gt(u64, timeouts[s], 0), "shard %u: some calls timed out", s);
+        cr_assert(ge(u64, timeouts[s], 1), "shard %u: some calls timed out", s);
         cr_assert(ge(u64, st.restarts, CRASHES_PER_SHARD), "shard %u", s);
         cr_assert(ge(u64, st.done, SPAWNS_PER_SHARD), "shard %u", s);
         cr_assert(ge(u64, st.timers_fired, 400), "shard %u", s);
         cr_assert(ge(u64, st.stale + st.invalid, refused[s]), "shard %u", s);
-        cr_assert(gt(u64, st.log_written, 0), "shard %u", s);
+        cr_assert(ge(u64, st.log_written, 1), "shard %u", s);
     }
     h_assert_channels_balance(rt);
     tina_destroy(rt);

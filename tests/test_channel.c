@@ -587,7 +587,7 @@ Test(channel, accounting_balances_with_messages_in_flight, .timeout = 60) {
         /* What was delivered was received, or is still queued (at most a mailbox). */
         cr_assert(ge(u64, c.delivered, flood_received[to]));
         cr_assert(le(u64, c.delivered - flood_received[to], 16));
-        cr_assert(gt(u64, c.dropped, 0), "the flood was meant to overflow the mailbox");
+        cr_assert(ge(u64, c.dropped, 1), "the flood was meant to overflow the mailbox");
     }
     tina_destroy(rt);
 }

@@ -59,7 +59,7 @@ Test(context, identity_clock_and_scratch, .timeout = 60) {
         cr_assert(eq(int, ident_calls[s], 20));
         for (int i = 1; i < 20; i++)
             cr_assert(ge(u64, ident_now[s][i], ident_now[s][i - 1]), "shard %d clock went back", s);
-        cr_assert(gt(u64, ident_now[s][19], ident_now[s][0]), "shard %d clock never moved", s);
+        cr_assert(ge(u64, ident_now[s][19], ident_now[s][0] + 1), "shard %d clock never moved", s);
     }
     tina_destroy(rt);
 }

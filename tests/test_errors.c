@@ -24,7 +24,7 @@ Test(errors, every_code_has_its_text, .timeout = 10) {
     for (uint32_t i = 0; i < CODE_COUNT; i++) {
         const char *text = tina_strerror(codes[i].code);
         cr_assert(not(eq(ptr, (void *)text, NULL)), "%s", codes[i].symbol);
-        cr_assert(gt(sz, strlen(text), 0), "%s has empty text", codes[i].symbol);
+        cr_assert(ge(sz, strlen(text), 1), "%s has empty text", codes[i].symbol);
         cr_assert(eq(str, (char *)text, (char *)codes[i].text), "%s", codes[i].symbol);
     }
 }

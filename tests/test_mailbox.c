@@ -424,7 +424,7 @@ Test(mailbox, system_messages_ignore_mailbox_capacity, .timeout = 60) {
     tina_runtime *rt = h_boot_and_run(&spec);
     h_assert_no_failures();
     cr_assert(eq(int, sys_timer_seen, 1));
-    cr_assert(gt(u64, sys_topups, 0));
+    cr_assert(ge(u64, sys_topups, 1));
     cr_assert(eq(u64, sys_topups_full, sys_topups), "the mailbox was full after every top-up");
     tina_shard_stats s = h_stats(rt, 0);
     cr_assert(eq(u64, s.timers_fired, 1));
@@ -529,7 +529,7 @@ Test(mailbox, fifo_per_sender_with_interleaved_senders, .timeout = 60) {
         cr_assert(eq(u64, fifo_expected[i], FIFO_PER_SENDER), "sender %u", i);
     tina_shard_stats s = h_stats(rt, 0);
     cr_assert(eq(u64, s.mailbox_full, fifo_full[0] + fifo_full[1] + fifo_full[2]));
-    cr_assert(gt(u64, s.mailbox_full, 0), "the senders were meant to hit a full mailbox");
+    cr_assert(ge(u64, s.mailbox_full, 1), "the senders were meant to hit a full mailbox");
     cr_assert(eq(u64, s.sent, FIFO_SENDERS * (FIFO_PER_SENDER + 1)));
     cr_assert(eq(u64, s.delivered, s.sent));
     h_assert_shard_clean(rt, &spec, 0);

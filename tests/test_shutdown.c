@@ -98,7 +98,7 @@ Test(shutdown, reaches_every_isolate_with_the_pool_exhausted, .timeout = 30) {
     cr_assert(eq(u64, atomic_load(&g_notices), expected));
     cr_assert(eq(u64, atomic_load(&g_notice_kinds_ok), expected), "system kind, from no one");
     cr_assert(eq(u64, s0.shutdown_notices + s1.shutdown_notices, expected));
-    cr_assert(gt(u64, s0.pool_exhausted, 0), "the pool really was exhausted");
+    cr_assert(ge(u64, s0.pool_exhausted, 1), "the pool really was exhausted");
     cr_assert(eq(u64, s0.shutdown_forced, 1), "the sink was cut off by the timeout");
     cr_assert(eq(u64, s0.live, 1));
     cr_assert(eq(u64, s1.live, 0), "shard 1 drained completely");

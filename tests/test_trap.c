@@ -119,7 +119,7 @@ static tina_shard_stats run_fault(enum fault fault) {
     cr_assert(eq(u64, st.crashes, ROUNDS - 1), "every fault crashed the victim once");
     cr_assert(eq(u64, st.crash_trapped, ROUNDS - 1));
     cr_assert(eq(u64, st.restarts, ROUNDS - 1));
-    cr_assert(gt(u64, g_sibling_ticks, 20), "the sibling kept counting");
+    cr_assert(ge(u64, g_sibling_ticks, 21), "the sibling kept counting");
     cr_assert(eq(u64, st.live, 2), "victim and sibling alive at the end");
     cr_assert(eq(u64, st.pool_user_free, spec.pool_user_slots), "no message slot leaked");
     cr_assert(eq(u64, st.timers_live, 1), "only the sibling's periodic timer");
