@@ -703,7 +703,9 @@ typedef enum tina_sim_reason {
     TINA_SIM_STOPPED = 1,    /* a handler asked for a stop */
     TINA_SIM_SHUTDOWN = 2,   /* a graceful shutdown finished */
     TINA_SIM_ROUND_LIMIT = 3, /* round_limit reached */
-    TINA_SIM_CHECKER = 4      /* a checker found a violation: see report.failure */
+    TINA_SIM_CHECKER = 4,     /* a checker found a violation: see report.failure */
+    TINA_SIM_WATCHDOG = 5     /* a shard stalled past watchdog_ns (simulated time) under
+                                 TINA_WATCHDOG_ABORT: the run ends, not the process */
 } tina_sim_reason;
 
 typedef struct tina_sim_report {
@@ -721,6 +723,7 @@ typedef struct tina_sim_report {
     uint64_t partitions_injected;   /* partitions begun */
     uint64_t partitions_healed;     /* partitions over (one may still be on at the end) */
     uint64_t partition_drops[2];    /* lost to a partition: [0] lower to higher shard id, [1] back */
+    uint64_t watchdog_reports; /* stalls past watchdog_ns seen by the watchdog (simulated time) */
     tina_shard_stats total; /* every shard's counters, summed */
     char failure[192];      /* the violation, when reason is TINA_SIM_CHECKER */
 } tina_sim_report;
@@ -736,6 +739,21 @@ TINA_WUR tina_result tina_simulate_sweep(const tina_spec *spec, const tina_sim_c
                                          uint64_t first_seed, uint32_t count,
                                          uint64_t *failing_seeds, uint32_t failing_max,
                                          uint32_t *failing_count);
+
+/*
+ * Named fault profiles, for examples and tests: set the fault fields of
+ * *config (every other field is left alone) from one of
+ *   "none"     every fault off;
+ *   "crash"    isolate crashes (2,000 per million handler calls) and init
+ *              failures (20,000 per million inits);
+ *   "network"  cross-shard drops (5,000 per million), delays of 0..20
+ *              rounds, partitions (1,000 per million rounds, up to 200 rounds);
+ *   "stall"    shard stalls (1,000 per million rounds, up to 20 rounds);
+ *   "all"      all of the above at once.
+ * Returns TINA_OK or TINA_EINVAL (unknown name; config untouched).
+ */
+TINA_WUR tina_result tina_sim_faults(tina_sim_config *config, const char *profile);
+#define TINA_SIM_FAULT_PROFILES "none, crash, network, stall, all"
 
 /* One line: "seed=0x... digest=0x... rounds=N reason=...".  Returns the
  * length snprintf would write. */

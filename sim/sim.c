@@ -172,6 +172,28 @@ static int fast_forward(struct tina_runtime *rt, struct tina__sim *sim, uint64_t
     return 1;
 }
 
+/* The watchdog in simulated time: a shard that has not run a pass for
+ * watchdog_ns (a stall fault) is reported once per stall, as the watchdog
+ * thread reports a stuck shard.  Under TINA_WATCHDOG_ABORT the run ends
+ * (reason watchdog) instead of the process. */
+static int watchdog_step(struct tina_runtime *rt, struct tina__sim *sim) {
+    if (rt->spec.watchdog_policy == TINA_WATCHDOG_OFF) return 0;
+    for (uint32_t id = 0; id < rt->shard_count; id++) {
+        if (sim->ran[id]) {
+            sim->beat_ns[id] = sim->now_ns;
+            sim->watched[id] = 0;
+            continue;
+        }
+        uint64_t stuck = sim->now_ns - sim->beat_ns[id];
+        if (sim->watched[id] || stuck < rt->spec.watchdog_ns) continue;
+        sim->watched[id] = 1;
+        sim->watchdog_reports++;
+        tina__watchdog_report(rt, id, stuck, 0);
+        if (rt->spec.watchdog_policy == TINA_WATCHDOG_ABORT) return 1;
+    }
+    return 0;
+}
+
 static uint32_t sim_loop(struct tina_runtime *rt, struct tina__sim *sim,
                          const tina_sim_config *config, uint64_t *rounds, uint32_t *shadow,
                          char *why, size_t why_size) {
@@ -184,6 +206,7 @@ static uint32_t sim_loop(struct tina_runtime *rt, struct tina__sim *sim,
         sim->now_ns += tick;
         int busy = round_run(rt, sim, shuffle);
         sim->round = ++*rounds;
+        if (watchdog_step(rt, sim)) return TINA_SIM_WATCHDOG;
         if (*rounds % every == 0 && tina__sim_check(rt, sim, shadow, why, why_size))
             return TINA_SIM_CHECKER;
         if (atomic_load(&rt->stopping)) { reason = TINA_SIM_STOPPED; break; }
@@ -215,6 +238,7 @@ static void report_fill(struct tina_runtime *rt, const struct tina__sim *sim, ui
     report->partitions_healed = sim->partitions_healed;
     report->partition_drops[0] = sim->partition_drops[0];
     report->partition_drops[1] = sim->partition_drops[1];
+    report->watchdog_reports = sim->watchdog_reports;
     uint64_t *sum = (uint64_t *)&report->total;
     for (uint32_t id = 0; id < rt->shard_count; id++) {
         tina_shard_stats st;
@@ -339,9 +363,9 @@ static tina_result simulate(const tina_spec *spec, const tina_sim_config *config
 }
 
 int tina_sim_summary(const tina_sim_report *report, char *buf, size_t size) {
-    static const char *const reasons[] = {"quiescent", "stopped", "shutdown", "round_limit",
-                                          "checker"};
-    const char *why = report->reason < 5 ? reasons[report->reason] : "unknown";
+    static const char *const reasons[] = {"quiescent", "stopped",  "shutdown",
+                                          "round_limit", "checker", "watchdog"};
+    const char *why = report->reason < 6 ? reasons[report->reason] : "unknown";
     if (report->reason == TINA_SIM_CHECKER)
         return snprintf(buf, size, "seed=0x%llx digest=0x%016llx rounds=%llu reason=%s (%s)",
                         (unsigned long long)report->seed, (unsigned long long)report->digest,
@@ -349,4 +373,24 @@ int tina_sim_summary(const tina_sim_report *report, char *buf, size_t size) {
     return snprintf(buf, size, "seed=0x%llx digest=0x%016llx rounds=%llu reason=%s",
                     (unsigned long long)report->seed, (unsigned long long)report->digest,
                     (unsigned long long)report->rounds, why);
+}
+
+tina_result tina_sim_faults(tina_sim_config *config, const char *profile) {
+    if (config == NULL || profile == NULL) return TINA_EINVAL;
+    int crash = !strcmp(profile, "crash"), network = !strcmp(profile, "network");
+    int stall = !strcmp(profile, "stall"), all = !strcmp(profile, "all");
+    if (!crash && !network && !stall && !all && strcmp(profile, "none") != 0) return TINA_EINVAL;
+    crash |= all;
+    network |= all;
+    stall |= all;
+    config->crash_per_million = crash ? 2000 : 0;
+    config->init_fail_per_million = crash ? 20000 : 0;
+    config->drop_per_million = network ? 5000 : 0;
+    config->delay_rounds_min = 0;
+    config->delay_rounds_max = network ? 20 : 0;
+    config->partition_per_million = network ? 1000 : 0;
+    config->partition_rounds_max = network ? 200 : 0;
+    config->stall_per_million = stall ? 1000 : 0;
+    config->stall_rounds_max = stall ? 20 : 0;
+    return TINA_OK;
 }

@@ -63,6 +63,9 @@ struct tina__sim {
     uint64_t dispatches;
     uint64_t crashes_injected, drops_injected, stalls_injected, init_failures_injected;
     uint8_t ran[TINA_SHARD_COUNT_MAX]; /* ran a pass in the last round */
+    uint64_t beat_ns[TINA_SHARD_COUNT_MAX]; /* watchdog: simulated time of the last pass */
+    uint8_t watched[TINA_SHARD_COUNT_MAX];  /* watchdog: this stall already reported */
+    uint64_t watchdog_reports;
     tina_sim_check_fn check;           /* the user's checker, or NULL */
     void *check_user;
 };

@@ -483,6 +483,7 @@ int tina__system_send(struct tina__shard *s, tina_handle to, uint16_t tag, const
 /* watchdog.c */
 int tina__watchdog_start(struct tina_runtime *rt);
 void tina__watchdog_stop(struct tina_runtime *rt);
+void tina__watchdog_report(struct tina_runtime *rt, uint32_t id, uint64_t stuck_ns, int may_abort);
 
 /* monitor.c */
 void tina__monitors_init(struct tina__monitors *m, struct tina__monitor *entries, uint32_t count);

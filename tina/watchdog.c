@@ -44,20 +44,23 @@ static uint64_t monotonic_ns(void) {
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static void stall_report(struct watchdog *w, uint32_t id, uint64_t stuck_ns) {
-    struct tina_runtime *rt = w->rt;
+/* Report shard id stuck for stuck_ns: one line on stderr naming the
+ * handler, stats.stalls.  Shared with the simulator, which watches in
+ * simulated time and ends the run instead of aborting (may_abort == 0). */
+void tina__watchdog_report(struct tina_runtime *rt, uint32_t id, uint64_t stuck_ns, int may_abort) {
     struct tina__shard *s = rt->shards[id];
     tina_handle h = atomic_load_explicit(&s->running, memory_order_relaxed);
     uint32_t type = tina_handle_type(h);
     const char *name = h && type < rt->spec.type_count ? rt->types[type].name : "(no handler)";
+    int abort_now = may_abort && rt->spec.watchdog_policy == TINA_WATCHDOG_ABORT;
     char line[256];
     int n = snprintf(line, sizeof(line),
                      "tina: watchdog: shard %u stuck for %llu ms in %s#%016llx%s\n", id,
                      (unsigned long long)(stuck_ns / 1000000u), name, (unsigned long long)h,
-                     rt->spec.watchdog_policy == TINA_WATCHDOG_ABORT ? ": aborting" : "");
+                     abort_now ? ": aborting" : "");
     if (n > 0) (void)!write(STDERR_FILENO, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line));
     atomic_fetch_add_explicit(&s->stalls, 1, memory_order_relaxed);
-    if (rt->spec.watchdog_policy == TINA_WATCHDOG_ABORT) abort();
+    if (abort_now) abort();
 }
 
 static void watch_once(struct watchdog *w) {
@@ -73,7 +76,7 @@ static void watch_once(struct watchdog *w) {
             w->reported[id] = 0;
         } else if (!w->reported[id] && now - w->since_ns[id] >= rt->spec.watchdog_ns) {
             w->reported[id] = 1;
-            stall_report(w, id, now - w->since_ns[id]);
+            tina__watchdog_report(rt, id, now - w->since_ns[id], 1);
         }
     }
 }
