@@ -24,11 +24,13 @@
  * --sim runs the very same program under the deterministic simulator: every
  * shard on one thread, simulated time, one seed (--seed=N, or TINA_SEED)
  * giving one execution; it prints the report line with the trace digest.
- * Fault profiles (--faults) and seed sweeps (--seeds) arrive with the rest
- * of the simulator.
+ * --faults=PROFILE turns on a named set of injected faults (crash,
+ * network, stall or all: see tina_sim_faults); --seeds=N sweeps N seeds
+ * and prints the command that replays each failing one.
  */
 #include <inttypes.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,10 +41,11 @@
 #define WORKERS_MAX 64u
 #define SHARDS_MAX 16u
 
-enum { TAG_CHECKIN = TINA_TAG_USER, TAG_JOB, TAG_RESULT, TAG_TICK };
+enum { TAG_CHECKIN = TINA_TAG_USER, TAG_JOB, TAG_RESULT, TAG_TICK, TAG_HEARTBEAT };
 enum { JOB_WORK = 0, JOB_CRASH = 1, JOB_NULL = 2, JOB_DIVIDE = 3 };
 
 static uint32_t g_seconds = 3, g_workers_per_shard = 4, g_sim, g_seed = 1, g_seeds;
+static const char *g_faults = "none";
 
 /* Read by main after tina_run: written only by the dispatcher's shard. */
 static struct {
@@ -55,8 +58,19 @@ static struct {
 
 typedef struct worker {
     uint32_t id;
+    uint32_t jobs_since_beat; /* none since the last heartbeat: check in again */
     uint64_t done;
 } worker;
+
+/* The dispatcher's current handle, published by its init: a restarted
+ * dispatcher has a new one.  (A name registry is the runtime's job; until
+ * it has one, one atomic word is the example's.) */
+static _Atomic tina_handle g_dispatcher;
+
+static void check_in(worker *w, tina_ctx *ctx) {
+    tina_handle to = atomic_load_explicit(&g_dispatcher, memory_order_acquire);
+    (void)tina_send(ctx, to, TAG_CHECKIN, &w->id, sizeof(w->id)); /* lost: the heartbeat retries */
+}
 
 typedef struct job {
     uint32_t kind;
@@ -73,14 +87,24 @@ static uint32_t worker_init(void *self, tina_ctx *ctx, const void *args, size_t 
     if (size != sizeof(slot)) return 1;
     memcpy(&slot, args, sizeof(slot));
     w->id = tina_shard_id(ctx) * g_workers_per_shard + slot;
-    /* Check in with the dispatcher: "I am worker id, this is my handle". */
-    tina_result r = tina_send(ctx, tina_child_handle(ctx, 0, 0), TAG_CHECKIN, &w->id, sizeof(w->id));
-    return r == TINA_OK || r == TINA_EMAILBOX_FULL ? 0 : 2;
+    /* Check in with the dispatcher: "I am worker id, this is my handle".
+     * A check-in can be lost (a full mailbox, a dispatcher restarting, a
+     * dropped message under the simulator's faults): a worker that got no
+     * job for a heartbeat (20 ms) checks in again. */
+    check_in(w, ctx);
+    tina_timer_id id;
+    return tina_timer_set(ctx, 20000000u, 20000000u, TAG_HEARTBEAT, &id) == TINA_OK ? 0 : 2;
 }
 
 static tina_effect worker_handle(void *self, tina_ctx *ctx, const tina_msg *msg) {
     worker *w = self;
+    if (msg->tag == TAG_HEARTBEAT) {
+        if (w->jobs_since_beat == 0 && !tina_shutting_down(ctx)) check_in(w, ctx);
+        w->jobs_since_beat = 0;
+        return tina_receive();
+    }
     if (msg->tag != TAG_JOB) return tina_receive(); /* shutdown notice: nothing to drain */
+    w->jobs_since_beat++;
     job j;
     memcpy(&j, msg->payload, sizeof(j));
     switch (j.kind) {
@@ -104,6 +128,9 @@ static tina_effect worker_handle(void *self, tina_ctx *ctx, const tina_msg *msg)
 
 /* ---- dispatcher ----------------------------------------------------------- */
 
+/* The dispatcher's state outlives its incarnations (as if kept on disk):
+ * a restart (an injected crash under the simulator) carries on with the
+ * same workers and phase instead of starting the story again. */
 typedef struct dispatcher {
     tina_handle current[WORKERS_MAX];  /* latest checked-in handle per worker */
     tina_handle previous[WORKERS_MAX]; /* the one before: stale once it died */
@@ -113,12 +140,21 @@ typedef struct dispatcher {
     uint32_t phase; /* 0 normal, 1 overload, 2 calm, 3 shutting down */
 } dispatcher;
 
+static dispatcher g_desk;
+
 static uint32_t dispatcher_init(void *self, tina_ctx *ctx, const void *args, size_t size) {
-    dispatcher *d = self;
-    (void)args, (void)size;
-    memset(&g, 0, sizeof(g)); /* one run's counters (a sweep runs many) */
-    d->started_ns = tina_now_ns(ctx);
-    g.worker_count = tina_shard_count(ctx) * g_workers_per_shard;
+    dispatcher *d = &g_desk;
+    (void)self, (void)args, (void)size;
+    if (tina_self(ctx) == tina_child_handle(ctx, 0, 0)) { /* first incarnation of this run */
+        memset(&g, 0, sizeof(g)); /* one run's counters (a sweep runs many) */
+        memset(d, 0, sizeof(*d));
+        d->started_ns = tina_now_ns(ctx);
+        g.worker_count = tina_shard_count(ctx) * g_workers_per_shard;
+    }
+    /* Watch the known workers again: a dead watcher's monitors died with it. */
+    for (uint32_t w = 0; w < g.worker_count; w++)
+        if (d->current[w] && tina_monitor(ctx, d->current[w]) != TINA_OK) d->current[w] = 0;
+    atomic_store_explicit(&g_dispatcher, tina_self(ctx), memory_order_release);
     tina_timer_id id;
     return tina_timer_set(ctx, 1000000u, 1000000u, TAG_TICK, &id) == TINA_OK ? 0 : 1;
 }
@@ -150,7 +186,7 @@ static void on_down(dispatcher *d, tina_ctx *ctx, const tina_msg *msg) {
 static void on_checkin(dispatcher *d, tina_ctx *ctx, const tina_msg *msg) {
     uint32_t w;
     memcpy(&w, msg->payload, sizeof(w));
-    if (w >= WORKERS_MAX) return;
+    if (w >= WORKERS_MAX || d->current[w] == msg->from) return; /* a heartbeat: known */
     g.checkins++;
     d->current[w] = msg->from;
     if (tina_monitor(ctx, msg->from) != TINA_OK) tina_log(ctx, TINA_LOG_WARN, "monitor refused");
@@ -202,7 +238,8 @@ static void on_tick(dispatcher *d, tina_ctx *ctx) {
 }
 
 static tina_effect dispatcher_handle(void *self, tina_ctx *ctx, const tina_msg *msg) {
-    dispatcher *d = self;
+    dispatcher *d = &g_desk;
+    (void)self;
     switch (msg->tag) {
     case TAG_CHECKIN: on_checkin(d, ctx, msg); break;
     case TAG_RESULT: g.results++; break;
@@ -215,8 +252,15 @@ static tina_effect dispatcher_handle(void *self, tina_ctx *ctx, const tina_msg *
 
 /* ---- main ------------------------------------------------------------------ */
 
+static void replay_line(uint64_t seed) {
+    printf("  replay: TINA_SEED=0x%llx build/examples/dispatcher --sim", (unsigned long long)seed);
+    if (strcmp(g_faults, "none") != 0) printf(" --faults=%s", g_faults);
+    printf("\n");
+}
+
 static int sweep(const tina_spec *spec) {
     tina_sim_config config = {.shuffle = 1};
+    (void)tina_sim_faults(&config, g_faults); /* checked in main */
     uint64_t failing[16];
     uint32_t failed = 0;
     tina_result r = tina_simulate_sweep(spec, &config, g_seed, g_seeds, failing, 16, &failed);
@@ -225,15 +269,14 @@ static int sweep(const tina_spec *spec) {
         return 1;
     }
     printf("dispatcher: %u seeds from %u, %u failing\n", g_seeds, g_seed, failed);
-    for (uint32_t k = 0; k < failed && k < 16; k++)
-        printf("  replay: TINA_SEED=0x%llx build/examples/dispatcher --sim\n",
-               (unsigned long long)failing[k]);
+    for (uint32_t k = 0; k < failed && k < 16; k++) replay_line(failing[k]);
     return failed ? 1 : 0;
 }
 
 static int simulate(const tina_spec *spec) {
     if (g_seeds) return sweep(spec);
     tina_sim_config config = {.seed = g_seed, .shuffle = 1};
+    (void)tina_sim_faults(&config, g_faults); /* checked in main */
     tina_sim_report report;
     tina_result r = tina_simulate(spec, &config, &report);
     if (r != TINA_OK) {
@@ -246,10 +289,18 @@ static int simulate(const tina_spec *spec) {
            ", restarts %" PRIu64 ", check-ins %" PRIu64 "\n", g.jobs_sent, g.results,
            g.mailbox_full, report.total.restarts, g.checkins);
     printf("%s\n", line);
+    printf("faults injected: crashes %" PRIu64 ", init failures %" PRIu64 ", drops %" PRIu64
+           ", partitions %" PRIu64 ", stalls %" PRIu64 "; escalations %" PRIu64
+           ", quarantines %" PRIu64 ", revivals %" PRIu64 "\n", report.crashes_injected,
+           report.init_failures_injected, report.drops_injected, report.partitions_injected,
+           report.stalls_injected, report.total.escalations, report.total.quarantines,
+           report.total.revivals);
     int ok = report.reason == TINA_SIM_SHUTDOWN && g.results > 0 && report.total.restarts > 0;
     if (report.reason == TINA_SIM_CHECKER) printf("dispatcher: checker: %s\n", report.failure);
-    if (!ok) printf("dispatcher: FAILED; replay with: TINA_SEED=0x%llx build/examples/dispatcher --sim\n",
-                    (unsigned long long)report.seed);
+    if (!ok) {
+        printf("dispatcher: FAILED (reason %s); replay with:\n", line);
+        replay_line(report.seed);
+    }
     return ok ? 0 : 1;
 }
 
@@ -275,8 +326,9 @@ static void usage(FILE *f) {
                "               the report line: seed, trace digest, rounds, reason\n"
                "  --seed=N     the simulation's seed (default 1; TINA_SEED overrides)\n"
                "  --seeds=N    sweep N seeds from --seed under the simulator's checkers and\n"
-               "               print the command that replays each failing one\n",
-            WORKERS_MAX);
+               "               print the command that replays each failing one\n"
+               "  --faults=P   injected faults under --sim: %s (default none)\n",
+            WORKERS_MAX, TINA_SIM_FAULT_PROFILES);
 }
 
 int main(int argc, char **argv) {
@@ -289,9 +341,16 @@ int main(int argc, char **argv) {
             g_sim = 1;
             continue;
         }
-        if (!strncmp(argv[i], "--faults", 8)) {
-            fprintf(stderr, "dispatcher: %s: fault profiles are not built yet\n", argv[i]);
-            return 2;
+        if (!strncmp(argv[i], "--faults=", 9)) {
+            tina_sim_config probe = {0};
+            g_faults = argv[i] + 9;
+            if (tina_sim_faults(&probe, g_faults) != TINA_OK) {
+                fprintf(stderr, "dispatcher: %s: unknown profile (one of %s)\n", argv[i],
+                        TINA_SIM_FAULT_PROFILES);
+                return 2;
+            }
+            g_sim = 1;
+            continue;
         }
         if (flag_u32(argv[i], "--seeds", &g_seeds)) {
             g_sim = 1;
@@ -306,12 +365,12 @@ int main(int argc, char **argv) {
     static uint32_t slot_args[WORKERS_MAX];
     static tina_child_spec children[1 + WORKERS_MAX];
     tina_type_spec types[] = {
-        {.name = "dispatcher", .struct_size = sizeof(dispatcher), .slots_per_shard = 1,
+        {.name = "dispatcher", .struct_size = 8, .slots_per_shard = 1,
          .mailbox_capacity = 8192, .init = dispatcher_init, .handler = dispatcher_handle},
         {.name = "worker", .struct_size = sizeof(worker), .slots_per_shard = WORKERS_MAX,
          .mailbox_capacity = 16, .init = worker_init, .handler = worker_handle}};
     tina_group_spec groups[] = {
-        {.parent = TINA_GROUP_NONE, .strategy = TINA_ONE_FOR_ONE, .restart_max = 10,
+        {.parent = TINA_GROUP_NONE, .strategy = TINA_ONE_FOR_ONE, .restart_max = 1000,
          .window_ns = 1000000000ull},
         {.parent = 0, .strategy = TINA_ONE_FOR_ONE, .restart_max = 1000,
          .window_ns = 1000000000ull}};
