@@ -44,8 +44,9 @@ LIBS     := -luring -lhwloc -lpthread
 
 LIB_SRCS := tina/error.c tina/spec.c tina/topology.c tina/shard.c tina/timer.c tina/trap.c tina/monitor.c tina/watchdog.c \
             tina/log.c tina/supervise.c tina/platform_thread.c tina/runtime.c \
+            tina/io.c tina/io_uring.c tina/io_epoll.c sim/io_sim.c \
             sim/platform_sim.c sim/sim.c sim/checkers.c
-EXAMPLES := pingpong loadshed dispatcher bank
+EXAMPLES := pingpong loadshed dispatcher bank echo http
 BENCHES  := $(basename $(notdir $(wildcard bench/*.c)))
 TESTS    := $(basename $(notdir $(wildcard tests/test_*.c tests/sim_*.c)))
 # Plain programs (no Criterion, whose sandbox does not start under

@@ -48,7 +48,7 @@ extern "C" {
 /*
  * X(name, value, text).  TINA_OK is 0; every error is negative so that a
  * result can travel in an int next to a count.  The spec-validation errors
- * (TINA_ESPEC_*) each name one field of tina_spec; the boot report's message
+ * (TINA_ESPEC_*, -20..-59) each name one field of tina_spec; the boot report's message
  * also names the offending value.
  */
 #define TINA_RESULT_MAP(X)                                                          \
@@ -96,7 +96,13 @@ extern "C" {
     X(ESPEC_GROUP_DYNAMIC, -44, "spec: dynamic children need a one-for-one group")    \
     X(ESPEC_CHILD_GROUP, -45, "spec: a static child names an unknown group")          \
     X(ESPEC_MONITORS, -46, "spec: monitor_slots is out of range")                    \
-    X(ESPEC_WATCHDOG, -47, "spec: watchdog_policy or watchdog_ns is out of range")
+    X(ESPEC_WATCHDOG, -47, "spec: watchdog_policy or watchdog_ns is out of range")   \
+    X(ESPEC_IO, -48, "spec: fd_slots, io_buffers, io_buffer_bytes or io_backend out of range") \
+    X(EFD_STALE, -60, "stale descriptor handle: closed, handed off, or not this shard's") \
+    X(EFD_EXHAUSTED, -61, "no free descriptor: the shard's fd_slots or the process limit") \
+    X(EIO_BUFFERS, -62, "reactor buffer pool exhausted")                              \
+    X(EIO_OFF, -63, "I/O is off: the boot spec's fd_slots is 0")                      \
+    X(EIO_BUSY, -64, "the descriptor has an operation in flight")
 
 typedef enum tina_result {
 #define TINA__RESULT_ENUM(name, value, text) TINA_##name = value,
@@ -157,7 +163,7 @@ static inline uint32_t tina_handle_generation(tina_handle h) {
 #define TINA_TAG_CALL_TIMEOUT 0x02u      /* the pending call timed out */
 #define TINA_TAG_CALL_FAILED 0x03u       /* the request could not be sent; payload: int32 result */
 #define TINA_TAG_SHUTDOWN 0x05u          /* graceful shutdown (supervision issue) */
-#define TINA_TAG_TRANSFER 0x06u          /* descriptor handoff (I/O issue) */
+#define TINA_TAG_TRANSFER 0x06u          /* a descriptor handed over: payload tina_fd_transfer_msg */
 #define TINA_TAG_SHARD_RESTARTED 0x07u   /* a peer shard was revived */
 #define TINA_TAG_SHARD_QUARANTINED 0x08u /* a peer shard was quarantined */
 #define TINA_TAG_DOWN 0x09u              /* a monitored isolate ended */
@@ -200,7 +206,8 @@ typedef enum tina_effect_kind {
     TINA_EFFECT_DONE = 2,    /* finished: free the slot */
     TINA_EFFECT_CRASH = 3,   /* failed: the supervisor decides */
     TINA_EFFECT_CALL = 4,    /* send a request and park until reply or timeout */
-    TINA_EFFECT_REPLY = 5    /* answer the call being handled, then park */
+    TINA_EFFECT_REPLY = 5,   /* answer the call being handled, then park */
+    TINA_EFFECT_IO = 6       /* submit one I/O operation and park until it completes */
 } tina_effect_kind;
 
 typedef struct tina_effect {
@@ -262,6 +269,100 @@ static inline tina_effect tina_reply(uint16_t tag, const void *payload, size_t s
     e.payload = payload;
     e.size = size > 255 ? 255 : (uint8_t)size;
     return e;
+}
+
+/*
+ * I/O effects.  An isolate never makes a syscall: it returns one of these,
+ * the shard submits it (io_uring, or the epoll fallback, or the simulator)
+ * and parks the isolate until the completion arrives as a message with tag
+ * TINA_TAG_IO(op), kind TINA_MSG_SYSTEM, and a tina_io_done payload.  While
+ * parked, other messages (and fired timers) wait in the mailbox.  Data to
+ * send and connect/sendto addresses are copied as the effect is applied,
+ * just after the handler returns: so they must outlive the return -- the
+ * isolate's own struct, static data, or the received data of this very
+ * call, never the handler's stack.  Sends larger than the spec's
+ * io_buffer_bytes are cut to it and complete partially, as send(2) may.
+ * Received data lives in a reactor buffer valid during the completion's
+ * handler call only.
+ */
+typedef uint64_t tina_fd; /* shard 8 | zero 8 | slot 16 | generation 32; 0 is none */
+#define TINA_FD_NONE ((tina_fd)0)
+
+typedef enum tina_io_op {
+    TINA_IO_ACCEPT = 0,   /* fd: a listening socket; done.fd: the new connection */
+    TINA_IO_CONNECT = 1,  /* fd: a socket from tina_socket; the address is copied */
+    TINA_IO_RECV = 2,     /* up to len bytes (0: a whole buffer); result 0 = peer closed */
+    TINA_IO_SEND = 3,
+    TINA_IO_READ = 4,     /* files: at offset */
+    TINA_IO_WRITE = 5,    /* files: at offset */
+    TINA_IO_CLOSE = 6,    /* the handle is stale from the moment the effect is applied */
+    TINA_IO_SENDTO = 7,   /* datagrams */
+    TINA_IO_RECVFROM = 8  /* datagrams; done.addr: the sender */
+} tina_io_op;
+#define TINA_IO_OP_COUNT 9u
+#define TINA_TAG_IO(op) ((uint16_t)(TINA_TAG_IO_FIRST + (op)))
+
+/* The payload of an I/O completion. */
+typedef struct tina_io_done {
+    int32_t result;      /* bytes (recv: 0 = end of stream), 0 (connect, close, accept) or -errno */
+    int32_t error;       /* TINA_OK, or what Tina refused: TINA_EFD_STALE, TINA_EFD_EXHAUSTED,
+                            TINA_EIO_BUFFERS, TINA_EIO_BUSY, TINA_EINVAL (result is then -errno-like) */
+    tina_fd fd;          /* the descriptor operated on; accept: the new connection */
+    const uint8_t *data; /* recv, read, recvfrom: result bytes, valid during this call only */
+    uint32_t op;         /* tina_io_op */
+    uint32_t addr_len;   /* accept, recvfrom: bytes in addr */
+    uint8_t addr[28];    /* accept, recvfrom: the peer (struct sockaddr_in or _in6) */
+    uint32_t reserved;
+} tina_io_done;
+_Static_assert(sizeof(tina_io_done) <= TINA_PAYLOAD_MAX, "an I/O completion fits a message");
+
+/* The payload of a TINA_TAG_TRANSFER message: a descriptor handed to this
+ * isolate by tina_fd_transfer, already installed in this shard's table. */
+typedef struct tina_fd_transfer_msg {
+    tina_fd fd;
+    tina_handle from; /* the isolate that handed it over */
+    uint64_t note;    /* the sender's 8 bytes, as given to tina_fd_transfer */
+} tina_fd_transfer_msg;
+
+static inline tina_effect tina__io(uint32_t op, tina_fd fd, const void *buf, uint32_t len,
+                                   uint64_t extra, uint32_t addr_len) {
+    tina_effect e = {0};
+    e.kind = TINA_EFFECT_IO;
+    e.tag = (uint16_t)op;
+    e.to = fd;
+    e.payload = buf;
+    e.reason = len;
+    e.timeout_ns = extra; /* read/write: offset; sendto: the address */
+    e.size = addr_len > 255 ? 255 : (uint8_t)addr_len;
+    return e;
+}
+static inline tina_effect tina_io_accept(tina_fd listener) {
+    return tina__io(TINA_IO_ACCEPT, listener, NULL, 0, 0, 0);
+}
+static inline tina_effect tina_io_connect(tina_fd fd, const void *addr, uint32_t addr_len) {
+    return tina__io(TINA_IO_CONNECT, fd, addr, 0, 0, addr_len);
+}
+static inline tina_effect tina_io_recv(tina_fd fd, uint32_t max) {
+    return tina__io(TINA_IO_RECV, fd, NULL, max, 0, 0);
+}
+static inline tina_effect tina_io_send(tina_fd fd, const void *data, uint32_t len) {
+    return tina__io(TINA_IO_SEND, fd, data, len, 0, 0);
+}
+static inline tina_effect tina_io_read(tina_fd fd, uint32_t max, uint64_t offset) {
+    return tina__io(TINA_IO_READ, fd, NULL, max, offset, 0);
+}
+static inline tina_effect tina_io_write(tina_fd fd, const void *data, uint32_t len, uint64_t offset) {
+    return tina__io(TINA_IO_WRITE, fd, data, len, offset, 0);
+}
+static inline tina_effect tina_io_close(tina_fd fd) {
+    return tina__io(TINA_IO_CLOSE, fd, NULL, 0, 0, 0);
+}
+static inline tina_effect tina_io_sendto(tina_fd fd, const void *data, uint32_t len,
+                                         const void *addr, uint32_t addr_len) {
+    return tina__io(TINA_IO_SENDTO, fd, data, len, (uint64_t)(uintptr_t)addr, addr_len);
+}
+static inline tina_effect tina_io_recvfrom(tina_fd fd, uint32_t max) {
+    return tina__io(TINA_IO_RECVFROM, fd, NULL, max, 0, 0);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -348,6 +449,13 @@ typedef struct tina_ring_override {
  * defaults are listed beside each field.  Validation happens in full
  * before any memory is reserved or any thread starts.
  */
+/* Which kernel interface the shards' I/O uses. */
+typedef enum tina_io_backend {
+    TINA_IO_AUTO = 0,   /* io_uring; the epoll fallback if the kernel refuses it */
+    TINA_IO_URING = 1,  /* io_uring or fail the boot (TINA_ESYSTEM) */
+    TINA_IO_EPOLL = 2   /* the epoll fallback, always */
+} tina_io_backend;
+
 /* What the watchdog does about a shard stuck in one handler. */
 typedef enum tina_watchdog_policy {
     TINA_WATCHDOG_LOG = 0,   /* log type name and handle, count it (stats.stalls) */
@@ -390,6 +498,12 @@ typedef struct tina_spec {
     uint32_t monitor_slots;        /* monitor entries per shard; 4096 */
     uint64_t watchdog_ns;          /* a pass longer than this is a stall; 1 s */
     uint32_t watchdog_policy;      /* tina_watchdog_policy */
+    /* I/O (section "I/O" below).  fd_slots 0 leaves I/O off: the shard
+     * never sets up io_uring and I/O calls return TINA_EIO_OFF. */
+    uint32_t fd_slots;             /* descriptors per shard, 0 or 16..2^20 */
+    uint32_t io_buffers;           /* reactor buffers per shard; 2 x fd_slots (<= 65536) */
+    uint32_t io_buffer_bytes;      /* bytes per reactor buffer, 512..1 MiB; 16384 */
+    uint32_t io_backend;           /* tina_io_backend */
 } tina_spec;
 
 /* ------------------------------------------------------------------------ */
@@ -497,6 +611,35 @@ typedef enum tina_log_level {
  * the pass).  Lines over 95 characters are cut; a full ring drops and counts. */
 void tina_log(tina_ctx *ctx, tina_log_level level, const char *fmt, ...) TINA_PRINTF(3, 4);
 
+/*
+ * I/O set-up through the context (synchronous; no isolate parks).  Each
+ * returns TINA_OK, TINA_EIO_OFF, TINA_EFD_STALE, TINA_EFD_EXHAUSTED,
+ * TINA_EINVAL or TINA_ESYSTEM (the OS refused: tina_io_errno() says why).
+ * Under the simulator they act on the simulated network and file system.
+ * A descriptor belongs to the isolate that opened or accepted it; it is
+ * closed when that isolate ends.
+ */
+TINA_WUR tina_result tina_socket(tina_ctx *ctx, int domain, int type, int protocol, tina_fd *out);
+TINA_WUR tina_result tina_bind(tina_ctx *ctx, tina_fd fd, const void *addr, uint32_t addr_len);
+TINA_WUR tina_result tina_listen(tina_ctx *ctx, tina_fd fd, int backlog);
+TINA_WUR tina_result tina_setsockopt(tina_ctx *ctx, tina_fd fd, int level, int name,
+                                     const void *value, uint32_t value_len);
+/* Open a file (open(2) flags and mode). */
+TINA_WUR tina_result tina_open(tina_ctx *ctx, const char *path, int flags, uint32_t mode,
+                               tina_fd *out);
+/* The errno of the last TINA_ESYSTEM from the calls above on this shard. */
+int tina_io_errno(const tina_ctx *ctx);
+/* The port a bound socket got (bind to port 0 picks one); 0 on error. */
+uint16_t tina_local_port(tina_ctx *ctx, tina_fd fd);
+/* Hand a descriptor to isolate `to` (any shard): it leaves this isolate's
+ * table at once and arrives as a TINA_TAG_TRANSFER message carrying the
+ * receiver's new handle and `note`.  If the receiver is gone (or its
+ * mailbox full) on arrival, the descriptor is closed and counted
+ * (fd_transfer_dropped).  Returns TINA_OK, TINA_EFD_STALE, TINA_EIO_BUSY
+ * (an operation is in flight on it), TINA_EHANDLE, TINA_ESTALE,
+ * TINA_EMAILBOX_FULL or TINA_EPOOL_EXHAUSTED (the descriptor stays here). */
+TINA_WUR tina_result tina_fd_transfer(tina_ctx *ctx, tina_fd fd, tina_handle to, uint64_t note);
+
 /* ------------------------------------------------------------------------ */
 /* Counters                                                                  */
 /* ------------------------------------------------------------------------ */
@@ -558,7 +701,18 @@ void tina_log(tina_ctx *ctx, tina_log_level level, const char *fmt, ...) TINA_PR
     X(live)               /* isolates alive now */                                      \
     X(pool_user_free)     /* user region slots free now */                              \
     X(pool_system_free)   /* system region slots free now */                            \
-    X(timers_live)        /* timer entries in use now */
+    X(timers_live)        /* timer entries in use now */                                \
+    X(io_submitted)       /* I/O operations handed to the kernel (or simulator) */     \
+    X(io_completed)       /* completions delivered to their isolate */                  \
+    X(io_failed)          /*   of which with a negative result */                       \
+    X(io_dead)            /* completions for an isolate that had ended: reclaimed */     \
+    X(io_cancelled)       /* operations cancelled (teardown, shutdown) */              \
+    X(io_refused)         /* io effects refused at once: stale fd, bad op, no buffer */ \
+    X(io_buffers_exhausted) /* of which for want of a reactor buffer */                 \
+    X(fd_exhausted)       /* descriptors refused: fd_slots full (or EMFILE) */          \
+    X(fd_transferred)     /* descriptors handed to another isolate */                   \
+    X(fd_transfer_dropped) /* handoffs whose receiver was gone: descriptor closed */    \
+    X(fds_open)           /* descriptors open now */
 
 typedef struct tina_shard_stats {
 #define TINA__STATS_FIELD(name) uint64_t name;
@@ -651,7 +805,7 @@ tina_handle tina_runtime_child_handle(const tina_runtime *rt, uint32_t child_ind
                                       uint32_t shard);
 
 /* ------------------------------------------------------------------------ */
-/* Deterministic simulation (first stage: rounds, seed, digest, report)       */
+/* Deterministic simulation                                                   */
 /* ------------------------------------------------------------------------ */
 
 /*
@@ -662,8 +816,9 @@ tina_handle tina_runtime_child_handle(const tina_runtime *rt, uint32_t child_ind
  * finished tina_request_shutdown), on quiescence (nothing pending anywhere;
  * when only timers remain, time jumps to the next one), or at the round
  * limit.  Every handler call is hashed, in order, into a 64-bit trace
- * digest: the same seed and spec give the same digest.  Faults, checkers
- * and I/O under simulation are not built yet.
+ * digest: the same seed and spec give the same digest.  Faults (all off by
+ * default) are drawn from the seed; checkers run every check_every_rounds
+ * and at the end; I/O runs against a simulated network and file system.
  */
 /* A user checker: reads isolates' state between rounds (tina_sim_each) and
  * returns 0, or writes why into `why` and returns non-zero to stop the run
@@ -685,6 +840,8 @@ typedef struct tina_sim_config {
     uint32_t partition_rounds_max;  /* ... both ways, for 1..max rounds (0: 100), then heal */
     uint32_t delay_rounds_min;      /* cross-shard delivery delay, in rounds, drawn per */
     uint32_t delay_rounds_max;      /* message from [min, max]; 0/0: none.  FIFO per channel */
+    uint32_t io_error_per_million;  /* a simulated I/O operation fails (-EIO, -ECONNRESET) */
+    uint32_t io_delay_rounds_max;   /* simulated I/O completes after 0..max rounds (0: next) */
     uint32_t check_every_rounds; /* checkers' period; 0: 1000 (and at the end) */
     tina_sim_check_fn check;     /* optional user checker, run with the built-in ones */
     void *check_user;
@@ -724,6 +881,7 @@ typedef struct tina_sim_report {
     uint64_t partitions_healed;     /* partitions over (one may still be on at the end) */
     uint64_t partition_drops[2];    /* lost to a partition: [0] lower to higher shard id, [1] back */
     uint64_t watchdog_reports; /* stalls past watchdog_ns seen by the watchdog (simulated time) */
+    uint64_t io_errors_injected; /* simulated I/O operations failed on purpose */
     tina_shard_stats total; /* every shard's counters, summed */
     char failure[192];      /* the violation, when reason is TINA_SIM_CHECKER */
 } tina_sim_report;

@@ -127,13 +127,6 @@ static void sim_channel_release(struct tina__shard *s, uint32_t from, uint32_t c
     ring_release(s->inbound[from], count);
 }
 
-static void sim_io_submit(struct tina__shard *s) { (void)s; }
-
-static uint32_t sim_io_reap(struct tina__shard *s) {
-    (void)s;
-    return 0;
-}
-
 static void sim_idle(struct tina__shard *s, uint64_t deadline_ns) {
     (void)s;
     (void)deadline_ns;
@@ -152,8 +145,12 @@ const struct tina__platform tina__platform_sim = {
     .channel_publish = sim_channel_publish,
     .channel_peek = sim_channel_peek,
     .channel_release = sim_channel_release,
-    .io_submit = sim_io_submit,
-    .io_reap = sim_io_reap,
+    .io_setup = tina__sim_io_setup, /* io_sim.c: the simulated network and files */
+    .io_submit = tina__sim_io_submit,
+    .io_reap = tina__sim_io_reap,
+    .io_cancel = tina__sim_io_cancel,
+    .io_ctl = tina__sim_io_ctl,
+    .io_teardown = tina__sim_io_teardown,
     .idle = sim_idle,
     .wake = sim_wake,
 };

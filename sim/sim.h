@@ -93,6 +93,14 @@ static inline void tina__sim_stream(uint64_t state[4], uint64_t seed, uint64_t d
 }
 
 extern const struct tina__platform tina__platform_sim;
+
+/* io_sim.c: the simulated network and file system behind the seam's I/O. */
+int tina__sim_io_setup(struct tina__shard *s);
+void tina__sim_io_submit(struct tina__shard *s);
+uint32_t tina__sim_io_reap(struct tina__shard *s);
+void tina__sim_io_cancel(struct tina__shard *s, uint32_t op);
+int64_t tina__sim_io_ctl(struct tina__shard *s, struct tina__io_ctl *c);
+void tina__sim_io_teardown(struct tina__shard *s);
 int tina__sim_delays_alloc(struct tina__sim *sim, struct tina_runtime *rt);
 void tina__sim_delays_free(struct tina__sim *sim);
 

@@ -52,6 +52,7 @@ void tina__assert_fail(const char *expr, const char *file, int line) __attribute
 #define TINA__DEFAULT_MONITORS 4096u
 #define TINA__DEFAULT_WATCHDOG_NS 1000000000ull
 #define TINA__TAG_MONITOR 0x0Au /* internal: a monitor request crossing shards */
+#define TINA__DEFAULT_IO_BUFFER_BYTES 16384u
 #define TINA__ALTSTACK_BYTES (64u * 1024u) /* signal stack for the trap boundary */
 
 /* ------------------------------------------------------------------------ */
@@ -70,7 +71,8 @@ enum tina__slot_state {
 enum tina__slot_flag {
     TINA__RESUME = 1u << 0,   /* next dispatch delivers TINA_TAG_RESUME */
     TINA__SHUTDOWN = 1u << 1, /* next dispatch delivers TINA_TAG_SHUTDOWN */
-    TINA__DRAINING = 1u << 2  /* got its shutdown notice: done when it parks idle */
+    TINA__DRAINING = 1u << 2, /* got its shutdown notice: done when it parks idle */
+    TINA__IO_PARKED = 1u << 3 /* CALLING on an I/O operation: call_timer is its op index */
 };
 
 /* call_note values that are not pool indexes: notices synthesized at
@@ -80,6 +82,7 @@ enum tina__slot_flag {
 #define TINA__NOTE_FAILED_BASE (UINT32_MAX - 2u)
 #define TINA__NOTE_FAILED(result) (TINA__NOTE_FAILED_BASE - (uint32_t)(-(result)))
 #define TINA__NOTE_FIRST (UINT32_MAX - 4096u)
+#define TINA__NOTE_IO TINA__NOTE_FIRST /* the I/O operation in call_timer completed */
 
 /* Per-isolate bookkeeping: 56 bytes, next to 64 bytes of spawn args. */
 struct tina__slot {
@@ -228,6 +231,92 @@ struct tina__shard;
  * doorbells) and, with the simulator, one simulation table (sim/).  The shard
  * calls each entry once per phase (channel_reserve once per remote send).
  */
+/* ------------------------------------------------------------------------ */
+/* I/O (io.c; backends io_uring.c, io_epoll.c, sim/io_sim.c)                 */
+/* ------------------------------------------------------------------------ */
+
+/* One descriptor of the shard's table; its tina_fd is shard | slot | generation. */
+struct tina__fd {
+    int32_t os_fd;        /* -1 when free */
+    uint32_t generation;  /* never 0 */
+    tina_handle owner;    /* the isolate it is closed with */
+    uint32_t next_free;
+    uint32_t inflight;    /* operations in flight on it */
+};
+
+enum tina__op_state { TINA__OP_FREE = 0, TINA__OP_QUEUED, TINA__OP_INFLIGHT, TINA__OP_DONE };
+
+/* One operation.  The backend reads op, os_fd, buf/len/offset/addr and
+ * answers through tina__io_complete(op index, result, ...). */
+struct tina__io_op {
+    tina_handle owner;   /* the parked isolate; 0 once it ended (orphan) */
+    tina_fd fd;
+    int32_t os_fd;
+    int32_t result;      /* bytes, 0 or -errno; accept: the new os fd */
+    int32_t error;       /* a tina_result when Tina refused it */
+    uint32_t len;
+    uint32_t buf;        /* reactor buffer index, or NIL */
+    uint32_t next;       /* free list, submit queue or refused list */
+    uint64_t offset;
+    uint8_t op;          /* tina_io_op */
+    uint8_t state;       /* enum tina__op_state */
+    uint8_t cancel;      /* cancel asked */
+    uint8_t addr_len;
+    uint32_t backend;    /* the backend's own word (epoll: its wait link) */
+    uint8_t addr[28];    /* connect/sendto: the target; accept/recvfrom: the peer */
+    uint32_t msg_addr_len; /* backend scratch for recvmsg/accept address length */
+};
+
+struct tina__io {
+    struct tina__fd *fds;
+    uint32_t fd_count, fd_free, fd_high, fds_open;
+    struct tina__io_op *ops;
+    uint32_t op_count, op_free;
+    uint32_t queued_head, queued_tail;   /* ops to submit this pass, FIFO */
+    uint32_t refused_head, refused_tail; /* ops Tina answered itself: completed at reap */
+    uint8_t *bufs;                       /* buf_count x buf_bytes, mmap'd */
+    uint32_t buf_count, buf_bytes;
+    uint32_t *buf_stack, buf_top;        /* free buffers */
+    uint32_t *loaned, loaned_count;      /* lent to handlers this pass: back after dispatch */
+    uint32_t inflight;                   /* ops handed to the backend, not yet complete */
+    int last_errno;
+    uint32_t backend_kind;               /* tina_io_backend resolved (URING or EPOLL) */
+    void *backend;                       /* the backend's state */
+};
+
+enum tina__io_ctl_op {
+    TINA__CTL_SOCKET, TINA__CTL_BIND, TINA__CTL_LISTEN, TINA__CTL_SETSOCKOPT,
+    TINA__CTL_OPEN, TINA__CTL_CLOSE, TINA__CTL_LOCAL_PORT
+};
+
+struct tina__io_ctl {
+    uint32_t op;         /* enum tina__io_ctl_op */
+    int32_t os_fd;
+    int a, b, c;         /* socket: domain/type/protocol; listen: backlog; setsockopt: level/name */
+    const void *ptr;     /* bind: address; setsockopt: value; open: path */
+    uint32_t len;        /* bind: address bytes; setsockopt: value bytes; open: mode */
+};
+
+/* A production I/O backend; platform_thread.c picks one per runtime at
+ * create (io_uring, or the epoll fallback) and routes its seam entries to
+ * it.  submit takes the ops queued this pass (io->queued_head, linked by
+ * op->next; it marks each INFLIGHT and empties the queue); an orphan (owner
+ * 0) that is not a close may be completed at once with -ECANCELED; every
+ * other completion is reported by reap only, through tina__io_complete.
+ * wait blocks until a completion, wake() (any thread) or the timeout. */
+struct tina__io_backend {
+    const char *name;
+    int (*setup)(struct tina__shard *s);  /* 0, or -errno; sets io->backend */
+    void (*submit)(struct tina__shard *s);
+    uint32_t (*reap)(struct tina__shard *s);
+    void (*cancel)(struct tina__shard *s, uint32_t op);
+    void (*wait)(struct tina__shard *s, uint64_t timeout_ns); /* UINT64_MAX: no timeout */
+    void (*wake)(struct tina__shard *s);
+    int (*ready)(struct tina__shard *s);  /* completions waiting, without a syscall */
+    void (*teardown)(struct tina__shard *s);
+};
+extern const struct tina__io_backend tina__io_backend_uring, tina__io_backend_epoll;
+
 struct tina__platform {
     const char *name;
     /* Clock: nanoseconds, monotonic, read once per pass. */
@@ -245,9 +334,20 @@ struct tina__platform {
     uint32_t (*channel_peek)(struct tina__shard *shard, uint32_t from, tina_msg **first,
                              int refresh);
     void (*channel_release)(struct tina__shard *shard, uint32_t from, uint32_t count);
-    /* I/O: submit what this pass queued; reap completions as data. */
+    /* I/O (io.c is the shard's side).  io_setup: at create, once the
+     * shard's tables exist (0, or -errno: the boot fails); io_submit: hand
+     * this pass's queued operations over, one submission per pass; io_reap:
+     * feed completions to tina__io_complete, return how many; io_cancel:
+     * ask for an operation's early completion (it still completes once);
+     * io_ctl: the synchronous calls (>= 0, or -errno); io_teardown: at
+     * destroy.  All may be called with shard->io NULL (I/O off) except
+     * cancel and ctl. */
+    int (*io_setup)(struct tina__shard *shard);
     void (*io_submit)(struct tina__shard *shard);
     uint32_t (*io_reap)(struct tina__shard *shard);
+    void (*io_cancel)(struct tina__shard *shard, uint32_t op);
+    int64_t (*io_ctl)(struct tina__shard *shard, struct tina__io_ctl *ctl);
+    void (*io_teardown)(struct tina__shard *shard);
     /* Sleep until deadline_ns (UINT64_MAX: none), a doorbell or stop;
      * never past tina__shard_has_news().  wake: ring a peer's doorbell. */
     void (*idle)(struct tina__shard *shard, uint64_t deadline_ns);
@@ -348,6 +448,7 @@ struct tina__shard {
 
     /* Doorbell: written by this shard going to sleep and by waking peers. */
     _Alignas(64) _Atomic uint32_t sleeping;
+    struct tina__io *io; /* NULL when the spec's fd_slots is 0 */
     _Alignas(64) uint8_t end_pad[1];
 };
 
@@ -498,5 +599,24 @@ void tina__slot_wake(struct tina__shard *s, struct tina__type *t, uint32_t slot_
 uint32_t tina__pool_alloc_system(struct tina__shard *s);
 
 /* random.h helpers live in random.h */
+
+
+/* io.c */
+int tina__io_create(struct tina__shard *s, const tina_spec *spec);
+void tina__io_destroy(struct tina__shard *s);
+void tina__io_effect(struct tina__shard *s, struct tina__type *t, uint32_t i, const tina_effect *e);
+void tina__io_deliver(struct tina__shard *s, struct tina__slot *slot, tina_msg *m);
+void tina__io_complete(struct tina__shard *s, uint32_t op, int32_t result);
+void tina__io_isolate_exit(struct tina__shard *s, struct tina__slot *slot, tina_handle h);
+void tina__io_shutdown(struct tina__shard *s, struct tina__slot *slot);
+void tina__io_after_dispatch(struct tina__shard *s);
+tina_fd tina__io_transfer_arrive(struct tina__shard *s, tina_msg *m);
+void tina__io_transfer_drop(struct tina__shard *s, const tina_msg *m);
+tina_fd tina__io_fd_install(struct tina__shard *s, int32_t os_fd, tina_handle owner);
+void tina__io_close_os(struct tina__shard *s, int32_t os_fd);
+tina_result tina__handle_valid(const struct tina__shard *s, tina_handle h);
+static inline uint8_t *tina__io_buf(struct tina__io *io, uint32_t b) {
+    return io->bufs + (size_t)b * io->buf_bytes;
+}
 
 #endif /* TINA_INTERNAL_H */

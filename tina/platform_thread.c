@@ -25,7 +25,12 @@
  * (the producer's once per pass with output, never per message).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/futex.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
 #include <linux/membarrier.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -71,11 +76,18 @@ static void light_barrier(const struct tina_runtime *rt) {
     else atomic_thread_fence(memory_order_seq_cst);
 }
 
-/* Ring the doorbell of a peer if it sleeps.  Also used by tina_stop. */
+static const struct tina__io_backend *backend_of(const struct tina__shard *s) {
+    return s->io->backend_kind == TINA_IO_EPOLL ? &tina__io_backend_epoll : &tina__io_backend_uring;
+}
+
+/* Ring the doorbell of a peer if it sleeps.  Also used by tina_stop.  A
+ * shard with I/O sleeps in its backend (io_uring or epoll), woken by an
+ * eventfd; the others on the futex. */
 void tina__doorbell(struct tina__shard *peer, int always) {
     if (always || atomic_load_explicit(&peer->sleeping, memory_order_relaxed)) {
         atomic_store_explicit(&peer->sleeping, 0, memory_order_relaxed);
-        futex_wake(&peer->sleeping);
+        if (peer->io != NULL && peer->io->backend != NULL) backend_of(peer)->wake(peer);
+        else futex_wake(&peer->sleeping);
     }
 }
 
@@ -128,11 +140,76 @@ static void thread_wake(struct tina__shard *s, uint32_t peer) {
     tina__doorbell(s->rt->shards[peer], 1);
 }
 
-static void thread_io_submit(struct tina__shard *s) { (void)s; }
+/* ---- I/O: routed to the backend chosen at create ------------------------- */
+
+/* io_uring unless the spec says epoll; the fallback when the kernel
+ * refuses io_uring and the spec allows it, announced once per process. */
+static int thread_io_setup(struct tina__shard *s) {
+    uint32_t want = s->rt->spec.io_backend;
+    int err = -ENOSYS;
+    if (want != TINA_IO_EPOLL) {
+        s->io->backend_kind = TINA_IO_URING;
+        err = tina__io_backend_uring.setup(s);
+        if (err == 0 || want == TINA_IO_URING) return err;
+        static _Atomic int announced;
+        if (!atomic_exchange(&announced, 1))
+            fprintf(stderr, "tina: io_uring is unavailable (%s): using epoll. Allow io_uring_setup "
+                            "in the seccomp profile, raise RLIMIT_MEMLOCK, or set "
+                            "sysctl kernel.io_uring_disabled=0 to get it back.\n",
+                    strerror(-err));
+    }
+    s->io->backend_kind = TINA_IO_EPOLL;
+    return tina__io_backend_epoll.setup(s);
+}
+
+static void thread_io_submit(struct tina__shard *s) {
+    if (s->io != NULL && (s->io->queued_head != TINA__NIL || s->io->inflight > 0))
+        backend_of(s)->submit(s);
+}
 
 static uint32_t thread_io_reap(struct tina__shard *s) {
-    (void)s;
-    return 0;
+    if (s->io == NULL || s->io->backend == NULL) return 0;
+    return backend_of(s)->reap(s); /* also takes back a doorbell that rang */
+}
+
+static void thread_io_cancel(struct tina__shard *s, uint32_t op) {
+    backend_of(s)->cancel(s, op);
+}
+
+static void thread_io_teardown(struct tina__shard *s) {
+    backend_of(s)->teardown(s);
+}
+
+static int64_t errno_result(long r) { return r < 0 ? -(int64_t)errno : (int64_t)r; }
+
+/* The synchronous calls.  Sockets are blocking under io_uring (which polls
+ * for them) and non-blocking under epoll; always close-on-exec. */
+static int64_t thread_io_ctl(struct tina__shard *s, struct tina__io_ctl *c) {
+    int nonblock = s->io->backend_kind == TINA_IO_EPOLL;
+    switch (c->op) {
+    case TINA__CTL_SOCKET:
+        return errno_result(socket(c->a, c->b | SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0), c->c));
+    case TINA__CTL_BIND:
+        return errno_result(bind(c->os_fd, (const struct sockaddr *)c->ptr, c->len));
+    case TINA__CTL_LISTEN:
+        return errno_result(listen(c->os_fd, c->a));
+    case TINA__CTL_SETSOCKOPT:
+        return errno_result(setsockopt(c->os_fd, c->a, c->b, c->ptr, c->len));
+    case TINA__CTL_OPEN:
+        return errno_result(open((const char *)c->ptr, c->a | O_CLOEXEC, (mode_t)c->len));
+    case TINA__CTL_CLOSE:
+        return errno_result(close(c->os_fd));
+    case TINA__CTL_LOCAL_PORT: {
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof(ss);
+        if (getsockname(c->os_fd, (struct sockaddr *)&ss, &len) != 0) return -(int64_t)errno;
+        if (ss.ss_family == AF_INET) return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+        if (ss.ss_family == AF_INET6) return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+        return -EAFNOSUPPORT;
+    }
+    default:
+        return -EINVAL;
+    }
 }
 
 static int inbound_readable(struct tina__shard *s) {
@@ -143,9 +220,10 @@ static int inbound_readable(struct tina__shard *s) {
 
 static void thread_idle(struct tina__shard *s, uint64_t deadline_ns) {
     struct tina_runtime *rt = s->rt;
+    const struct tina__io_backend *io = s->io != NULL ? backend_of(s) : NULL;
     atomic_store_explicit(&s->sleeping, 1, memory_order_relaxed);
     heavy_barrier(rt);
-    if (inbound_readable(s) || tina__shard_has_news(s)) {
+    if (inbound_readable(s) || tina__shard_has_news(s) || (io && io->ready(s))) {
         atomic_store_explicit(&s->sleeping, 0, memory_order_relaxed);
         return;
     }
@@ -159,7 +237,8 @@ static void thread_idle(struct tina__shard *s, uint64_t deadline_ns) {
         timeout = deadline_ns - now;
     }
     s->stats.sleeps++;
-    futex_wait(&s->sleeping, 1, timeout);
+    if (io) io->wait(s, timeout); /* completions, the eventfd doorbell or the timeout */
+    else futex_wait(&s->sleeping, 1, timeout);
     atomic_store_explicit(&s->sleeping, 0, memory_order_relaxed);
 }
 
@@ -171,8 +250,12 @@ const struct tina__platform tina__platform_thread = {
     .channel_publish = thread_channel_publish,
     .channel_peek = thread_channel_peek,
     .channel_release = thread_channel_release,
+    .io_setup = thread_io_setup,
     .io_submit = thread_io_submit,
     .io_reap = thread_io_reap,
+    .io_cancel = thread_io_cancel,
+    .io_ctl = thread_io_ctl,
+    .io_teardown = thread_io_teardown,
     .idle = thread_idle,
     .wake = thread_wake,
 };

@@ -111,6 +111,11 @@ static void children_place(struct tina_runtime *rt) {
 }
 
 static void runtime_free(struct tina_runtime *rt) {
+    for (uint32_t s = 0; s < rt->shard_count; s++) {
+        struct tina__shard *shard = rt->shards[s];
+        if (shard == NULL || shard->io == NULL) continue;
+        tina__io_destroy(shard); /* closes what is still open, then the backend */
+    }
     for (uint32_t s = 0; s < TINA_SHARD_COUNT_MAX; s++) tina__arena_unmap(&rt->arenas[s]);
     tina__topology_close(rt);
     free(rt->types);
@@ -123,6 +128,28 @@ static void runtime_free(struct tina_runtime *rt) {
 
 tina_result tina_create(const tina_spec *spec, tina_runtime **out, tina_boot_report *report) {
     return tina__create(spec, &tina__platform_thread, NULL, out, report);
+}
+
+/* Every shard's I/O tables and backend (nothing when fd_slots is 0). */
+static tina_result io_setup(struct tina_runtime *rt, tina_boot_report *report) {
+    for (uint32_t id = 0; id < rt->shard_count; id++) {
+        struct tina__shard *s = rt->shards[id];
+        if (tina__io_create(s, &rt->spec) != 0) {
+            snprintf(report->message, sizeof(report->message),
+                     "io: the tables of shard %u (fd_slots %u, io_buffers %u x %u bytes) do not fit",
+                     id, rt->spec.fd_slots, rt->spec.io_buffers, rt->spec.io_buffer_bytes);
+            return TINA_ENO_MEMORY;
+        }
+        if (s->io == NULL) continue;
+        int err = rt->platform->io_setup(s);
+        if (err != 0) {
+            snprintf(report->message, sizeof(report->message),
+                     "io: shard %u: %s backend set-up failed: %s", id,
+                     rt->spec.io_backend == TINA_IO_URING ? "io_uring" : "I/O", strerror(-err));
+            return TINA_ESYSTEM;
+        }
+    }
+    return TINA_OK;
 }
 
 /* Create on a given platform: the pinned-thread one, or the simulator's. */
@@ -162,6 +189,7 @@ tina_result tina__create(const tina_spec *spec, const struct tina__platform *pla
         for (uint32_t to = 0; to < rt->shard_count; to++)
             if (from != to) rt->shards[from]->outbound[to] = rt->shards[to]->inbound[from];
     children_place(rt);
+    if ((r = io_setup(rt, report)) != TINA_OK) goto fail;
     rt->report = *report;
     *out = rt;
     return TINA_OK;

@@ -207,6 +207,10 @@ static inline tina_result handle_check(const struct tina__shard *s, tina_handle 
     return TINA_OK;
 }
 
+tina_result tina__handle_valid(const struct tina__shard *s, tina_handle h) {
+    return handle_check(s, h);
+}
+
 static inline int slot_alive(const struct tina__slot *slot, tina_handle h) {
     return slot->generation == tina_handle_generation(h) &&
            (slot->state == TINA__IDLE || slot->state == TINA__READY ||
@@ -382,12 +386,20 @@ static int arrival_accept(struct tina__shard *s, const tina_msg *src, struct tin
     struct tina__type *t = &s->types[tina_handle_type(src->to)];
     uint32_t i = tina_handle_slot(src->to);
     struct tina__slot *slot = &t->slots[i];
-    if (!slot_alive(slot, src->to)) return arrival_drop(s, ring, &s->stats.dropped_stale);
+    int transfer = system && src->tag == TINA_TAG_TRANSFER;
+    if (!slot_alive(slot, src->to)) {
+        if (TINA__UNLIKELY(transfer)) tina__io_transfer_drop(s, src);
+        return arrival_drop(s, ring, &s->stats.dropped_stale);
+    }
     if (!system && slot->mbox_count >= t->mailbox_capacity)
         return arrival_drop(s, ring, &s->stats.dropped_full);
     uint32_t m = system ? tina__pool_alloc_system(s) : pool_alloc_user(s);
     if (m == TINA__NIL) return 0;
     memcpy(&s->msgs[m], src, offsetof(tina_msg, payload) + src->size);
+    if (TINA__UNLIKELY(transfer) && tina__io_transfer_arrive(s, &s->msgs[m]) == TINA_FD_NONE) {
+        pool_free(s, m);
+        return arrival_drop(s, ring, NULL);
+    }
     mailbox_push(s, slot, m);
     slot_wake(s, t, i);
     s->stats.delivered++;
@@ -492,6 +504,8 @@ void tina__isolate_exit(struct tina__shard *s, struct tina__type *t, uint32_t i,
         tina__monitors_fire(s, slot, tina_handle_make(s->id, t->id, i, slot->generation), how,
                             reason);
     while (slot->mbox_head != TINA__NIL) pool_free(s, mailbox_pop(s, slot));
+    if (TINA__UNLIKELY(s->io != NULL))
+        tina__io_isolate_exit(s, slot, tina_handle_make(s->id, t->id, i, slot->generation));
     if (slot->call_note < s->pool_slots) pool_free(s, slot->call_note);
     slot->call_note = TINA__NIL;
     tina__timer_cancel_all(s, slot);
@@ -649,6 +663,9 @@ static void effect_apply(struct tina__shard *s, struct tina__type *t, uint32_t i
         effect_reply(s, m, e);
         receive_park(s, t, i);
         return;
+    case TINA_EFFECT_IO:
+        tina__io_effect(s, t, i, e);
+        return;
     default:
         /* An effect kind we do not know is the handler's bug: crash it. */
         s->stats.invalid++;
@@ -693,6 +710,8 @@ static const tina_msg *next_message(struct tina__shard *s, struct tina__type *t,
     } else if (note == TINA__NIL && (slot->flags & TINA__RESUME)) {
         slot->flags &= (uint8_t)~TINA__RESUME;
         m->tag = TINA_TAG_RESUME;
+    } else if (note == TINA__NOTE_IO) {
+        tina__io_deliver(s, slot, m);
     } else if (note == TINA__NOTE_TIMEOUT) {
         slot->call_note = TINA__NIL;
         m->tag = TINA_TAG_CALL_TIMEOUT;
@@ -809,6 +828,7 @@ static void shutdown_begin(struct tina__shard *s) {
             }
             if (slot->state == TINA__FREE) continue;
             slot->flags |= TINA__SHUTDOWN;
+            if (slot->flags & TINA__IO_PARKED) tina__io_shutdown(s, slot);
             if (slot->state == TINA__IDLE) {
                 slot->state = TINA__READY;
                 list_push(t, &t->ready, i);
@@ -959,6 +979,7 @@ int tina__shard_pass(struct tina__shard *s) {
     if (TINA__LIKELY(!s->quarantined)) {
         tina__supervise_restart_pending(s);
         dispatch(s);
+        if (s->io != NULL && s->io->loaned_count > 0) tina__io_after_dispatch(s);
         if (TINA__UNLIKELY(s->quarantine_pending)) quarantine_enter(s);
     }
     s->platform->io_submit(s);
@@ -1018,6 +1039,7 @@ static void stats_gauges(struct tina__shard *s) {
     s->stats.pool_user_free = s->user_free;
     s->stats.pool_system_free = s->system_free;
     s->stats.timers_live = s->wheel.live;
+    s->stats.fds_open = s->io != NULL ? s->io->fds_open : 0;
     s->stats.stalls = atomic_load_explicit(&s->stalls, memory_order_relaxed);
 }
 

@@ -156,6 +156,11 @@ static tina_result sizes_check(const tina_spec *s, tina_boot_report *report) {
     if (s->watchdog_policy > TINA_WATCHDOG_OFF || s->watchdog_ns < 1000000u)
         FAIL(TINA_ESPEC_WATCHDOG, "watchdog_policy/watchdog_ns: %u/%llu (need 0..2 and >= 1 ms)",
              s->watchdog_policy, (unsigned long long)s->watchdog_ns);
+    if ((s->fd_slots != 0 && (s->fd_slots < 16 || s->fd_slots > 65536)) || s->io_buffers > 65536 ||
+        s->io_buffer_bytes < 512 || s->io_buffer_bytes > (1u << 20) || s->io_backend > TINA_IO_EPOLL)
+        FAIL(TINA_ESPEC_IO, "fd_slots/io_buffers/io_buffer_bytes/io_backend: %u/%u/%u/%u (need 0 or "
+             "16..65536, 1..65536, 512..1048576, 0..2)", s->fd_slots, s->io_buffers,
+             s->io_buffer_bytes, s->io_backend);
     if (s->monitor_slots >= (1u << 30))
         FAIL(TINA_ESPEC_MONITORS, "monitor_slots: %u (need 1..2^30-1)", s->monitor_slots);
     if (s->timer_slots < 1 || s->timer_slots >= (1u << 30))
@@ -274,6 +279,8 @@ static void defaults_fill(tina_spec *s) {
     DEFAULT(shutdown_timeout_ns, TINA__DEFAULT_SHUTDOWN_NS);
     DEFAULT(monitor_slots, TINA__DEFAULT_MONITORS);
     DEFAULT(watchdog_ns, TINA__DEFAULT_WATCHDOG_NS);
+    DEFAULT(io_buffers, s->fd_slots * 2 > 65536 ? 65536 : (s->fd_slots ? s->fd_slots * 2 : 1));
+    DEFAULT(io_buffer_bytes, TINA__DEFAULT_IO_BUFFER_BYTES);
 #undef DEFAULT
 }
 

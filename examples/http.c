@@ -1,0 +1,386 @@
+/*
+ * http -- a minimal HTTP/1.1 plaintext responder on every shard.
+ *
+ *   build/examples/http [--port=P] [--shards=N] [--seconds=S] [--epoll]
+ *
+ * Every request for anything gets "Hello, World!".  Keep-alive is the
+ * default (HTTP/1.1), "Connection: close" or HTTP/1.0 closes after the
+ * answer; pipelined requests are answered in order, several responses per
+ * send.  wrk drives it:  wrk -t1 -c64 -d5s http://127.0.0.1:P/
+ *
+ * Connections are accepted on shard 0 and handed round-robin to the other
+ * shards' `home` isolates, exactly as in examples/echo.c; each connection
+ * is one `conn` isolate looping recv -> parse -> send.
+ *
+ * Bad input: a malformed request line or header gets 400 and the
+ * connection is closed; a request whose head does not fit the 8 KiB
+ * buffer gets 431 and is closed; bodies (Content-Length) are read and
+ * ignored, chunked bodies get 400.  A client that never reads only parks
+ * its own conn on its send: other connections on the shard go on.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+
+#include "tina.h"
+
+#define CONNS_PER_SHARD 1024u
+
+enum { TYPE_ACCEPTOR, TYPE_HOME, TYPE_CONN };
+enum { CHILD_ACCEPTOR, CHILD_HOME };
+enum { TAG_STOP = TINA_TAG_USER, TAG_KICK };
+
+/* Counters printed at exit; each written by one shard only. */
+static uint64_t g_served[64], g_accepted, g_handed, g_refused;
+
+static uint32_t g_port = 8080, g_shards, g_seconds, g_epoll;
+static _Atomic uint32_t g_bound_port; /* the port the listener got */
+static int g_quiet;                     /* benches: no banner */
+static const uint32_t *g_cores;         /* benches: pin shard i to g_cores[i] */
+
+/* ---- HTTP parsing ------------------------------------------------------- */
+
+#define IN_BYTES 8192u
+#define OUT_BYTES 16384u
+
+static const char k_ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 13\r\nContent-Type: text/plain\r\n"
+                           "\r\nHello, World!";
+static const char k_400[] = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+static const char k_431[] = "HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Length: 0\r\n"
+                            "Connection: close\r\n\r\n";
+
+enum { PARSE_MORE = 0, PARSE_BAD = -400, PARSE_TOO_BIG = -431 };
+
+static int is_token(char ch) {
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+           (ch && strchr("!#$%&'*+-.^_`|~", ch) != NULL);
+}
+
+/* The request line: METHOD SP target SP HTTP/1.x.  Sets *http10. */
+static int line_ok(const char *p, const char *end, int *http10) {
+    const char *q = p;
+    while (q < end && is_token(*q)) q++;
+    if (q == p || q - p > 16 || q >= end || *q++ != ' ') return 0;
+    const char *target = q;
+    while (q < end && *q > ' ' && *q < 0x7f) q++;
+    if (q == target || q >= end || *q++ != ' ') return 0;
+    if (end - q != 8 || memcmp(q, "HTTP/1.", 7) != 0 || (q[7] != '0' && q[7] != '1')) return 0;
+    *http10 = q[7] == '0';
+    return 1;
+}
+
+static int header_is(const char *p, const char *colon, const char *name) {
+    size_t n = strlen(name);
+    return (size_t)(colon - p) == n && strncasecmp(p, name, n) == 0;
+}
+
+/* Headers, line by line, up to the empty line at `end`. */
+static int headers_ok(const char *p, const char *end, int *close, long *body) {
+    while (p < end) {
+        const char *eol = memchr(p, '\r', (size_t)(end - p));
+        if (eol == NULL || eol + 1 >= end + 2 || eol[1] != '\n') return 0;
+        const char *colon = memchr(p, ':', (size_t)(eol - p));
+        if (colon == NULL || colon == p) return 0;
+        for (const char *c = p; c < colon; c++)
+            if (!is_token(*c)) return 0;
+        const char *v = colon + 1;
+        while (v < eol && (*v == ' ' || *v == '\t')) v++;
+        size_t vlen = (size_t)(eol - v);
+        if (header_is(p, colon, "connection")) {
+            if (vlen >= 5 && strncasecmp(v, "close", 5) == 0) *close = 1;
+            if (vlen >= 10 && strncasecmp(v, "keep-alive", 10) == 0) *close = 0;
+        } else if (header_is(p, colon, "content-length")) {
+            char *stop;
+            *body = strtol(v, &stop, 10);
+            if (stop == v || stop != eol || *body < 0) return 0;
+        } else if (header_is(p, colon, "transfer-encoding")) {
+            return 0; /* no chunked bodies here */
+        }
+        p = eol + 2;
+    }
+    return 1;
+}
+
+/* One request at the head of buf: its length (> 0), PARSE_MORE, PARSE_BAD
+ * or PARSE_TOO_BIG.  *close: answer, then close. */
+static int request_parse(const char *buf, size_t len, int *close) {
+    const char *eol = memchr(buf, '\n', len);
+    if (eol == NULL) return len >= IN_BYTES ? PARSE_TOO_BIG : PARSE_MORE;
+    int http10 = 0;
+    if (eol == buf || eol[-1] != '\r' || !line_ok(buf, eol - 1, &http10)) return PARSE_BAD;
+    const char *head_end = memmem(buf, len, "\r\n\r\n", 4);
+    if (head_end == NULL) return len >= IN_BYTES ? PARSE_TOO_BIG : PARSE_MORE;
+    long body = 0;
+    *close = http10;
+    if (!headers_ok(eol + 1, head_end + 2, close, &body)) return PARSE_BAD;
+    size_t total = (size_t)(head_end + 4 - buf);
+    if (body > (long)(IN_BYTES - total)) return PARSE_TOO_BIG;
+    if (total + (size_t)body > len) return PARSE_MORE;
+    return (int)(total + (size_t)body);
+}
+
+/* ---- conn: one connection ----------------------------------------------- */
+
+typedef struct conn {
+    tina_fd fd;
+    uint32_t in_len;
+    uint32_t out_len, out_sent;
+    uint32_t close_after; /* answer what is queued, then close */
+    char in[IN_BYTES];
+    char out[OUT_BYTES];
+} conn;
+
+static uint64_t g_requests[64], g_bad[64];
+
+static tina_effect conn_close(conn *c) {
+    tina_fd fd = c->fd;
+    c->fd = TINA_FD_NONE;
+    return fd ? tina_io_close(fd) : tina_done();
+}
+
+static void out_add(conn *c, const char *text, size_t n) {
+    memcpy(c->out + c->out_len, text, n);
+    c->out_len += (uint32_t)n;
+}
+
+/* Answer every complete request buffered (as many as fit the output),
+ * then send, or read more. */
+static tina_effect conn_serve(conn *c, tina_ctx *ctx) {
+    uint32_t shard = tina_shard_id(ctx) % 64;
+    while (!c->close_after && c->out_len + sizeof(k_431) < OUT_BYTES) {
+        int close = 0;
+        int n = request_parse(c->in, c->in_len, &close);
+        if (n == PARSE_MORE) break;
+        if (n < 0) {
+            g_bad[shard]++;
+            if (n == PARSE_BAD) out_add(c, k_400, sizeof(k_400) - 1);
+            else out_add(c, k_431, sizeof(k_431) - 1);
+            c->close_after = 1;
+            break;
+        }
+        g_requests[shard]++;
+        out_add(c, k_ok, sizeof(k_ok) - 1);
+        memmove(c->in, c->in + n, c->in_len - (uint32_t)n);
+        c->in_len -= (uint32_t)n;
+        c->close_after = (uint32_t)close;
+    }
+    if (c->out_len > 0) return tina_io_send(c->fd, c->out, c->out_len);
+    if (c->close_after) return conn_close(c);
+    return tina_io_recv(c->fd, IN_BYTES - c->in_len);
+}
+
+static tina_effect conn_handle(void *self, tina_ctx *ctx, const tina_msg *msg) {
+    conn *c = self;
+    if (msg->tag == TINA_TAG_TRANSFER) { /* our connection, from home */
+        tina_fd_transfer_msg t;
+        memcpy(&t, msg->payload, sizeof(t));
+        c->fd = t.fd;
+        int one = 1; /* answers go out at once, not after the peer's delayed ack */
+        (void)tina_setsockopt(ctx, c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        return tina_io_recv(c->fd, IN_BYTES);
+    }
+    if (msg->tag == TINA_TAG_SHUTDOWN) return conn_close(c);
+    if (msg->tag < TINA_TAG_IO_FIRST || msg->tag > TINA_TAG_IO_LAST) return tina_receive();
+    tina_io_done d;
+    memcpy(&d, msg->payload, sizeof(d));
+    switch (d.op) {
+    case TINA_IO_RECV:
+        if (d.result <= 0) return conn_close(c); /* end of stream, reset or cancelled */
+        memcpy(c->in + c->in_len, d.data, (size_t)d.result);
+        c->in_len += (uint32_t)d.result;
+        return conn_serve(c, ctx);
+    case TINA_IO_SEND:
+        if (d.result < 0) return conn_close(c);
+        c->out_sent += (uint32_t)d.result;
+        if (c->out_sent < c->out_len)
+            return tina_io_send(c->fd, c->out + c->out_sent, c->out_len - c->out_sent);
+        c->out_len = c->out_sent = 0;
+        return conn_serve(c, ctx);
+    case TINA_IO_CLOSE:
+        return tina_done();
+    default:
+        return conn_close(c);
+    }
+}
+
+/* ---- home: one per shard, turns handed-over descriptors into conns ------ */
+
+/* Shard 0's home also keeps the --seconds timer: the acceptor spends its
+ * life parked on accept, and a parked isolate's timers wait with its mail. */
+static uint32_t home_init(void *self, tina_ctx *ctx, const void *args, size_t size) {
+    (void)self, (void)args, (void)size;
+    tina_timer_id id;
+    if (g_seconds && tina_shard_id(ctx) == 0 &&
+        tina_timer_set(ctx, (uint64_t)g_seconds * 1000000000u, 0, TAG_STOP, &id) != TINA_OK)
+        return 1;
+    return 0;
+}
+
+static tina_effect home_handle(void *self, tina_ctx *ctx, const tina_msg *msg) {
+    (void)self;
+    if (msg->tag == TAG_STOP) tina_request_shutdown(ctx);
+    if (msg->tag != TINA_TAG_TRANSFER) return tina_receive();
+    tina_fd_transfer_msg t;
+    memcpy(&t, msg->payload, sizeof(t));
+    tina_handle c;
+    if (tina_spawn(ctx, TYPE_CONN, NULL, 0, &c) != TINA_OK ||
+        tina_fd_transfer(ctx, t.fd, c, 0) != TINA_OK) {
+        tina_log(ctx, TINA_LOG_WARN, "no room for a connection: closing it");
+        return tina_io_close(t.fd); /* the completion comes back here; ignored */
+    }
+    g_served[tina_shard_id(ctx) % 64]++;
+    return tina_receive();
+}
+
+/* ---- acceptor: shard 0 ---------------------------------------------------- */
+
+typedef struct acceptor {
+    tina_fd listener;
+    uint32_t next_shard;
+} acceptor;
+
+static uint32_t acceptor_init(void *self, tina_ctx *ctx, const void *args, size_t size) {
+    acceptor *a = self;
+    (void)args, (void)size;
+    int one = 1;
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)g_port),
+                               .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    tina_result r = tina_socket(ctx, AF_INET, SOCK_STREAM, 0, &a->listener);
+    if (r == TINA_OK) r = tina_setsockopt(ctx, a->listener, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (r == TINA_OK) r = tina_bind(ctx, a->listener, &addr, sizeof(addr));
+    if (r == TINA_OK) r = tina_listen(ctx, a->listener, 4096);
+    if (r != TINA_OK) {
+        fprintf(stderr, "http: cannot listen on 127.0.0.1:%u: %s (%s)\n", g_port, tina_strerror(r),
+                strerror(tina_io_errno(ctx)));
+        tina_request_stop(ctx);
+        return 1;
+    }
+    g_bound_port = tina_local_port(ctx, a->listener);
+    if (!g_quiet) printf("http: listening on 127.0.0.1:%u, %u shards\n", g_bound_port, tina_shard_count(ctx));
+    fflush(stdout);
+    /* The first accept goes out with a message to ourselves. */
+    return tina_send(ctx, tina_self(ctx), TAG_KICK, NULL, 0) == TINA_OK ? 0 : 3;
+}
+
+/* Round-robin over the shards' homes; a refused handoff tries the next.
+ * Returns 0 if nobody took it. */
+static int acceptor_hand_over(acceptor *a, tina_ctx *ctx, tina_fd fd) {
+    uint32_t shards = tina_shard_count(ctx);
+    for (uint32_t tries = 0; tries < shards; tries++) {
+        uint32_t shard = a->next_shard++ % shards;
+        if (tina_fd_transfer(ctx, fd, tina_child_handle(ctx, CHILD_HOME, shard), 0) == TINA_OK) {
+            g_handed++;
+            return 1;
+        }
+    }
+    g_refused++;
+    return 0;
+}
+
+static tina_effect acceptor_handle(void *self, tina_ctx *ctx, const tina_msg *msg) {
+    acceptor *a = self;
+    if (msg->tag == TINA_TAG_SHUTDOWN) return tina_done(); /* the listener closes with us */
+    if (msg->tag == TINA_TAG_IO(TINA_IO_ACCEPT)) {
+        tina_io_done d;
+        memcpy(&d, msg->payload, sizeof(d));
+        if (d.result == -ECANCELED) return tina_receive(); /* shutdown: the notice follows */
+        if (d.result == 0) {
+            g_accepted++;
+            if (!acceptor_hand_over(a, ctx, d.fd)) return tina_io_close(d.fd); /* then accept */
+        }
+    }
+    if (tina_shutting_down(ctx)) return tina_receive();
+    return tina_io_accept(a->listener);
+}
+
+/* ---- main ------------------------------------------------------------------ */
+
+static tina_result http_create(tina_runtime **rt, tina_boot_report *report) {
+    static tina_type_spec types[] = {
+        [TYPE_ACCEPTOR] = {.name = "acceptor", .struct_size = sizeof(acceptor), .slots_per_shard = 1,
+                           .init = acceptor_init, .handler = acceptor_handle},
+        [TYPE_HOME] = {.name = "home", .struct_size = 8, .slots_per_shard = 1,
+                       .mailbox_capacity = 4096, .init = home_init, .handler = home_handle},
+        [TYPE_CONN] = {.name = "conn", .struct_size = sizeof(conn),
+                       .slots_per_shard = CONNS_PER_SHARD, .mailbox_capacity = 4,
+                       .handler = conn_handle}};
+    static tina_child_spec children[] = {
+        [CHILD_ACCEPTOR] = {.type_id = TYPE_ACCEPTOR, .shard = 0, .restart = TINA_RESTART_TRANSIENT},
+        [CHILD_HOME] = {.type_id = TYPE_HOME, .shard = TINA_SHARD_EVERY,
+                        .restart = TINA_RESTART_PERMANENT}};
+    tina_spec spec = {.types = types, .type_count = 3, .children = children, .child_count = 2,
+                      .shard_count = g_shards, .fd_slots = CONNS_PER_SHARD + 64,
+                      .io_backend = g_epoll ? TINA_IO_EPOLL : TINA_IO_AUTO,
+                      .cores = g_cores, .core_count = g_cores ? g_shards : 0};
+    return tina_create(&spec, rt, report);
+}
+
+#ifndef HTTP_NO_MAIN
+static int flag_u32(const char *arg, const char *name, uint32_t *out) {
+    size_t n = strlen(name);
+    if (strncmp(arg, name, n) != 0 || arg[n] != '=') return 0;
+    char *end;
+    unsigned long v = strtoul(arg + n + 1, &end, 10);
+    if (*end != 0 || v > UINT32_MAX) return 0;
+    *out = (uint32_t)v;
+    return 1;
+}
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: http [--port=P] [--shards=N] [--seconds=S] [--epoll]\n"
+               "  --port=P     TCP port on 127.0.0.1 (default 8080; 0 picks one)\n"
+               "  --shards=N   shards (default: one per core)\n"
+               "  --seconds=S  shut down after S seconds (default: at SIGINT/SIGTERM)\n"
+               "  --epoll      use the epoll fallback instead of io_uring\n");
+}
+
+int main(int argc, char **argv) {
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help")) {
+            usage(stdout);
+            return 0;
+        }
+        if (!strcmp(argv[i], "--epoll")) {
+            g_epoll = 1;
+            continue;
+        }
+        if (!flag_u32(argv[i], "--port", &g_port) && !flag_u32(argv[i], "--shards", &g_shards) &&
+            !flag_u32(argv[i], "--seconds", &g_seconds)) {
+            usage(stderr);
+            return 2;
+        }
+    }
+    tina_boot_report report;
+    tina_runtime *rt;
+    tina_result r = http_create(&rt, &report);
+    if (r != TINA_OK) {
+        fprintf(stderr, "http: %s: %s\n", tina_result_name(r), report.message);
+        return 1;
+    }
+    r = tina_run(rt);
+    tina_shard_stats sum = {0}, st;
+    for (uint32_t s = 0; s < report.shard_count; s++) {
+        (void)tina_stats(rt, s, &st);
+        uint64_t *acc = (uint64_t *)&sum;
+        const uint64_t *v = (const uint64_t *)&st;
+        for (size_t k = 0; k < sizeof(st) / 8; k++) acc[k] += v[k];
+        printf("shard %u: connections %" PRIu64 ", requests %" PRIu64 ", bad requests %" PRIu64
+               ", io completed %" PRIu64 "\n", s, g_served[s % 64], g_requests[s % 64],
+               g_bad[s % 64], st.io_completed);
+    }
+    printf("accepted %" PRIu64 ", handed over %" PRIu64 ", refused %" PRIu64 "\n", g_accepted,
+           g_handed, g_refused);
+    printf("io: submitted %" PRIu64 ", completed %" PRIu64 ", failed %" PRIu64 ", cancelled %" PRIu64
+           ", reclaimed %" PRIu64 ", fds open at exit %" PRIu64 "\n", sum.io_submitted,
+           sum.io_completed, sum.io_failed, sum.io_cancelled, sum.io_dead, sum.fds_open);
+    tina_destroy(rt);
+    return r == TINA_OK ? 0 : 1;
+}
+#endif /* HTTP_NO_MAIN */

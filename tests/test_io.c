@@ -1,0 +1,309 @@
+/*
+ * test_io.c -- I/O on real sockets and files, on 127.0.0.1.
+ *
+ * The echo example is the server under test (included, its main left
+ * out): 2 shards, the acceptor on shard 0 handing connections round-robin.
+ * Clients are plain blocking sockets on the test thread.  Every test runs
+ * on io_uring and again on the epoll fallback (forced by the spec).
+ * Smaller isolates below check descriptor handles, handoff and files.
+ */
+#define ECHO_NO_MAIN
+#include "../examples/echo.c"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "helpers.h"
+
+/* ---- the echo server in a thread ------------------------------------------ */
+
+struct server {
+    tina_runtime *rt;
+    pthread_t thread;
+};
+
+static void *server_main(void *arg) {
+    struct server *sv = arg;
+    if (tina_run(sv->rt) != TINA_OK) abort();
+    return NULL;
+}
+
+static uint16_t server_start(struct server *sv, int epoll) {
+    g_port = 0;
+    g_shards = 2;
+    g_epoll = (uint32_t)epoll;
+    g_bound_port = 0;
+    tina_boot_report report;
+    H_ASSERT_RESULT(echo_create(&sv->rt, &report), TINA_OK);
+    cr_assert(eq(int, pthread_create(&sv->thread, NULL, server_main, sv), 0));
+    for (int k = 0; k < 5000 && g_bound_port == 0; k++) usleep(1000); /* bounded: 5 s */
+    cr_assert(ne(u32, g_bound_port, 0), "the server listens");
+    return (uint16_t)g_bound_port;
+}
+
+static tina_shard_stats server_stop(struct server *sv) {
+    tina_shutdown(sv->rt);
+    pthread_join(sv->thread, NULL);
+    tina_shard_stats sum = {0}, st;
+    for (uint32_t s = 0; s < 2; s++) {
+        st = h_stats(sv->rt, s);
+        uint64_t *acc = (uint64_t *)&sum;
+        const uint64_t *v = (const uint64_t *)&st;
+        for (size_t k = 0; k < sizeof(st) / 8; k++) acc[k] += v[k];
+    }
+    tina_destroy(sv->rt);
+    return sum;
+}
+
+static int client_connect(uint16_t port) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    cr_assert(ge(int, fd, 0));
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons(port),
+                               .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    cr_assert(eq(int, connect(fd, (struct sockaddr *)&addr, sizeof(addr)), 0), "connect: %s",
+              strerror(errno));
+    struct timeval tv = {.tv_sec = 10}; /* a bound on every blocking read */
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    return fd;
+}
+
+static uint8_t pattern(size_t i) { return (uint8_t)(i * 131u + (i >> 9)); }
+
+/* Send `total` bytes in odd-sized chunks while reading the echo back. */
+static void echo_exchange(int fd, size_t total) {
+    static uint8_t out[8192], in[65536];
+    size_t sent = 0, got = 0, chunk = 1;
+    while (got < total) {
+        struct pollfd p = {.fd = fd, .events = POLLIN | (sent < total ? POLLOUT : 0)};
+        cr_assert(eq(int, poll(&p, 1, 10000), 1), "no progress for 10 s at %zu/%zu", got, total);
+        if ((p.revents & POLLOUT) && sent < total) {
+            chunk = chunk * 7 % 7919 + 1; /* 1..7919 bytes, odd sizes */
+            size_t n = total - sent < chunk ? total - sent : chunk;
+            for (size_t k = 0; k < n; k++) out[k] = pattern(sent + k);
+            ssize_t w = send(fd, out, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+            if (w > 0) sent += (size_t)w;
+        }
+        if (p.revents & POLLIN) {
+            ssize_t r = recv(fd, in, sizeof(in), MSG_DONTWAIT);
+            cr_assert(ge(long, (long)r, 1), "the server closed at %zu/%zu", got, total);
+            for (ssize_t k = 0; k < r; k++)
+                cr_assert(eq(u8, in[k], pattern(got + (size_t)k)), "byte %zu", got + (size_t)k);
+            got += (size_t)r;
+        }
+    }
+}
+
+static void one_mib_intact(int epoll) {
+    struct server sv;
+    uint16_t port = server_start(&sv, epoll);
+    int fd = client_connect(port);
+    echo_exchange(fd, 1u << 20);
+    close(fd);
+    tina_shard_stats st = server_stop(&sv);
+    cr_assert(ge(u64, st.io_completed, 16), "many operations ran");
+    cr_assert(eq(u64, st.fds_open, 0), "every descriptor closed at the end");
+}
+
+Test(io, one_mib_echoed_intact_in_odd_chunks, .timeout = 60) { one_mib_intact(0); }
+Test(io, one_mib_echoed_intact_on_the_epoll_fallback, .timeout = 60) { one_mib_intact(1); }
+
+/* ---- 1,000 connections at once -------------------------------------------- */
+
+#define CONNS 1000
+
+static void thousand_connections(int epoll) {
+    struct rlimit lim;
+    getrlimit(RLIMIT_NOFILE, &lim);
+    if (lim.rlim_cur < 2 * CONNS + 200 && lim.rlim_max >= 2 * CONNS + 200) {
+        lim.rlim_cur = 2 * CONNS + 200;
+        setrlimit(RLIMIT_NOFILE, &lim);
+    }
+    getrlimit(RLIMIT_NOFILE, &lim);
+    cr_assert(ge(u64, (uint64_t)lim.rlim_cur, 2 * CONNS + 200),
+              "RLIMIT_NOFILE %llu is too low for this test", (unsigned long long)lim.rlim_cur);
+    struct server sv;
+    uint16_t port = server_start(&sv, epoll);
+    static int fds[CONNS];
+    for (int k = 0; k < CONNS; k++) fds[k] = client_connect(port);
+    for (int k = 0; k < CONNS; k++) {
+        uint32_t v = (uint32_t)k * 2654435761u;
+        cr_assert(eq(long, (long)send(fds[k], &v, sizeof(v), MSG_NOSIGNAL), 4));
+    }
+    for (int k = 0; k < CONNS; k++) { /* all open at once, each answered */
+        uint32_t v = 0, want = (uint32_t)k * 2654435761u;
+        cr_assert(eq(long, (long)recv(fds[k], &v, sizeof(v), MSG_WAITALL), 4), "conn %d", k);
+        cr_assert(eq(u32, v, want), "conn %d", k);
+    }
+    for (int k = 0; k < CONNS; k++) close(fds[k]);
+    uint64_t served0 = g_served[0], served1 = g_served[1];
+    tina_shard_stats st = server_stop(&sv);
+    cr_assert(eq(u64, served0 + served1, CONNS));
+    cr_assert(ge(u64, served0, CONNS / 2 - 1), "round-robin: shard 0 took %llu",
+              (unsigned long long)served0);
+    cr_assert(ge(u64, served1, CONNS / 2 - 1), "round-robin: shard 1 took %llu",
+              (unsigned long long)served1);
+    cr_assert(eq(u64, st.fds_open, 0));
+}
+
+Test(io, a_thousand_concurrent_connections_spread_over_shards, .timeout = 120) {
+    thousand_connections(0);
+}
+Test(io, a_thousand_connections_on_the_epoll_fallback, .timeout = 120) { thousand_connections(1); }
+
+/* ---- a peer that resets --------------------------------------------------- */
+
+static void reset_mid_stream(int epoll) {
+    struct server sv;
+    uint16_t port = server_start(&sv, epoll);
+    for (int round = 0; round < 20; round++) {
+        int fd = client_connect(port);
+        static uint8_t junk[200000]; /* more than the socket buffers: the server is mid-write */
+        ssize_t w = send(fd, junk, sizeof(junk), MSG_DONTWAIT | MSG_NOSIGNAL);
+        cr_assert(ge(long, (long)w, 1));
+        struct linger lg = {.l_onoff = 1, .l_linger = 0};
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+        close(fd); /* RST */
+    }
+    int fd = client_connect(port); /* the server is still fine */
+    echo_exchange(fd, 100000);
+    close(fd);
+    for (int k = 0; k < 2000 && (g_served[0] + g_served[1]) < 21; k++) usleep(1000);
+    tina_shard_stats st = server_stop(&sv);
+    cr_assert(eq(u64, g_served[0] + g_served[1], 21));
+    cr_assert(eq(u64, st.fds_open, 0), "reset connections were closed");
+    cr_assert(ge(u64, st.io_failed, 1), "the resets showed as failed operations");
+    cr_assert(eq(u64, st.crashes, 0));
+}
+
+Test(io, a_peer_resetting_mid_write_is_closed_cleanly, .timeout = 60) { reset_mid_stream(0); }
+Test(io, a_peer_resetting_on_the_epoll_fallback, .timeout = 60) { reset_mid_stream(1); }
+
+/* ---- descriptor handles, handoff, files ------------------------------------ */
+
+static uint32_t kick_init(void *self, tina_ctx *ctx, const void *args, size_t size) {
+    H_UNUSED(self), H_UNUSED(args), H_UNUSED(size);
+    h_kick(ctx);
+    return 0;
+}
+
+static char g_path[64];
+static int32_t g_read_result;
+static char g_read_back[16];
+static tina_result g_stale_bind, g_stale_transfer, g_dead_transfer;
+static int32_t g_stale_error;
+static tina_fd g_old_fd;
+
+/* Shard 1: reads the file it is handed at offset 3. */
+static tina_effect reader(void *self, tina_ctx *ctx, const tina_msg *msg) {
+    H_UNUSED(self);
+    if (msg->tag == TINA_TAG_TRANSFER) {
+        tina_fd_transfer_msg t;
+        memcpy(&t, msg->payload, sizeof(t));
+        H_CHECK_EQ(ctx, tina_handle_shard(t.from), 0u);
+        H_CHECK_EQ(ctx, t.note, 77u);
+        H_CHECK_EQ(ctx, (uint32_t)(t.fd >> 56), 1u); /* a handle of this shard */
+        return tina_io_read(t.fd, 5, 3);
+    }
+    if (msg->tag == TINA_TAG_IO(TINA_IO_READ)) {
+        tina_io_done d;
+        memcpy(&d, msg->payload, sizeof(d));
+        g_read_result = d.result;
+        if (d.result > 0) memcpy(g_read_back, d.data, (size_t)d.result);
+        tina_request_stop(ctx);
+        return tina_io_close(d.fd);
+    }
+    return tina_receive();
+}
+
+/* Shard 0: write a file, close a socket and try its stale handle, hand the
+ * file to the reader on shard 1. */
+static tina_effect writer(void *self, tina_ctx *ctx, const tina_msg *msg) {
+    tina_fd *fd = self;
+    tina_io_done d;
+    if (msg->tag >= TINA_TAG_IO_FIRST && msg->tag <= TINA_TAG_IO_LAST)
+        memcpy(&d, msg->payload, sizeof(d));
+    switch (msg->tag) {
+    case H_TAG_KICK:
+        H_CHECK_RESULT(ctx, tina_socket(ctx, AF_INET, SOCK_STREAM, 0, &g_old_fd), TINA_OK);
+        return tina_io_close(g_old_fd);
+    case TINA_TAG_IO(TINA_IO_CLOSE): {
+        H_CHECK_EQ(ctx, d.result, 0);
+        struct sockaddr_in a = {.sin_family = AF_INET};
+        g_stale_bind = tina_bind(ctx, g_old_fd, &a, sizeof(a));
+        return tina_io_send(g_old_fd, "x", 1); /* stale: refused, not sent */
+    }
+    case TINA_TAG_IO(TINA_IO_SEND):
+        g_stale_error = d.error;
+        H_CHECK_RESULT(ctx, tina_open(ctx, g_path, O_RDWR | O_CREAT | O_TRUNC, 0600, fd), TINA_OK);
+        return tina_io_write(*fd, "abcdefghij", 10, 0);
+    case TINA_TAG_IO(TINA_IO_WRITE):
+        H_CHECK_EQ(ctx, d.result, 10);
+        g_dead_transfer = tina_fd_transfer(ctx, *fd, tina_handle_make(1, 1, 5, 9), 1);
+        H_CHECK_RESULT(ctx, tina_fd_transfer(ctx, *fd, tina_child_handle(ctx, 1, 1), 77), TINA_OK);
+        g_stale_transfer = tina_fd_transfer(ctx, *fd, tina_child_handle(ctx, 1, 1), 78);
+        return tina_receive();
+    default:
+        return tina_receive();
+    }
+}
+
+static tina_shard_stats handoff_run(int epoll) {
+    snprintf(g_path, sizeof(g_path), "/tmp/tina-io-test-%d", (int)getpid());
+    tina_type_spec types[] = {H_TYPE("writer", tina_fd, 1, 16, 1, kick_init, writer),
+                              H_TYPE("reader", tina_fd, 1, 16, 1, NULL, reader)};
+    tina_child_spec children[] = {H_CHILD(0, 0), H_CHILD(1, 1)};
+    tina_spec spec = h_spec(types, 2, children, 2, 2);
+    spec.fd_slots = 16;
+    spec.io_backend = epoll ? TINA_IO_EPOLL : TINA_IO_URING;
+    tina_runtime *rt = h_boot_and_run(&spec);
+    h_assert_no_failures();
+    tina_shard_stats s0 = h_stats(rt, 0), s1 = h_stats(rt, 1);
+    tina_destroy(rt);
+    unlink(g_path);
+    cr_assert(eq(u64, s0.fd_transferred, 1));
+    cr_assert(eq(u64, s1.fds_open, 0), "the reader closed what it was handed");
+    return s0;
+}
+
+static void handoff_checks(int epoll) {
+    tina_shard_stats s0 = handoff_run(epoll);
+    cr_assert(eq(int, g_stale_bind, TINA_EFD_STALE), "bind on a closed handle");
+    cr_assert(eq(int, g_stale_error, TINA_EFD_STALE), "send on a closed handle");
+    cr_assert(eq(int, g_dead_transfer, TINA_EHANDLE), "a handle past the type's slots");
+    cr_assert(eq(int, g_stale_transfer, TINA_EFD_STALE), "a handed-over descriptor is gone here");
+    cr_assert(eq(i32, g_read_result, 5));
+    cr_assert(eq(int, memcmp(g_read_back, "defgh", 5), 0), "read at offset 3 on the other shard");
+    cr_assert(ge(u64, s0.io_refused, 1));
+}
+
+Test(io, stale_descriptor_handles_and_a_handoff_across_shards, .timeout = 30) { handoff_checks(0); }
+Test(io, stale_handles_and_handoff_on_the_epoll_fallback, .timeout = 30) { handoff_checks(1); }
+
+/* ---- I/O off --------------------------------------------------------------- */
+
+static tina_result g_off_socket;
+static int32_t g_off_failed;
+
+static tina_effect io_off(void *self, tina_ctx *ctx, const tina_msg *msg) {
+    H_UNUSED(self);
+    if (msg->tag == H_TAG_KICK) {
+        tina_fd fd;
+        g_off_socket = tina_socket(ctx, AF_INET, SOCK_STREAM, 0, &fd);
+        return tina_io_recv(1, 0);
+    }
+    if (msg->tag == TINA_TAG_CALL_FAILED) g_off_failed = h_i32(msg);
+    tina_request_stop(ctx);
+    return tina_receive();
+}
+
+Test(io, without_fd_slots_io_is_refused_by_name, .timeout = 30) {
+    tina_type_spec types[] = {H_TYPE("off", uint64_t, 1, 16, 1, kick_init, io_off)};
+    tina_child_spec children[] = {H_CHILD(0, 0)};
+    tina_spec spec = h_spec(types, 1, children, 1, 1);
+    tina_runtime *rt = h_boot_and_run(&spec);
+    tina_destroy(rt);
+    cr_assert(eq(int, g_off_socket, TINA_EIO_OFF));
+    cr_assert(eq(i32, g_off_failed, TINA_EIO_OFF));
+}
