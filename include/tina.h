@@ -907,11 +907,13 @@ TINA_WUR tina_result tina_simulate_sweep(const tina_spec *spec, const tina_sim_c
  *   "network"  cross-shard drops (5,000 per million), delays of 0..20
  *              rounds, partitions (1,000 per million rounds, up to 200 rounds);
  *   "stall"    shard stalls (1,000 per million rounds, up to 20 rounds);
- *   "all"      all of the above at once.
+ *   "io"       simulated I/O errors (2,000 per million operations) and
+ *              completion delays of 0..10 rounds;
+ *   "all"      all of the above at once, io included.
  * Returns TINA_OK or TINA_EINVAL (unknown name; config untouched).
  */
 TINA_WUR tina_result tina_sim_faults(tina_sim_config *config, const char *profile);
-#define TINA_SIM_FAULT_PROFILES "none, crash, network, stall, all"
+#define TINA_SIM_FAULT_PROFILES "none, crash, network, stall, io, all"
 
 /* One line: "seed=0x... digest=0x... rounds=N reason=...".  Returns the
  * length snprintf would write. */

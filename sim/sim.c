@@ -15,6 +15,12 @@
  * tag, kind, size, payload bytes and the effect's fields into a 64-bit
  * FNV-1a over 64-bit words.  Integer arithmetic only; nothing depends on an
  * address or on the host's clock, so a seed gives one digest on any build.
+ * An I/O completion's payload carries a pointer (tina_io_done.data): its
+ * fields are hashed one by one instead, and the bytes it points at.
+ *
+ * Simulated I/O (io_sim.c) keeps the run alive while a completion is due
+ * or an operation could be decided; an accept or recv that nothing can
+ * complete does not (tina__sim_io_pending).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +34,33 @@
 
 static void digest_word(struct tina__sim *sim, uint64_t word) {
     sim->digest = (sim->digest ^ word) * 0x100000001b3ull;
+}
+
+/* Bytes packed into 64-bit words, little-endian by definition. */
+static void digest_bytes(struct tina__sim *sim, const uint8_t *bytes, uint32_t size) {
+    for (uint32_t at = 0; at < size; at += 8) {
+        uint64_t word = 0;
+        for (uint32_t k = 0; k < 8 && at + k < size; k++)
+            word |= (uint64_t)bytes[at + k] << (8 * k);
+        digest_word(sim, word);
+    }
+}
+
+/* An I/O completion: every field but the data pointer, then the data. */
+static void digest_io_done(struct tina__sim *sim, const tina_msg *m) {
+    tina_io_done d;
+    memcpy(&d, m->payload, sizeof(d));
+    digest_word(sim, (uint64_t)(uint32_t)d.result | (uint64_t)(uint32_t)d.error << 32);
+    digest_word(sim, d.fd);
+    digest_word(sim, (uint64_t)d.op | (uint64_t)d.addr_len << 32);
+    digest_bytes(sim, d.addr, sizeof(d.addr));
+    digest_word(sim, d.reserved);
+    if (d.data != NULL && d.result > 0) digest_bytes(sim, d.data, (uint32_t)d.result);
+}
+
+static int is_io_done(const tina_msg *m) {
+    return m->tag >= TINA_TAG_IO_FIRST && m->tag <= TINA_TAG_IO_LAST &&
+           m->size == sizeof(tina_io_done);
 }
 
 /* An init (m == NULL): maybe fail it, and fold it into the digest. */
@@ -59,17 +92,18 @@ static void sim_trace(struct tina__shard *s, const tina_msg *m, tina_effect *e) 
     digest_word(sim, m->to);
     digest_word(sim, m->from);
     digest_word(sim, (uint64_t)m->tag | (uint64_t)m->kind << 16 | (uint64_t)m->size << 24);
-    for (uint32_t at = 0; at < m->size; at += 8) {
-        uint64_t word = 0;
-        for (uint32_t k = 0; k < 8 && at + k < m->size; k++)
-            word |= (uint64_t)m->payload[at + k] << (8 * k); /* little-endian by definition */
-        digest_word(sim, word);
-    }
+    if (is_io_done(m)) digest_io_done(sim, m);
+    else digest_bytes(sim, m->payload, m->size);
     digest_word(sim, (uint64_t)e->kind | (uint64_t)e->tag << 8 | (uint64_t)e->size << 24 |
                          (uint64_t)e->reason << 32);
     if (e->kind == TINA_EFFECT_CALL) {
         digest_word(sim, e->to);
         digest_word(sim, e->timeout_ns);
+    } else if (e->kind == TINA_EFFECT_IO) {
+        /* The descriptor and, for files, the offset (sendto's timeout_ns is
+         * an address: not hashed). */
+        digest_word(sim, e->to);
+        if (e->tag == TINA_IO_READ || e->tag == TINA_IO_WRITE) digest_word(sim, e->timeout_ns);
     }
     sim->dispatches++;
 }
@@ -211,7 +245,8 @@ static uint32_t sim_loop(struct tina_runtime *rt, struct tina__sim *sim,
             return TINA_SIM_CHECKER;
         if (atomic_load(&rt->stopping)) { reason = TINA_SIM_STOPPED; break; }
         if (shutdown_finished(rt)) { reason = TINA_SIM_SHUTDOWN; break; }
-        if (!busy && !channels_pending(rt) && !fast_forward(rt, sim, tick)) {
+        if (!busy && !channels_pending(rt) && !tina__sim_io_pending(rt) &&
+            !fast_forward(rt, sim, tick)) {
             reason = TINA_SIM_QUIESCENT;
             break;
         }
@@ -239,6 +274,7 @@ static void report_fill(struct tina_runtime *rt, const struct tina__sim *sim, ui
     report->partition_drops[0] = sim->partition_drops[0];
     report->partition_drops[1] = sim->partition_drops[1];
     report->watchdog_reports = sim->watchdog_reports;
+    report->io_errors_injected = sim->io_errors_injected;
     uint64_t *sum = (uint64_t *)&report->total;
     for (uint32_t id = 0; id < rt->shard_count; id++) {
         tina_shard_stats st;
@@ -303,6 +339,7 @@ static tina_result simulate(const tina_spec *spec, const tina_sim_config *config
         tina__sim_stream(sim.crash[id], sim.seed, TINA__SIM_DOMAIN_CRASH + id);
         tina__sim_stream(sim.stall[id], sim.seed, TINA__SIM_DOMAIN_STALL + id);
         tina__sim_stream(sim.init_fail[id], sim.seed, TINA__SIM_DOMAIN_INIT + id);
+        tina__sim_stream(sim.io_rng[id], sim.seed, TINA__SIM_DOMAIN_IO + id);
     }
     tina__sim_stream(sim.partitions, sim.seed, TINA__SIM_DOMAIN_PARTITIONS);
     tina__sim_stream(sim.delay_rng, sim.seed, TINA__SIM_DOMAIN_DELAYS);
@@ -318,6 +355,8 @@ static tina_result simulate(const tina_spec *spec, const tina_sim_config *config
         sim.delay_max = config->delay_rounds_max < config->delay_rounds_min
                             ? config->delay_rounds_min
                             : config->delay_rounds_max;
+        sim.io_error_per_million = config->io_error_per_million;
+        sim.io_delay_max = config->io_delay_rounds_max;
         sim.check = config->check;
         sim.check_user = config->check_user;
     }
@@ -327,10 +366,14 @@ static tina_result simulate(const tina_spec *spec, const tina_sim_config *config
     copy.seed = sim.seed;
     tina_runtime *rt;
     tina_result r = tina__create(&copy, &tina__platform_sim, &sim, &rt, NULL);
-    if (r != TINA_OK) return r;
+    if (r != TINA_OK) {
+        tina__sim_io_free(&sim); /* shard 0 may have made the world before shard 1 failed */
+        return r;
+    }
     if ((sim.delay_max > 0) && tina__sim_delays_alloc(&sim, rt) != 0) {
         tina__sim_delays_free(&sim);
         tina_destroy(rt);
+        tina__sim_io_free(&sim);
         return TINA_ENO_MEMORY;
     }
     for (uint32_t id = 0; id < rt->shard_count; id++) {
@@ -359,6 +402,7 @@ static tina_result simulate(const tina_spec *spec, const tina_sim_config *config
         tina__trap_uninstall();
     }
     tina_destroy(rt);
+    tina__sim_io_free(&sim); /* after destroy: the shards closed their descriptors in it */
     return TINA_OK;
 }
 
@@ -378,11 +422,14 @@ int tina_sim_summary(const tina_sim_report *report, char *buf, size_t size) {
 tina_result tina_sim_faults(tina_sim_config *config, const char *profile) {
     if (config == NULL || profile == NULL) return TINA_EINVAL;
     int crash = !strcmp(profile, "crash"), network = !strcmp(profile, "network");
-    int stall = !strcmp(profile, "stall"), all = !strcmp(profile, "all");
-    if (!crash && !network && !stall && !all && strcmp(profile, "none") != 0) return TINA_EINVAL;
+    int stall = !strcmp(profile, "stall"), io = !strcmp(profile, "io");
+    int all = !strcmp(profile, "all");
+    if (!crash && !network && !stall && !io && !all && strcmp(profile, "none") != 0)
+        return TINA_EINVAL;
     crash |= all;
     network |= all;
     stall |= all;
+    io |= all;
     config->crash_per_million = crash ? 2000 : 0;
     config->init_fail_per_million = crash ? 20000 : 0;
     config->drop_per_million = network ? 5000 : 0;
@@ -392,5 +439,7 @@ tina_result tina_sim_faults(tina_sim_config *config, const char *profile) {
     config->partition_rounds_max = network ? 200 : 0;
     config->stall_per_million = stall ? 1000 : 0;
     config->stall_rounds_max = stall ? 20 : 0;
+    config->io_error_per_million = io ? 2000 : 0;
+    config->io_delay_rounds_max = io ? 10 : 0;
     return TINA_OK;
 }

@@ -1,11 +1,11 @@
 /*
  * sim.h -- the simulation platform's private state, shared by sim/ files.
  *
- * One `struct tina__sim` per simulated run: the simulated clock and the
- * PRNG streams.  The runtime points at it (rt->platform_state) and the
- * simulation platform table (platform_sim.c) reads it; the run loop
- * (sim.c) drives every shard's unchanged tina__shard_pass() on the calling
- * thread.
+ * One `struct tina__sim` per simulated run: the simulated clock, the
+ * PRNG streams and the simulated I/O world (io_sim.c).  The runtime
+ * points at it (rt->platform_state) and the simulation platform table
+ * (platform_sim.c) reads it; the run loop (sim.c) drives every shard's
+ * unchanged tina__shard_pass() on the calling thread.
  *
  * The PRNG tree: one 64-bit master seed; each domain gets its own
  * xoshiro256** stream seeded from splitmix64(master ^ domain x golden).
@@ -16,7 +16,7 @@
  *   0x0003            partitions
  *   0x0004            delivery delays
  *   0x0100 + shard    that shard's isolate random source (tina_random)
- *   0x0200 + shard    that shard's I/O faults (reserved)
+ *   0x0200 + shard    that shard's I/O faults (io_sim.c: errors, delays)
  *   0x0300 + shard    that shard's crash injection
  *   0x0400 + shard    that shard's stalls
  *   0x0500 + shard    that shard's init failures
@@ -66,6 +66,10 @@ struct tina__sim {
     uint64_t beat_ns[TINA_SHARD_COUNT_MAX]; /* watchdog: simulated time of the last pass */
     uint8_t watched[TINA_SHARD_COUNT_MAX];  /* watchdog: this stall already reported */
     uint64_t watchdog_reports;
+    uint64_t io_rng[TINA_SHARD_COUNT_MAX][4]; /* per shard: I/O faults (0x0200 + shard) */
+    uint32_t io_error_per_million, io_delay_max; /* io_delay_max in rounds */
+    uint64_t io_errors_injected;
+    struct tina__sim_world *world;     /* io_sim.c: network and files; NULL until an io_setup */
     tina_sim_check_fn check;           /* the user's checker, or NULL */
     void *check_user;
 };
@@ -101,6 +105,10 @@ uint32_t tina__sim_io_reap(struct tina__shard *s);
 void tina__sim_io_cancel(struct tina__shard *s, uint32_t op);
 int64_t tina__sim_io_ctl(struct tina__shard *s, struct tina__io_ctl *c);
 void tina__sim_io_teardown(struct tina__shard *s);
+/* Some I/O completion is due or could be decided now (quiescence waits). */
+int tina__sim_io_pending(struct tina_runtime *rt);
+/* After tina_destroy: the world outlives every shard's last close. */
+void tina__sim_io_free(struct tina__sim *sim);
 int tina__sim_delays_alloc(struct tina__sim *sim, struct tina_runtime *rt);
 void tina__sim_delays_free(struct tina__sim *sim);
 

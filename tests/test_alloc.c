@@ -312,6 +312,8 @@ static tina_effect ticker_handler(void *self, tina_ctx *ctx, const tina_msg *msg
     return tina_receive();
 }
 
+static int phoenix_back[SHARDS];
+
 /* Spawns a worker, gives it one message (it returns done); and makes the
  * permanent phoenix crash again every time it says hello. */
 static tina_effect spawner_handler(void *self, tina_ctx *ctx, const tina_msg *msg) {
@@ -323,6 +325,8 @@ static tina_effect spawner_handler(void *self, tina_ctx *ctx, const tina_msg *ms
             tina_result r = tina_send(ctx, msg->from, TAG_CRASH, NULL, 0);
             H_CHECK_RESULT(ctx, r, TINA_OK);
             crashes_sent[me]++;
+        } else {
+            phoenix_back[me] = 1; /* restarted after the last crash */
         }
     } else if (spawned[me] < SPAWNS_PER_SHARD) {
         tina_handle w;
@@ -332,7 +336,7 @@ static tina_effect spawner_handler(void *self, tina_ctx *ctx, const tina_msg *ms
         H_CHECK_RESULT(ctx, r, TINA_OK);
         spawned[me]++;
     }
-    if (spawned[me] == SPAWNS_PER_SHARD && crashes_sent[me] == CRASHES_PER_SHARD) {
+    if (spawned[me] == SPAWNS_PER_SHARD && phoenix_back[me]) {
         spawned[me]++; /* report once */
         part_done();
         return tina_receive();

@@ -273,7 +273,6 @@ struct tina__io {
     struct tina__io_op *ops;
     uint32_t op_count, op_free;
     uint32_t queued_head, queued_tail;   /* ops to submit this pass, FIFO */
-    uint32_t refused_head, refused_tail; /* ops Tina answered itself: completed at reap */
     uint8_t *bufs;                       /* buf_count x buf_bytes, mmap'd */
     uint32_t buf_count, buf_bytes;
     uint32_t *buf_stack, buf_top;        /* free buffers */

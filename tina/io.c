@@ -180,6 +180,14 @@ void tina__io_effect(struct tina__shard *s, struct tina__type *t, uint32_t i,
                      const tina_effect *e) {
     struct tina__io *io = s->io;
     struct tina__slot *slot = &t->slots[i];
+    if (TINA__UNLIKELY(slot->flags & TINA__SHUTDOWN) && e->tag != TINA_IO_CLOSE) {
+        /* Its shutdown notice is pending (a cancel just woke it): the op is
+         * not started and the notice comes next, so re-arming an accept
+         * cannot keep a shutdown waiting. */
+        s->stats.io_cancelled++;
+        tina__slot_ready(s, t, i);
+        return;
+    }
     uint32_t opi = io ? op_alloc(io) : TINA__NIL;
     if (opi == TINA__NIL) { /* I/O off, or every op entry in use */
         slot->call_note = TINA__NOTE_FAILED(io ? TINA_EIO_BUFFERS : TINA_EIO_OFF);
