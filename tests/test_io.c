@@ -307,3 +307,132 @@ Test(io, without_fd_slots_io_is_refused_by_name, .timeout = 30) {
     cr_assert(eq(int, g_off_socket, TINA_EIO_OFF));
     cr_assert(eq(i32, g_off_failed, TINA_EIO_OFF));
 }
+
+/* ---- handing over a connection that has been read from ------------------ */
+
+/* Shard 0's taker accepts one connection, reads the first bytes, then hands
+ * it to the finisher on shard 1 while the client keeps sending.  Under
+ * io_uring a multishot recv may have read ahead: the handoff is refused
+ * (TINA_EIO_BUSY) until a recv took those bytes.  Not one byte is lost or
+ * doubled. */
+#define STREAM_BYTES 200000u
+static uint8_t g_seen[STREAM_BYTES];
+static uint32_t g_seen_len, g_busy, g_handed_at;
+static _Atomic uint32_t g_taker_port;
+
+typedef struct taker {
+    tina_fd listener, conn;
+} taker;
+
+static void seen_add(tina_ctx *ctx, const tina_io_done *d) {
+    H_CHECK(ctx, g_seen_len + (uint32_t)d->result <= STREAM_BYTES);
+    memcpy(g_seen + g_seen_len, d->data, (size_t)d->result);
+    g_seen_len += (uint32_t)d->result;
+}
+
+static uint32_t taker_init(void *self, tina_ctx *ctx, const void *args, size_t size) {
+    taker *t = self;
+    H_UNUSED(args), H_UNUSED(size);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    H_CHECK_RESULT(ctx, tina_socket(ctx, AF_INET, SOCK_STREAM, 0, &t->listener), TINA_OK);
+    H_CHECK_RESULT(ctx, tina_bind(ctx, t->listener, &a, sizeof(a)), TINA_OK);
+    H_CHECK_RESULT(ctx, tina_listen(ctx, t->listener, 4), TINA_OK);
+    g_taker_port = tina_local_port(ctx, t->listener);
+    h_kick(ctx);
+    return 0;
+}
+
+static tina_effect taker_handle(void *self, tina_ctx *ctx, const tina_msg *msg) {
+    taker *t = self;
+    if (msg->tag == H_TAG_KICK) return tina_io_accept(t->listener);
+    if (msg->tag < TINA_TAG_IO_FIRST || msg->tag > TINA_TAG_IO_LAST) return tina_receive();
+    tina_io_done d;
+    memcpy(&d, msg->payload, sizeof(d));
+    if (d.op == TINA_IO_ACCEPT) {
+        t->conn = d.fd;
+        return tina_io_recv(t->conn, 1000);
+    }
+    if (d.op != TINA_IO_RECV) return tina_receive();
+    H_CHECK(ctx, d.result > 0);
+    seen_add(ctx, &d);
+    if (g_seen_len < 20000) return tina_io_recv(t->conn, 1000); /* read a little, slowly */
+    tina_result r = tina_fd_transfer(ctx, t->conn, tina_child_handle(ctx, 1, 1), 0);
+    if (r == TINA_EIO_BUSY) { /* bytes came ahead of us: take them first */
+        g_busy++;
+        return tina_io_recv(t->conn, 0);
+    }
+    H_CHECK_RESULT(ctx, r, TINA_OK);
+    g_handed_at = g_seen_len;
+    return tina_receive();
+}
+
+static tina_effect finisher_handle(void *self, tina_ctx *ctx, const tina_msg *msg) {
+    tina_fd *fd = self;
+    if (msg->tag == TINA_TAG_TRANSFER) {
+        tina_fd_transfer_msg t;
+        memcpy(&t, msg->payload, sizeof(t));
+        *fd = t.fd;
+        return tina_io_recv(*fd, 0);
+    }
+    if (msg->tag == TINA_TAG_IO(TINA_IO_RECV)) {
+        tina_io_done d;
+        memcpy(&d, msg->payload, sizeof(d));
+        if (d.result > 0) {
+            seen_add(ctx, &d);
+            return tina_io_recv(*fd, 0);
+        }
+        tina_request_stop(ctx); /* end of stream: the client is done */
+        return tina_io_close(*fd);
+    }
+    return tina_receive();
+}
+
+struct stream_client {
+    pthread_t thread;
+};
+
+static void *stream_client_main(void *arg) {
+    H_UNUSED(arg);
+    for (int k = 0; k < 5000 && g_taker_port == 0; k++) usleep(1000);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)g_taker_port),
+                               .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0) abort();
+    static uint8_t out[STREAM_BYTES];
+    for (uint32_t k = 0; k < STREAM_BYTES; k++) out[k] = pattern(k);
+    for (uint32_t at = 0, n = 0; at < STREAM_BYTES; at += n) {
+        n = STREAM_BYTES - at < 997 ? STREAM_BYTES - at : 997;
+        if (send(fd, out + at, n, MSG_NOSIGNAL) != (ssize_t)n) abort();
+    }
+    close(fd);
+    return NULL;
+}
+
+static void handoff_after_reading(int epoll) {
+    g_seen_len = g_busy = g_handed_at = 0;
+    g_taker_port = 0;
+    tina_type_spec types[] = {H_TYPE("taker", taker, 1, 16, 1, taker_init, taker_handle),
+                              H_TYPE("finisher", tina_fd, 1, 16, 1, NULL, finisher_handle)};
+    tina_child_spec children[] = {H_CHILD(0, 0), H_CHILD(1, 1)};
+    tina_spec spec = h_spec(types, 2, children, 2, 2);
+    spec.fd_slots = 16;
+    spec.io_buffer_bytes = 4096;
+    spec.io_backend = epoll ? TINA_IO_EPOLL : TINA_IO_URING;
+    struct stream_client c;
+    pthread_create(&c.thread, NULL, stream_client_main, NULL);
+    tina_runtime *rt = h_boot_and_run(&spec);
+    pthread_join(c.thread, NULL);
+    h_assert_no_failures();
+    tina_destroy(rt);
+    cr_assert(eq(u32, g_seen_len, STREAM_BYTES), "every byte arrived once (busy %u)", g_busy);
+    for (uint32_t k = 0; k < STREAM_BYTES; k++)
+        cr_assert(eq(u8, g_seen[k], pattern(k)), "byte %u (handed over at %u)", k, g_handed_at);
+    cr_assert(ge(u32, g_handed_at, 20000), "the taker read first, then handed over");
+}
+
+Test(io, a_connection_handed_over_after_reading_loses_no_byte, .timeout = 60) {
+    handoff_after_reading(0);
+}
+Test(io, a_connection_handed_over_after_reading_on_the_epoll_fallback, .timeout = 60) {
+    handoff_after_reading(1);
+}

@@ -262,7 +262,8 @@ struct tina__io_op {
     uint8_t state;       /* enum tina__op_state */
     uint8_t cancel;      /* cancel asked */
     uint8_t addr_len;
-    uint32_t backend;    /* the backend's own word (epoll: its wait link) */
+    uint32_t backend;    /* the backend's own word (epoll, io_uring: a list link) */
+    const uint8_t *data; /* recv: the backend's own buffer (a provided ring), or NULL */
     uint8_t addr[28];    /* connect/sendto: the target; accept/recvfrom: the peer */
     uint32_t msg_addr_len; /* backend scratch for recvmsg/accept address length */
 };
@@ -280,18 +281,21 @@ struct tina__io {
     uint32_t inflight;                   /* ops handed to the backend, not yet complete */
     int last_errno;
     uint32_t backend_kind;               /* tina_io_backend resolved (URING or EPOLL) */
+    uint8_t recv_provided;               /* the backend brings recv buffers (op->data) */
     void *backend;                       /* the backend's state */
 };
 
 enum tina__io_ctl_op {
     TINA__CTL_SOCKET, TINA__CTL_BIND, TINA__CTL_LISTEN, TINA__CTL_SETSOCKOPT,
-    TINA__CTL_OPEN, TINA__CTL_CLOSE, TINA__CTL_LOCAL_PORT
+    TINA__CTL_OPEN, TINA__CTL_CLOSE, TINA__CTL_LOCAL_PORT,
+    TINA__CTL_FORGET /* the descriptor leaves this shard's table without a close */
 };
 
 struct tina__io_ctl {
     uint32_t op;         /* enum tina__io_ctl_op */
     int32_t os_fd;
-    int a, b, c;         /* socket: domain/type/protocol; listen: backlog; setsockopt: level/name */
+    int a, b, c;         /* socket: domain/type/protocol; listen: backlog; setsockopt: level/name;
+                            close, forget: the table slot (-1 if none) and its generation */
     const void *ptr;     /* bind: address; setsockopt: value; open: path */
     uint32_t len;        /* bind: address bytes; setsockopt: value bytes; open: mode */
 };
@@ -302,7 +306,11 @@ struct tina__io_ctl {
  * op->next; it marks each INFLIGHT and empties the queue); an orphan (owner
  * 0) that is not a close may be completed at once with -ECANCELED; every
  * other completion is reported by reap only, through tina__io_complete.
- * wait blocks until a completion, wake() (any thread) or the timeout. */
+ * wait blocks until a completion, wake() (any thread) or the timeout.
+ * forget: the descriptor in that table slot is closing (leaving 0) or
+ * being handed over (leaving 1); drop whatever the backend keeps armed on
+ * it.  Handing over returns -EBUSY, changing nothing, if data already
+ * arrived for it that no recv took. */
 struct tina__io_backend {
     const char *name;
     int (*setup)(struct tina__shard *s);  /* 0, or -errno; sets io->backend */
@@ -312,6 +320,8 @@ struct tina__io_backend {
     void (*wait)(struct tina__shard *s, uint64_t timeout_ns); /* UINT64_MAX: no timeout */
     void (*wake)(struct tina__shard *s);
     int (*ready)(struct tina__shard *s);  /* completions waiting, without a syscall */
+    int (*forget)(struct tina__shard *s, uint32_t slot, int32_t os_fd, uint32_t generation,
+                  int leaving);
     void (*teardown)(struct tina__shard *s);
 };
 extern const struct tina__io_backend tina__io_backend_uring, tina__io_backend_epoll;

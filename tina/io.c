@@ -80,7 +80,14 @@ static void fd_release(struct tina__io *io, struct tina__fd *e) {
 }
 
 void tina__io_close_os(struct tina__shard *s, int32_t os_fd) {
-    struct tina__io_ctl c = {.op = TINA__CTL_CLOSE, .os_fd = os_fd};
+    struct tina__io_ctl c = {.op = TINA__CTL_CLOSE, .os_fd = os_fd, .a = -1};
+    (void)s->platform->io_ctl(s, &c);
+}
+
+/* Close a table entry's os fd (the backend hears which slot it was). */
+static void fd_close(struct tina__shard *s, struct tina__fd *e) {
+    struct tina__io_ctl c = {.op = TINA__CTL_CLOSE, .os_fd = e->os_fd,
+                             .a = (int)(e - s->io->fds), .b = (int)e->generation};
     (void)s->platform->io_ctl(s, &c);
 }
 
@@ -156,6 +163,10 @@ static tina_result op_fill(struct tina__io *io, struct tina__io_op *op, const ti
         if (addr == NULL || e->size == 0 || e->size > sizeof(op->addr)) return TINA_EINVAL;
         memcpy(op->addr, addr, e->size);
         op->addr_len = e->size;
+    }
+    if (op->op == TINA_IO_RECV && io->recv_provided) { /* the backend brings the buffer */
+        op->len = e->reason;
+        return TINA_OK;
     }
     switch (op->op) {
     case TINA_IO_RECV: case TINA_IO_READ: case TINA_IO_RECVFROM:
@@ -268,6 +279,8 @@ void tina__io_deliver(struct tina__shard *s, struct tina__slot *slot, tina_msg *
                 done.result = -ENFILE;
                 done.error = TINA_EFD_EXHAUSTED;
             }
+        } else if (op->data != NULL && op->result > 0) { /* the backend's buffer */
+            done.data = op->data;
         } else if ((op->op == TINA_IO_RECV || op->op == TINA_IO_READ ||
                     op->op == TINA_IO_RECVFROM) && op->result > 0) {
             done.data = tina__io_buf(io, op->buf);
@@ -336,7 +349,7 @@ void tina__io_isolate_exit(struct tina__shard *s, struct tina__slot *slot, tina_
         struct tina__fd *e = &io->fds[k];
         if (e->os_fd < 0 || e->owner != h) continue;
         if (e->inflight > 0) fd_cancel_all(s, fd_handle(s, k, e->generation));
-        tina__io_close_os(s, e->os_fd);
+        fd_close(s, e);
         fd_release(io, e);
     }
 }
@@ -441,6 +454,11 @@ tina_result tina_fd_transfer(tina_ctx *ctx, tina_fd fd, tina_handle to, uint64_t
     if (e->inflight > 0) return TINA_EIO_BUSY;
     tina_result r = tina__handle_valid(s, to);
     if (r != TINA_OK) return r;
+    /* Nothing of this shard's may stay armed on it (io_uring's multishot
+     * recv): the backend drops it, or says data already came for it. */
+    struct tina__io_ctl c = {.op = TINA__CTL_FORGET, .os_fd = e->os_fd,
+                             .a = (int)(e - s->io->fds), .b = (int)e->generation};
+    if (s->platform->io_ctl(s, &c) == -EBUSY) return TINA_EIO_BUSY;
     tina_fd_transfer_msg body = {.fd = (tina_fd)(uint32_t)e->os_fd, .from = ctx->self, .note = note};
     int local = tina_handle_shard(to) == s->id;
     tina_fd moved = TINA_FD_NONE;
@@ -521,7 +539,7 @@ void tina__io_destroy(struct tina__shard *s) {
     struct tina__io *io = s->io;
     if (io == NULL) return;
     for (uint32_t k = 0; io->fds && k < io->fd_high; k++)
-        if (io->fds[k].os_fd >= 0) tina__io_close_os(s, io->fds[k].os_fd);
+        if (io->fds[k].os_fd >= 0) fd_close(s, &io->fds[k]);
     if (io->backend != NULL) s->platform->io_teardown(s);
     if (io->bufs) munmap(io->bufs, (size_t)io->buf_count * io->buf_bytes);
     free(io->fds);

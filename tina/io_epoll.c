@@ -447,6 +447,14 @@ static int epoll_ready(struct tina__shard *s) {
     return epoller_of(s)->done_head != TINA__NIL;
 }
 
+/* A descriptor closing or leaving: close(2) drops its registration, and a
+ * waiter left on it is answered when its slot is next looked at. */
+static int epoll_forget(struct tina__shard *s, uint32_t slot, int32_t os_fd, uint32_t generation,
+                        int leaving) {
+    (void)s, (void)slot, (void)os_fd, (void)generation, (void)leaving;
+    return 0; /* epoll never reads ahead of a recv */
+}
+
 const struct tina__io_backend tina__io_backend_epoll = {
     .name = "epoll",
     .setup = epoll_setup,
@@ -456,5 +464,6 @@ const struct tina__io_backend tina__io_backend_epoll = {
     .wait = epoll_wait_for,
     .wake = epoll_wake,
     .ready = epoll_ready,
+    .forget = epoll_forget,
     .teardown = epoll_teardown,
 };

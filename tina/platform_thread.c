@@ -164,8 +164,7 @@ static int thread_io_setup(struct tina__shard *s) {
 }
 
 static void thread_io_submit(struct tina__shard *s) {
-    if (s->io != NULL && (s->io->queued_head != TINA__NIL || s->io->inflight > 0))
-        backend_of(s)->submit(s);
+    if (s->io != NULL && s->io->backend != NULL) backend_of(s)->submit(s); /* cheap when idle */
 }
 
 static uint32_t thread_io_reap(struct tina__shard *s) {
@@ -199,7 +198,10 @@ static int64_t thread_io_ctl(struct tina__shard *s, struct tina__io_ctl *c) {
     case TINA__CTL_OPEN:
         return errno_result(open((const char *)c->ptr, c->a | O_CLOEXEC, (mode_t)c->len));
     case TINA__CTL_CLOSE:
+        if (c->a >= 0) (void)backend_of(s)->forget(s, (uint32_t)c->a, c->os_fd, (uint32_t)c->b, 0);
         return errno_result(close(c->os_fd));
+    case TINA__CTL_FORGET:
+        return backend_of(s)->forget(s, (uint32_t)c->a, c->os_fd, (uint32_t)c->b, 1);
     case TINA__CTL_LOCAL_PORT: {
         struct sockaddr_storage ss;
         socklen_t len = sizeof(ss);
