@@ -636,7 +636,8 @@ uint16_t tina_local_port(tina_ctx *ctx, tina_fd fd);
  * receiver's new handle and `note`.  If the receiver is gone (or its
  * mailbox full) on arrival, the descriptor is closed and counted
  * (fd_transfer_dropped).  Returns TINA_OK, TINA_EFD_STALE, TINA_EIO_BUSY
- * (an operation is in flight on it), TINA_EHANDLE, TINA_ESTALE,
+ * (an operation is in flight on it, or bytes already arrived for it that
+ * no recv has taken yet: receive them, then hand over), TINA_EHANDLE, TINA_ESTALE,
  * TINA_EMAILBOX_FULL or TINA_EPOOL_EXHAUSTED (the descriptor stays here). */
 TINA_WUR tina_result tina_fd_transfer(tina_ctx *ctx, tina_fd fd, tina_handle to, uint64_t note);
 

@@ -436,3 +436,157 @@ Test(io, a_connection_handed_over_after_reading_loses_no_byte, .timeout = 60) {
 Test(io, a_connection_handed_over_after_reading_on_the_epoll_fallback, .timeout = 60) {
     handoff_after_reading(1);
 }
+
+/* ---- running out: descriptors and reactor buffers ------------------------ */
+
+/* A hoarder accepts and keeps every connection.  The table has 16 slots;
+ * 8 spare sockets, the listener and 7 connections fill it; the next accept
+ * is answered TINA_EFD_EXHAUSTED (its connection closed), and so is a
+ * socket call. */
+static _Atomic uint32_t g_hoard_port;
+static int32_t g_hoard_error, g_hoard_result;
+static tina_result g_hoard_socket;
+static uint32_t g_hoarded;
+
+static uint32_t hoarder_init(void *self, tina_ctx *ctx, const void *args, size_t size) {
+    taker *t = self;
+    H_UNUSED(args), H_UNUSED(size);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    for (int k = 0; k < 8; k++) {
+        tina_fd spare;
+        H_CHECK_RESULT(ctx, tina_socket(ctx, AF_INET, SOCK_STREAM, 0, &spare), TINA_OK);
+    }
+    H_CHECK_RESULT(ctx, tina_socket(ctx, AF_INET, SOCK_STREAM, 0, &t->listener), TINA_OK);
+    H_CHECK_RESULT(ctx, tina_bind(ctx, t->listener, &a, sizeof(a)), TINA_OK);
+    H_CHECK_RESULT(ctx, tina_listen(ctx, t->listener, 16), TINA_OK);
+    g_hoard_port = tina_local_port(ctx, t->listener);
+    h_kick(ctx);
+    return 0;
+}
+
+static tina_effect hoarder_handle(void *self, tina_ctx *ctx, const tina_msg *msg) {
+    taker *t = self;
+    if (msg->tag == TINA_TAG_IO(TINA_IO_ACCEPT)) {
+        tina_io_done d;
+        memcpy(&d, msg->payload, sizeof(d));
+        if (d.error != TINA_OK) {
+            g_hoard_error = d.error;
+            g_hoard_result = d.result;
+            tina_fd fd;
+            g_hoard_socket = tina_socket(ctx, AF_INET, SOCK_STREAM, 0, &fd);
+            tina_request_stop(ctx);
+            return tina_receive();
+        }
+        g_hoarded++;
+    }
+    return tina_io_accept(t->listener);
+}
+
+struct hoard_clients {
+    pthread_t thread;
+    int closed_by_server; /* the 8th connection saw the server close it */
+};
+
+static void *hoard_clients_main(void *arg) {
+    struct hoard_clients *h = arg;
+    for (int k = 0; k < 5000 && g_hoard_port == 0; k++) usleep(1000);
+    int fds[8];
+    for (int k = 0; k < 8; k++) {
+        fds[k] = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)g_hoard_port),
+                                   .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        if (connect(fds[k], (struct sockaddr *)&addr, sizeof(addr)) != 0) abort();
+    }
+    struct timeval tv = {.tv_sec = 10};
+    setsockopt(fds[7], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    char c;
+    h->closed_by_server = recv(fds[7], &c, 1, 0) <= 0 && errno != EAGAIN;
+    for (int k = 0; k < 8; k++) close(fds[k]);
+    return NULL;
+}
+
+static void descriptors_run_out(int epoll) {
+    g_hoard_port = 0;
+    g_hoarded = 0;
+    tina_type_spec types[] = {H_TYPE("hoarder", taker, 1, 16, 1, hoarder_init, hoarder_handle)};
+    tina_child_spec children[] = {H_CHILD(0, 0)};
+    tina_spec spec = h_spec(types, 1, children, 1, 1);
+    spec.fd_slots = 16; /* the smallest table */
+    spec.io_backend = epoll ? TINA_IO_EPOLL : TINA_IO_URING;
+    struct hoard_clients h = {0};
+    pthread_create(&h.thread, NULL, hoard_clients_main, &h);
+    tina_runtime *rt = h_create(&spec);
+    h_run(rt);
+    pthread_join(h.thread, NULL);
+    h_assert_no_failures();
+    tina_shard_stats st = h_stats(rt, 0);
+    tina_destroy(rt);
+    cr_assert(eq(i32, g_hoard_error, TINA_EFD_EXHAUSTED));
+    cr_assert(eq(i32, g_hoard_result, -ENFILE));
+    cr_assert(eq(int, g_hoard_socket, TINA_EFD_EXHAUSTED), "and a socket call is refused by name");
+    cr_assert(ge(u64, st.fd_exhausted, 2), "both counted");
+    cr_assert(eq(u32, g_hoarded, 7), "the listener and 7 connections filled the table");
+    cr_assert(h.closed_by_server, "the connection with no room was closed");
+}
+
+Test(io, running_out_of_descriptors_is_named_and_counted, .timeout = 30) { descriptors_run_out(0); }
+Test(io, running_out_of_descriptors_on_the_epoll_fallback, .timeout = 30) { descriptors_run_out(1); }
+
+/* Reactor buffers: on epoll a waiting recv holds one.  With 2 buffers and
+ * three waiters each parked in recv on its own quiet connection, one of
+ * the three is refused at once, by name. */
+static int32_t g_buf_error, g_buf_result;
+static uint32_t g_dealt;
+
+static tina_effect dealer_handle(void *self, tina_ctx *ctx, const tina_msg *msg) {
+    taker *t = self;
+    if (msg->tag == TINA_TAG_IO(TINA_IO_ACCEPT)) {
+        tina_io_done d;
+        memcpy(&d, msg->payload, sizeof(d));
+        H_CHECK_EQ(ctx, d.error, TINA_OK);
+        tina_handle waiter = tina_child_handle(ctx, 1 + g_dealt % 3, 0);
+        H_CHECK_RESULT(ctx, tina_fd_transfer(ctx, d.fd, waiter, 0), TINA_OK);
+        if (++g_dealt == 3) return tina_receive();
+    }
+    return tina_io_accept(t->listener);
+}
+
+static tina_effect waiter_handle(void *self, tina_ctx *ctx, const tina_msg *msg) {
+    tina_fd *fd = self;
+    if (msg->tag == TINA_TAG_TRANSFER) {
+        tina_fd_transfer_msg t;
+        memcpy(&t, msg->payload, sizeof(t));
+        *fd = t.fd;
+        return tina_io_recv(*fd, 0); /* nobody sends: it waits, holding a buffer */
+    }
+    if (msg->tag == TINA_TAG_IO(TINA_IO_RECV)) {
+        tina_io_done d;
+        memcpy(&d, msg->payload, sizeof(d));
+        g_buf_error = d.error;
+        g_buf_result = d.result;
+        tina_request_stop(ctx);
+    }
+    return tina_receive();
+}
+
+Test(io, running_out_of_reactor_buffers_is_named_and_counted, .timeout = 30) {
+    g_hoard_port = 0;
+    tina_type_spec types[] = {H_TYPE("dealer", taker, 1, 16, 1, hoarder_init, dealer_handle),
+                              H_TYPE("waiter", tina_fd, 3, 16, 1, NULL, waiter_handle)};
+    tina_child_spec children[] = {H_CHILD(0, 0), H_CHILD(1, 0), H_CHILD(1, 0), H_CHILD(1, 0)};
+    tina_spec spec = h_spec(types, 2, children, 4, 1);
+    spec.fd_slots = 32;
+    spec.io_buffers = 2;
+    spec.io_backend = TINA_IO_EPOLL; /* io_uring's recv takes no reactor buffer */
+    struct hoard_clients h = {0};
+    pthread_create(&h.thread, NULL, hoard_clients_main, &h);
+    tina_runtime *rt = h_create(&spec);
+    h_run(rt);
+    tina_shard_stats st = h_stats(rt, 0);
+    tina_destroy(rt); /* closes the connections: the clients' reads end */
+    pthread_join(h.thread, NULL);
+    h_assert_no_failures();
+    cr_assert(eq(i32, g_buf_error, TINA_EIO_BUFFERS));
+    cr_assert(eq(i32, g_buf_result, -ENOBUFS));
+    cr_assert(eq(u64, st.io_buffers_exhausted, 1));
+}
