@@ -843,6 +843,8 @@ typedef struct tina_sim_config {
     uint32_t delay_rounds_max;      /* message from [min, max]; 0/0: none.  FIFO per channel */
     uint32_t io_error_per_million;  /* a simulated I/O operation fails (-EIO, -ECONNRESET) */
     uint32_t io_delay_rounds_max;   /* simulated I/O completes after 0..max rounds (0: next) */
+    uint32_t revive_after_rounds;   /* a quarantined shard is revived after this many rounds,
+                                       as an operator's SIGUSR2 would; 0: never */
     uint32_t check_every_rounds; /* checkers' period; 0: 1000 (and at the end) */
     tina_sim_check_fn check;     /* optional user checker, run with the built-in ones */
     void *check_user;

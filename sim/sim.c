@@ -228,6 +228,27 @@ static int watchdog_step(struct tina_runtime *rt, struct tina__sim *sim) {
     return 0;
 }
 
+/* The operator: a shard quarantined for revive_after rounds is revived
+ * (tina_revive, as SIGUSR2 would in production). */
+static void revive_step(struct tina_runtime *rt, struct tina__sim *sim) {
+    if (sim->revive_after == 0) return;
+    for (uint32_t id = 0; id < rt->shard_count; id++) {
+        if (!tina_quarantined(rt, id)) {
+            sim->quarantined_since[id] = 0;
+        } else if (sim->quarantined_since[id] == 0) {
+            sim->quarantined_since[id] = sim->round + 1;
+        } else if (sim->round + 1 - sim->quarantined_since[id] >= sim->revive_after) {
+            (void)tina_revive(rt, id); /* its next pass rebuilds it; pending until then */
+        }
+    }
+}
+
+static int revive_pending(const struct tina__sim *sim, struct tina_runtime *rt) {
+    for (uint32_t id = 0; sim->revive_after != 0 && id < rt->shard_count; id++)
+        if (sim->quarantined_since[id] != 0) return 1;
+    return 0;
+}
+
 static uint32_t sim_loop(struct tina_runtime *rt, struct tina__sim *sim,
                          const tina_sim_config *config, uint64_t *rounds, uint32_t *shadow,
                          char *why, size_t why_size) {
@@ -241,11 +262,12 @@ static uint32_t sim_loop(struct tina_runtime *rt, struct tina__sim *sim,
         int busy = round_run(rt, sim, shuffle);
         sim->round = ++*rounds;
         if (watchdog_step(rt, sim)) return TINA_SIM_WATCHDOG;
+        revive_step(rt, sim);
         if (*rounds % every == 0 && tina__sim_check(rt, sim, shadow, why, why_size))
             return TINA_SIM_CHECKER;
         if (atomic_load(&rt->stopping)) { reason = TINA_SIM_STOPPED; break; }
         if (shutdown_finished(rt)) { reason = TINA_SIM_SHUTDOWN; break; }
-        if (!busy && !channels_pending(rt) && !tina__sim_io_pending(rt) &&
+        if (!busy && !channels_pending(rt) && !tina__sim_io_pending(rt) && !revive_pending(sim, rt) &&
             !fast_forward(rt, sim, tick)) {
             reason = TINA_SIM_QUIESCENT;
             break;
@@ -357,6 +379,7 @@ static tina_result simulate(const tina_spec *spec, const tina_sim_config *config
                             : config->delay_rounds_max;
         sim.io_error_per_million = config->io_error_per_million;
         sim.io_delay_max = config->io_delay_rounds_max;
+        sim.revive_after = config->revive_after_rounds;
         sim.check = config->check;
         sim.check_user = config->check_user;
     }

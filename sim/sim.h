@@ -66,6 +66,8 @@ struct tina__sim {
     uint64_t beat_ns[TINA_SHARD_COUNT_MAX]; /* watchdog: simulated time of the last pass */
     uint8_t watched[TINA_SHARD_COUNT_MAX];  /* watchdog: this stall already reported */
     uint64_t watchdog_reports;
+    uint32_t revive_after;                           /* rounds; 0: never */
+    uint64_t quarantined_since[TINA_SHARD_COUNT_MAX]; /* round + 1 it was first seen, 0: not */
     uint64_t io_rng[TINA_SHARD_COUNT_MAX][4]; /* per shard: I/O faults (0x0200 + shard) */
     uint32_t io_error_per_million, io_delay_max; /* io_delay_max in rounds */
     uint64_t io_errors_injected;
