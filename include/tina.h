@@ -501,7 +501,7 @@ typedef struct tina_spec {
     /* I/O (section "I/O" below).  fd_slots 0 leaves I/O off: the shard
      * never sets up io_uring and I/O calls return TINA_EIO_OFF. */
     uint32_t fd_slots;             /* descriptors per shard, 0 or 16..2^20 */
-    uint32_t io_buffers;           /* reactor buffers per shard; 2 x fd_slots (<= 65536) */
+    uint32_t io_buffers;           /* reactor buffers per shard (sends, reads); fd_slots */
     uint32_t io_buffer_bytes;      /* bytes per reactor buffer, 512..1 MiB; 16384 */
     uint32_t io_backend;           /* tina_io_backend */
 } tina_spec;
@@ -742,7 +742,8 @@ const tina_shard_stats *tina_ctx_stats(const tina_ctx *ctx);
 typedef struct tina_runtime tina_runtime;
 
 typedef struct tina_boot_report {
-    uint64_t memory_bytes;           /* everything the spec needs, guard pages included */
+    uint64_t memory_bytes;           /* everything the spec needs: arenas with their guard
+                                        pages, I/O tables and reactor buffers */
     uint64_t memory_per_shard_bytes; /* largest single shard arena */
     uint64_t memory_limit_bytes;     /* what it was checked against */
     uint32_t shard_count;            /* resolved */

@@ -456,3 +456,17 @@ Test(lifecycle, stop_from_another_thread_ends_an_idle_run, .timeout = 30) {
     cr_assert(eq(u64, h_stats(stop_rt, 1).dispatched, 1));
     tina_destroy(stop_rt);
 }
+
+Test(spec, the_memory_figure_counts_io_tables_and_buffers, .timeout = 10) {
+    tina_boot_report without, with;
+    tina_type_spec types[] = {H_TYPE("t", uint64_t, 1, 16, 1, NULL, idle_handler)};
+    tina_spec spec = h_spec(types, 1, NULL, 0, 1);
+    H_ASSERT_RESULT(tina_validate(&spec, &without), TINA_OK);
+    spec.fd_slots = 1024;
+    spec.io_buffer_bytes = 65536;
+    H_ASSERT_RESULT(tina_validate(&spec, &with), TINA_OK);
+    cr_assert(ge(u64, with.memory_bytes - without.memory_bytes, 1024ull * 65536 * 2),
+              "reactor and provided buffers are counted");
+    spec.memory_limit_bytes = with.memory_bytes - 1;
+    H_ASSERT_RESULT(tina_validate(&spec, &with), TINA_ESPEC_MEMORY);
+}

@@ -612,6 +612,7 @@ uint32_t tina__pool_alloc_system(struct tina__shard *s);
 
 /* io.c */
 int tina__io_create(struct tina__shard *s, const tina_spec *spec);
+uint64_t tina__io_bytes(const tina_spec *spec);
 void tina__io_destroy(struct tina__shard *s);
 void tina__io_effect(struct tina__shard *s, struct tina__type *t, uint32_t i, const tina_effect *e);
 void tina__io_deliver(struct tina__shard *s, struct tina__slot *slot, tina_msg *m);

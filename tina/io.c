@@ -504,6 +504,18 @@ void tina__io_transfer_drop(struct tina__shard *s, const tina_msg *m) {
 
 /* ---- create and destroy ------------------------------------------------------ */
 
+/* What tina__io_create and a backend take for one shard, for the boot
+ * report's memory figure (spec with defaults resolved). */
+uint64_t tina__io_bytes(const tina_spec *spec) {
+    if (spec->fd_slots == 0) return 0;
+    uint64_t bufs = spec->io_buffers, fds = spec->fd_slots, ops = bufs + fds;
+    uint64_t provided = 8;
+    while (provided * 2 <= bufs && provided * 2 <= 4096) provided *= 2;
+    return fds * (sizeof(struct tina__fd) + 64) /* + a backend's per-descriptor state */ +
+           ops * (sizeof(struct tina__io_op) + 96) /* + msghdr, iovec */ + bufs * 8 +
+           (bufs + provided) * spec->io_buffer_bytes; /* reactor and provided buffers */
+}
+
 int tina__io_create(struct tina__shard *s, const tina_spec *spec) {
     s->io = NULL;
     if (spec->fd_slots == 0) return 0;

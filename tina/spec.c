@@ -279,7 +279,7 @@ static void defaults_fill(tina_spec *s) {
     DEFAULT(shutdown_timeout_ns, TINA__DEFAULT_SHUTDOWN_NS);
     DEFAULT(monitor_slots, TINA__DEFAULT_MONITORS);
     DEFAULT(watchdog_ns, TINA__DEFAULT_WATCHDOG_NS);
-    DEFAULT(io_buffers, s->fd_slots * 2 > 65536 ? 65536 : (s->fd_slots ? s->fd_slots * 2 : 1));
+    DEFAULT(io_buffers, s->fd_slots ? s->fd_slots : 1);
     DEFAULT(io_buffer_bytes, TINA__DEFAULT_IO_BUFFER_BYTES);
 #undef DEFAULT
 }
@@ -311,7 +311,7 @@ tina_result tina__spec_resolve(const tina_spec *in, tina_spec *out, tina_boot_re
         struct tina__layout l;
         tina__layout_compute(out, s, shards, &l);
         uint64_t mapped = l.total + 2u * PAGE_BYTES; /* guard pages */
-        total += mapped;
+        total += mapped + tina__io_bytes(out); /* I/O tables and buffers live beside the arena */
         if (l.total > largest) largest = l.total;
     }
     uint64_t limit = out->memory_limit_bytes ? out->memory_limit_bytes : tina__memory_limit();
