@@ -276,7 +276,8 @@ static inline tina_effect tina_reply(uint16_t tag, const void *payload, size_t s
  * the shard submits it (io_uring, or the epoll fallback, or the simulator)
  * and parks the isolate until the completion arrives as a message with tag
  * TINA_TAG_IO(op), kind TINA_MSG_SYSTEM, and a tina_io_done payload.  While
- * parked, other messages (and fired timers) wait in the mailbox.  Data to
+ * parked, other messages (and fired timers) wait in the mailbox: give an op
+ * a deadline with tina_io_timeout when the isolate must not wait forever.  Data to
  * send and connect/sendto addresses are copied as the effect is applied,
  * just after the handler returns: so they must outlive the return -- the
  * isolate's own struct, static data, or the received data of this very
@@ -363,6 +364,19 @@ static inline tina_effect tina_io_sendto(tina_fd fd, const void *data, uint32_t 
 }
 static inline tina_effect tina_io_recvfrom(tina_fd fd, uint32_t max) {
     return tina__io(TINA_IO_RECVFROM, fd, NULL, max, 0, 0);
+}
+/* Give an accept, connect, recv, send or recvfrom a deadline: if it has not
+ * completed timeout_ns after it is applied, it is cancelled and completes
+ * with -ETIMEDOUT (stats.io_timeouts).  Other ops have no room for one: the
+ * result is an effect refused with TINA_EINVAL.  A timeout of 0 means none. */
+static inline tina_effect tina_io_timeout(tina_effect e, uint64_t timeout_ns) {
+    if (e.kind != TINA_EFFECT_IO || e.tag == TINA_IO_READ || e.tag == TINA_IO_WRITE ||
+        e.tag == TINA_IO_SENDTO || e.tag == TINA_IO_CLOSE) {
+        e.tag = TINA_IO_OP_COUNT; /* refused at once: TINA_EINVAL */
+        return e;
+    }
+    e.timeout_ns = timeout_ns;
+    return e;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -708,6 +722,7 @@ TINA_WUR tina_result tina_fd_transfer(tina_ctx *ctx, tina_fd fd, tina_handle to,
     X(io_failed)          /*   of which with a negative result */                       \
     X(io_dead)            /* completions for an isolate that had ended: reclaimed */     \
     X(io_cancelled)       /* operations cancelled (teardown, shutdown) */              \
+    X(io_timeouts)        /* operations cancelled by their tina_io_timeout */          \
     X(io_refused)         /* io effects refused at once: stale fd, bad op, no buffer */ \
     X(io_buffers_exhausted) /* of which for want of a reactor buffer */                 \
     X(fd_exhausted)       /* descriptors refused: fd_slots full (or EMFILE) */          \

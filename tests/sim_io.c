@@ -32,7 +32,7 @@
 
 enum {
     T_SERVER, T_ECHO, T_CLIENT, T_REFUSER, T_FILER, T_UDP_ECHO, T_UDP_PINGER, T_QUITTER, T_CLOSER,
-    T_COUNT
+    T_SLEEPER, T_COUNT
 };
 
 static struct {
@@ -397,6 +397,37 @@ static tina_effect closer_handle(void *self, tina_ctx *ctx, const tina_msg *msg)
     return msg->tag == TINA_TAG_SHUTDOWN ? tina_done() : tina_receive();
 }
 
+/* Connects to the echo server, sends nothing and waits 2 ms for data that
+ * never comes: the recv times out. */
+typedef struct sleeper {
+    tina_fd fd;
+    struct sockaddr_in to;
+    uint64_t since_ns;
+} sleeper;
+
+static int32_t g_sleeper_result;
+static uint64_t g_sleeper_waited_ns;
+
+static tina_effect sleeper_handle(void *self, tina_ctx *ctx, const tina_msg *msg) {
+    sleeper *z = self;
+    if (msg->tag == H_TAG_KICK) {
+        H_CHECK_RESULT(ctx, tina_socket(ctx, AF_INET, SOCK_STREAM, 0, &z->fd), TINA_OK);
+        z->to = loopback(ECHO_PORT);
+        return tina_io_connect(z->fd, &z->to, sizeof(z->to));
+    }
+    if (msg->tag == TINA_TAG_IO(TINA_IO_CONNECT)) {
+        H_CHECK_EQ(ctx, done_of(msg).result, 0);
+        z->since_ns = tina_now_ns(ctx);
+        return tina_io_timeout(tina_io_recv(z->fd, 0), H_MS(2));
+    }
+    if (msg->tag == TINA_TAG_IO(TINA_IO_RECV)) {
+        g_sleeper_result = done_of(msg).result;
+        g_sleeper_waited_ns = tina_now_ns(ctx) - z->since_ns;
+        tina_request_stop(ctx);
+    }
+    return tina_receive();
+}
+
 /* ---- running ------------------------------------------------------------------ */
 
 static tina_type_spec g_types[T_COUNT];
@@ -416,6 +447,8 @@ static tina_spec io_spec(const tina_child_spec *children, uint32_t child_count) 
         (tina_type_spec)H_TYPE("quitter", udp_node, 2, 64, 1, kick_init, quitter_handle);
     g_types[T_CLOSER] =
         (tina_type_spec)H_TYPE("closer", tina_fd, 2, 64, 1, closer_init, closer_handle);
+    g_types[T_SLEEPER] =
+        (tina_type_spec)H_TYPE("sleeper", sleeper, 2, 64, 1, kick_init, sleeper_handle);
     tina_spec spec = h_spec(g_types, T_COUNT, children, child_count, 2);
     spec.fd_slots = 64;
     spec.io_buffer_bytes = BUFFER_BYTES;
@@ -616,4 +649,17 @@ Test(sim_io, the_io_profile_turns_io_faults_on, .timeout = 10) {
     cr_assert(eq(u32, c.io_error_per_million, 2000));
     H_ASSERT_RESULT(tina_sim_faults(&c, "crash"), TINA_OK);
     cr_assert(eq(u32, c.io_error_per_million + c.io_delay_rounds_max, 0));
+}
+
+Test(sim_io, a_recv_past_its_timeout_completes_with_etimedout, .timeout = 30) {
+    static const tina_child_spec children[] = {H_CHILD(T_SERVER, 0), H_CHILD(T_SLEEPER, 1)};
+    tina_sim_report a = simulate(children, 2, (tina_sim_config){.seed = 3, .shuffle = 1});
+    h_assert_no_failures();
+    cr_assert(eq(u32, a.reason, TINA_SIM_STOPPED));
+    cr_assert(eq(i32, g_sleeper_result, -ETIMEDOUT));
+    cr_assert(ge(u64, g_sleeper_waited_ns, H_MS(2)), "not before its time");
+    cr_assert(le(u64, g_sleeper_waited_ns, H_MS(3)), "and within a timer tick or so");
+    cr_assert(eq(u64, a.total.io_timeouts, 1));
+    tina_sim_report b = simulate(children, 2, (tina_sim_config){.seed = 3, .shuffle = 1});
+    cr_assert(eq(u64, a.digest, b.digest));
 }

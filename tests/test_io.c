@@ -590,3 +590,82 @@ Test(io, running_out_of_reactor_buffers_is_named_and_counted, .timeout = 30) {
     cr_assert(eq(i32, g_buf_result, -ENOBUFS));
     cr_assert(eq(u64, st.io_buffers_exhausted, 1));
 }
+
+/* ---- timeouts -------------------------------------------------------------- */
+
+/* An accept nobody connects to, with a 30 ms timeout: -ETIMEDOUT.  Then a
+ * recv with a generous timeout that data beats: its timer is gone.  A read
+ * cannot carry a timeout: refused by name. */
+static int32_t g_accept_result, g_recv_result, g_read_error;
+static uint64_t g_waited_ns, g_accept_at_ns;
+
+static tina_effect timed_handle(void *self, tina_ctx *ctx, const tina_msg *msg) {
+    taker *t = self;
+    if (msg->tag == H_TAG_KICK) {
+        g_accept_at_ns = tina_now_ns(ctx);
+        return tina_io_timeout(tina_io_accept(t->listener), H_MS(30));
+    }
+    tina_io_done d;
+    memcpy(&d, msg->payload, sizeof(d));
+    if (msg->tag == TINA_TAG_IO(TINA_IO_ACCEPT) && g_accept_result == 0) {
+        g_accept_result = d.result;
+        g_waited_ns = tina_now_ns(ctx) - g_accept_at_ns;
+        return tina_io_timeout(tina_io_accept(t->listener), H_MS(10000)); /* the client comes */
+    }
+    if (msg->tag == TINA_TAG_IO(TINA_IO_ACCEPT)) {
+        H_CHECK_EQ(ctx, d.error, TINA_OK);
+        t->conn = d.fd;
+        return tina_io_timeout(tina_io_recv(t->conn, 0), H_MS(10000));
+    }
+    if (msg->tag == TINA_TAG_IO(TINA_IO_RECV)) {
+        g_recv_result = d.result;
+        return tina_io_timeout(tina_io_read(t->conn, 10, 0), H_MS(5));
+    }
+    if (msg->tag >= TINA_TAG_IO_FIRST && msg->tag <= TINA_TAG_IO_LAST) { /* the refused read */
+        g_read_error = d.error;
+        tina_request_stop(ctx);
+    }
+    return tina_receive();
+}
+
+static void *timed_client_main(void *arg) {
+    H_UNUSED(arg);
+    for (int k = 0; k < 5000 && (g_hoard_port == 0 || g_accept_result == 0); k++) usleep(1000);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)g_hoard_port),
+                               .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0) abort();
+    if (send(fd, "hi", 2, MSG_NOSIGNAL) != 2) abort();
+    char c;
+    (void)recv(fd, &c, 1, 0); /* until the server goes */
+    close(fd);
+    return NULL;
+}
+
+static void timeouts(int epoll) {
+    g_hoard_port = 0;
+    g_accept_result = g_recv_result = g_read_error = 0;
+    tina_type_spec types[] = {H_TYPE("timed", taker, 1, 16, 1, hoarder_init, timed_handle)};
+    tina_child_spec children[] = {H_CHILD(0, 0)};
+    tina_spec spec = h_spec(types, 1, children, 1, 1);
+    spec.fd_slots = 32;
+    spec.io_backend = epoll ? TINA_IO_EPOLL : TINA_IO_URING;
+    pthread_t client;
+    pthread_create(&client, NULL, timed_client_main, NULL);
+    tina_runtime *rt = h_create(&spec);
+    h_run(rt);
+    tina_shard_stats st = h_stats(rt, 0);
+    tina_destroy(rt);
+    pthread_join(client, NULL);
+    h_assert_no_failures();
+    cr_assert(eq(i32, g_accept_result, -ETIMEDOUT));
+    cr_assert(ge(u64, g_waited_ns, H_MS(30)), "not before its time");
+    cr_assert(le(u64, g_waited_ns, H_MS(2000)), "and not long after");
+    cr_assert(eq(i32, g_recv_result, 2), "data beat the second deadline");
+    cr_assert(eq(i32, g_read_error, TINA_EINVAL), "a read has no room for a timeout");
+    cr_assert(eq(u64, st.io_timeouts, 1));
+    cr_assert(eq(u64, st.timers_live, 0), "the timers of completed ops are gone");
+}
+
+Test(io, an_operation_past_its_timeout_completes_with_etimedout, .timeout = 30) { timeouts(0); }
+Test(io, timeouts_on_the_epoll_fallback, .timeout = 30) { timeouts(1); }

@@ -168,7 +168,7 @@ struct tina__monitors {
 /* Timers                                                                    */
 /* ------------------------------------------------------------------------ */
 
-enum tina__timer_kind { TINA__TIMER_USER = 1, TINA__TIMER_CALL = 2 };
+enum tina__timer_kind { TINA__TIMER_USER = 1, TINA__TIMER_CALL = 2, TINA__TIMER_IO = 3 };
 
 struct tina__timer {
     uint64_t deadline_ns;  /* absolute shard time */
@@ -262,6 +262,8 @@ struct tina__io_op {
     uint8_t state;       /* enum tina__op_state */
     uint8_t cancel;      /* cancel asked */
     uint8_t addr_len;
+    uint8_t timed_out;   /* its timeout fired: a cancelled result reads -ETIMEDOUT */
+    uint32_t timer;      /* its timeout's timer entry, or NIL */
     uint32_t backend;    /* the backend's own word (epoll, io_uring: a list link) */
     const uint8_t *data; /* recv: the backend's own buffer (a provided ring), or NULL */
     uint8_t addr[28];    /* connect/sendto: the target; accept/recvfrom: the peer */
@@ -620,6 +622,7 @@ void tina__io_complete(struct tina__shard *s, uint32_t op, int32_t result);
 void tina__io_isolate_exit(struct tina__shard *s, struct tina__slot *slot, tina_handle h);
 void tina__io_shutdown(struct tina__shard *s, struct tina__slot *slot);
 void tina__io_after_dispatch(struct tina__shard *s);
+void tina__io_timeout(struct tina__shard *s, uint32_t op);
 tina_fd tina__io_transfer_arrive(struct tina__shard *s, tina_msg *m);
 void tina__io_transfer_drop(struct tina__shard *s, const tina_msg *m);
 tina_fd tina__io_fd_install(struct tina__shard *s, int32_t os_fd, tina_handle owner);

@@ -224,11 +224,40 @@ void tina__io_effect(struct tina__shard *s, struct tina__type *t, uint32_t i,
         return;
     }
     op->os_fd = fd->os_fd;
+    op->timer = TINA__NIL;
+    if (op->offset != 0 && op->op != TINA_IO_READ && op->op != TINA_IO_WRITE &&
+        op->op != TINA_IO_SENDTO) { /* tina_io_timeout: the field is a deadline */
+        op->timer = tina__timer_add(s, slot, s->ctx.self, op->offset, 0, 0, TINA__TIMER_IO, opi);
+        if (op->timer == TINA__NIL) {
+            op_refuse(s, t, i, opi, TINA_ETIMER_EXHAUSTED, -ENOMEM);
+            return;
+        }
+        op->offset = 0;
+    }
     if (op->op == TINA_IO_CLOSE) fd_release(io, fd); /* stale from now on; the os fd closes async */
     else fd->inflight++;
     op_queue(io, opi);
     park(slot, opi);
     s->stats.io_submitted++;
+}
+
+/* An op's timeout fired (timer.c; the entry is already free). */
+void tina__io_timeout(struct tina__shard *s, uint32_t opi) {
+    struct tina__io_op *op = &s->io->ops[opi];
+    op->timer = TINA__NIL;
+    op->timed_out = 1;
+    s->stats.io_timeouts++;
+    if (op->state == TINA__OP_INFLIGHT && !op->cancel) {
+        op->cancel = 1;
+        s->platform->io_cancel(s, opi);
+    }
+}
+
+/* The op completed before its timeout: the timer goes. */
+static void op_timer_cancel(struct tina__shard *s, struct tina__slot *slot, struct tina__io_op *op) {
+    if (op->timer == TINA__NIL) return;
+    (void)tina__timer_cancel(s, slot, op->owner, op->timer, s->wheel.timers[op->timer].generation);
+    op->timer = TINA__NIL;
 }
 
 /* ---- completion ---------------------------------------------------------- */
@@ -260,6 +289,8 @@ void tina__io_complete(struct tina__shard *s, uint32_t opi, int32_t result) {
     struct tina__slot *slot = &t->slots[i];
     TINA_ASSERT(slot->generation == tina_handle_generation(op->owner) &&
                 (slot->flags & TINA__IO_PARKED) && slot->call_timer == opi);
+    op_timer_cancel(s, slot, op);
+    if (op->timed_out && result == -ECANCELED) op->result = -ETIMEDOUT;
     slot->call_note = TINA__NOTE_IO;
     tina__slot_ready(s, t, i);
 }
@@ -334,7 +365,8 @@ void tina__io_isolate_exit(struct tina__shard *s, struct tina__slot *slot, tina_
         if (op->state == TINA__OP_DONE) { /* completed, not delivered */
             op_reclaim(s, opi);
         } else {
-            op->owner = 0; /* completes later, reclaimed then */
+            op->timer = TINA__NIL; /* teardown cancels the slot's timers, this one too */
+            op->owner = 0;         /* completes later, reclaimed then */
             s->stats.io_cancelled++;
             if (op->state == TINA__OP_INFLIGHT && !op->cancel) {
                 op->cancel = 1;

@@ -200,6 +200,12 @@ static void entry_fire(struct tina__shard *s, uint32_t i) {
     /* Teardown cancels every timer, so an entry's owner is always alive. */
     TINA_ASSERT(slot->generation == tina_handle_generation(e->owner));
     entry_unlink(s, i);
+    if (e->kind == TINA__TIMER_IO) { /* an I/O operation's timeout: cancel it */
+        uint32_t op = (uint32_t)e->corr;
+        entry_free(s, slot, i);
+        tina__io_timeout(s, op);
+        return;
+    }
     if (e->kind == TINA__TIMER_CALL) {
         TINA_ASSERT(slot->state == TINA__CALLING && slot->call_corr == e->corr);
         slot->call_note = TINA__NOTE_TIMEOUT;
