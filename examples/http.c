@@ -16,7 +16,9 @@
  * connection is closed; a request whose head does not fit the 8 KiB
  * buffer gets 431 and is closed; bodies (Content-Length) are read and
  * ignored, chunked bodies get 400.  A client that never reads only parks
- * its own conn on its send: other connections on the shard go on.
+ * its own conn on its send: other connections on the shard go on.  Every
+ * recv and send carries a 10 s deadline (tina_io_timeout): a connection
+ * idle that long, or a client that stops reading, is closed.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -48,6 +50,7 @@ static const uint32_t *g_cores;         /* benches: pin shard i to g_cores[i] */
 /* ---- HTTP parsing ------------------------------------------------------- */
 
 #define IN_BYTES 8192u
+static uint64_t g_idle_ns = 10000000000ull; /* silent (or not reading) this long: closed */
 #define OUT_BYTES 16384u
 
 static const char k_ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 13\r\nContent-Type: text/plain\r\n"
@@ -171,9 +174,9 @@ static tina_effect conn_serve(conn *c, tina_ctx *ctx) {
         c->in_len -= (uint32_t)n;
         c->close_after = (uint32_t)close;
     }
-    if (c->out_len > 0) return tina_io_send(c->fd, c->out, c->out_len);
+    if (c->out_len > 0) return tina_io_timeout(tina_io_send(c->fd, c->out, c->out_len), g_idle_ns);
     if (c->close_after) return conn_close(c);
-    return tina_io_recv(c->fd, IN_BYTES - c->in_len);
+    return tina_io_timeout(tina_io_recv(c->fd, IN_BYTES - c->in_len), g_idle_ns);
 }
 
 static tina_effect conn_handle(void *self, tina_ctx *ctx, const tina_msg *msg) {
@@ -184,7 +187,7 @@ static tina_effect conn_handle(void *self, tina_ctx *ctx, const tina_msg *msg) {
         c->fd = t.fd;
         int one = 1; /* answers go out at once, not after the peer's delayed ack */
         (void)tina_setsockopt(ctx, c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-        return tina_io_recv(c->fd, IN_BYTES);
+        return tina_io_timeout(tina_io_recv(c->fd, IN_BYTES), g_idle_ns);
     }
     if (msg->tag == TINA_TAG_SHUTDOWN) return conn_close(c);
     if (msg->tag < TINA_TAG_IO_FIRST || msg->tag > TINA_TAG_IO_LAST) return tina_receive();
@@ -200,7 +203,8 @@ static tina_effect conn_handle(void *self, tina_ctx *ctx, const tina_msg *msg) {
         if (d.result < 0) return conn_close(c);
         c->out_sent += (uint32_t)d.result;
         if (c->out_sent < c->out_len)
-            return tina_io_send(c->fd, c->out + c->out_sent, c->out_len - c->out_sent);
+            return tina_io_timeout(
+                tina_io_send(c->fd, c->out + c->out_sent, c->out_len - c->out_sent), g_idle_ns);
         c->out_len = c->out_sent = 0;
         return conn_serve(c, ctx);
     case TINA_IO_CLOSE:

@@ -166,3 +166,20 @@ Test(http, a_client_that_never_reads_does_not_stall_the_others, .timeout = 60) {
     tina_shard_stats st = server_stop(&sv);
     cr_assert(eq(u64, st.crashes, 0));
 }
+
+Test(http, an_idle_connection_is_closed_after_its_deadline, .timeout = 30) {
+    g_idle_ns = H_MS(50);
+    struct server sv;
+    int fd = client(server_start(&sv));
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    cr_assert(closed_by_server(fd), "a silent client is let go");
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    uint64_t waited = (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000000u + (uint64_t)(t1.tv_nsec - t0.tv_nsec);
+    cr_assert(ge(u64, waited, H_MS(40)), "not before its deadline");
+    close(fd);
+    tina_shard_stats st = server_stop(&sv);
+    g_idle_ns = 10000000000ull;
+    cr_assert(eq(u64, st.fds_open, 0));
+    cr_assert(eq(u64, st.crashes, 0));
+}

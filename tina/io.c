@@ -164,6 +164,7 @@ static tina_result op_fill(struct tina__io *io, struct tina__io_op *op, const ti
         memcpy(op->addr, addr, e->size);
         op->addr_len = e->size;
     }
+    op->offset = e->timeout_ns; /* read/write: the offset; accept..recvfrom: a timeout */
     if (op->op == TINA_IO_RECV && io->recv_provided) { /* the backend brings the buffer */
         op->len = e->reason;
         return TINA_OK;
@@ -183,7 +184,6 @@ static tina_result op_fill(struct tina__io *io, struct tina__io_op *op, const ti
     default:
         break;
     }
-    op->offset = e->timeout_ns;
     return TINA_OK;
 }
 
