@@ -153,8 +153,9 @@ static void op_refuse(struct tina__shard *s, struct tina__type *t, uint32_t i, u
     tina__slot_ready(s, t, i);
 }
 
-/* Copy what the kernel will read (data, address) into the op.  Runs before
- * anything is taken, so a bad user pointer faults with nothing half-done. */
+/* Copy what the kernel will read (data, address) into the op, then take a
+ * reactor buffer if it needs one: the user's memory is read before
+ * anything is taken, so a bad pointer faults with nothing half-done. */
 static tina_result op_fill(struct tina__io *io, struct tina__io_op *op, const tina_effect *e) {
     const void *addr = op->op == TINA_IO_CONNECT ? e->payload
                        : op->op == TINA_IO_SENDTO ? (const void *)(uintptr_t)e->timeout_ns
@@ -199,28 +200,31 @@ void tina__io_effect(struct tina__shard *s, struct tina__type *t, uint32_t i,
         tina__slot_ready(s, t, i);
         return;
     }
-    uint32_t opi = io ? op_alloc(io) : TINA__NIL;
-    if (opi == TINA__NIL) { /* I/O off, or every op entry in use */
-        slot->call_note = TINA__NOTE_FAILED(io ? TINA_EIO_BUFFERS : TINA_EIO_OFF);
+    if (io == NULL) { /* I/O off */
+        slot->call_note = TINA__NOTE_FAILED(TINA_EIO_OFF);
+        tina__slot_ready(s, t, i);
+        s->stats.io_refused++;
+        return;
+    }
+    /* Checked and filled aside first: a bad user pointer faults in op_fill
+     * (the trap boundary crashes the isolate) before any entry is taken. */
+    struct tina__io_op local = {.owner = s->ctx.self, .fd = e->to, .op = (uint8_t)e->tag,
+                                .buf = TINA__NIL, .os_fd = -1, .timer = TINA__NIL};
+    struct tina__fd *fd = e->tag < TINA_IO_OP_COUNT ? fd_lookup(s, e->to) : NULL;
+    tina_result r = fd != NULL ? op_fill(io, &local, e)
+                               : e->tag < TINA_IO_OP_COUNT ? TINA_EFD_STALE : TINA_EINVAL;
+    uint32_t opi = op_alloc(io);
+    if (opi == TINA__NIL) { /* every op entry in use */
+        if (local.buf != TINA__NIL) buf_put(io, local.buf);
+        slot->call_note = TINA__NOTE_FAILED(TINA_EIO_BUFFERS);
         tina__slot_ready(s, t, i);
         s->stats.io_refused++;
         return;
     }
     struct tina__io_op *op = &io->ops[opi];
-    memset(op, 0, sizeof(*op));
-    op->owner = s->ctx.self;
-    op->fd = e->to;
-    op->op = (uint8_t)e->tag;
-    op->buf = TINA__NIL;
-    op->os_fd = -1;
-    struct tina__fd *fd = e->tag < TINA_IO_OP_COUNT ? fd_lookup(s, e->to) : NULL;
-    if (fd == NULL) {
-        op_refuse(s, t, i, opi, e->tag < TINA_IO_OP_COUNT ? TINA_EFD_STALE : TINA_EINVAL, -EBADF);
-        return;
-    }
-    tina_result r = op_fill(io, op, e);
+    *op = local;
     if (r != TINA_OK) {
-        op_refuse(s, t, i, opi, r, r == TINA_EIO_BUFFERS ? -ENOBUFS : -EINVAL);
+        op_refuse(s, t, i, opi, r, r == TINA_EFD_STALE ? -EBADF : r == TINA_EIO_BUFFERS ? -ENOBUFS : -EINVAL);
         return;
     }
     op->os_fd = fd->os_fd;
