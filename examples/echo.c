@@ -42,6 +42,7 @@ static uint32_t g_port = 7000, g_shards, g_seconds, g_epoll;
 static _Atomic uint32_t g_bound_port; /* the port the listener got */
 static int g_quiet;                     /* benches: no banner */
 static const uint32_t *g_cores;         /* benches: pin shard i to g_cores[i] */
+static uint32_t g_io_buffers;           /* tests: reactor buffers per shard (0: the default) */
 
 /* ---- conn: one connection ----------------------------------------------- */
 
@@ -198,6 +199,7 @@ static tina_result echo_create(tina_runtime **rt, tina_boot_report *report) {
                         .restart = TINA_RESTART_PERMANENT}};
     tina_spec spec = {.types = types, .type_count = 3, .children = children, .child_count = 2,
                       .shard_count = g_shards, .fd_slots = CONNS_PER_SHARD + 64,
+                      .io_buffers = g_io_buffers,
                       .io_backend = g_epoll ? TINA_IO_EPOLL : TINA_IO_AUTO,
                       .cores = g_cores, .core_count = g_cores ? g_shards : 0};
     return tina_create(&spec, rt, report);

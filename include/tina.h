@@ -725,6 +725,7 @@ TINA_WUR tina_result tina_fd_transfer(tina_ctx *ctx, tina_fd fd, tina_handle to,
     X(io_timeouts)        /* operations cancelled by their tina_io_timeout */          \
     X(io_refused)         /* io effects refused at once: stale fd, bad op, no buffer */ \
     X(io_buffers_exhausted) /* of which for want of a reactor buffer */                 \
+    X(io_recv_starved)    /* io_uring recvs that found no provided buffer and waited */  \
     X(fd_exhausted)       /* descriptors refused: fd_slots full (or EMFILE) */          \
     X(fd_transferred)     /* descriptors handed to another isolate */                   \
     X(fd_transfer_dropped) /* handoffs whose receiver was gone: descriptor closed */    \

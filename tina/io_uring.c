@@ -72,7 +72,9 @@ struct ms_fd {
     uint32_t generation;
     uint32_t wait_head, wait_tail; /* recv ops waiting, FIFO, linked by op->backend */
     uint32_t queue_head, queue_tail; /* arrivals, FIFO */
+    uint32_t next_starved;          /* link of the starved list */
     uint8_t armed;
+    uint8_t starved;                /* ended for want of buffers: arm again once some return */
 };
 
 struct uring {
@@ -97,6 +99,7 @@ struct uring {
     struct ms_fd *fds;   /* per descriptor slot */
     struct ms_entry *entries;
     uint32_t entry_free;
+    uint32_t starved_head;          /* slots waiting for buffers to come back */
 };
 
 static struct uring *uring_of(struct tina__shard *s) { return s->io->backend; }
@@ -173,6 +176,7 @@ static int provided_setup(struct uring *u, struct tina__io *io) {
     for (uint32_t k = 0; k < io->fd_count; k++)
         u->fds[k] = (struct ms_fd){.os_fd = -1, .wait_head = TINA__NIL, .wait_tail = TINA__NIL,
                                    .queue_head = TINA__NIL, .queue_tail = TINA__NIL};
+    u->starved_head = TINA__NIL;
     for (uint32_t k = 0; k < count + io->fd_count; k++) u->entries[k].next = k + 1;
     u->entries[count + io->fd_count - 1].next = TINA__NIL;
     return 0;
@@ -428,10 +432,16 @@ static uint32_t ms_arrived(struct tina__shard *s, struct uring *u, const struct 
         return 0;
     }
     if (!(cqe->flags & IORING_CQE_F_MORE)) m->armed = 0;
-    if (cqe->res == -ENOBUFS || cqe->res == -ECANCELED) { /* no arrival: arm again if wanted */
-        ms_arm(u, m, slot);
+    if (cqe->res == -ENOBUFS) { /* the ring ran dry: arm again once buffers come back */
+        s->stats.io_recv_starved++;
+        if (!m->starved) {
+            m->starved = 1;
+            m->next_starved = u->starved_head;
+            u->starved_head = slot;
+        }
         return 0;
     }
+    if (cqe->res == -ECANCELED) return 0;
     entry_push(u, m, cqe->res, cqe->res > 0 ? buffer : NO_BUFFER);
     if (cqe->res <= 0 && buffer != NO_BUFFER) u->lent[u->lent_count++] = buffer;
     uint32_t fed = ms_feed(s, u, m, 1);
@@ -459,6 +469,8 @@ static int uring_forget(struct tina__shard *s, uint32_t slot, int32_t os_fd, uin
     if (m->os_fd != os_fd || m->generation != generation) return 0;
     if (leaving) { /* handed over: stop the multishot now, and lose no byte */
         if (m->armed) {
+            if (io_uring_sq_ready(&u->ring) > 0) (void)io_uring_submit(&u->ring); /* an arm not
+                                                     yet submitted must be cancelled too */
             struct io_uring_sync_cancel_reg reg = {.addr = ms_data(slot, generation),
                                                    .timeout = {.tv_sec = -1, .tv_nsec = -1}};
             (void)io_uring_register_sync_cancel(&u->ring, &reg);
@@ -477,7 +489,16 @@ static void uring_submit(struct tina__shard *s) {
     struct tina__io *io = s->io;
     struct uring *u = uring_of(s);
     ring_enable(u);
-    if (u->br != NULL) provided_recycle(u); /* after the dispatch that used them */
+    if (u->br != NULL && u->lent_count > 0) { /* after the dispatch that used them */
+        provided_recycle(u);
+        while (u->starved_head != TINA__NIL) { /* and who ran dry may go on */
+            uint32_t slot = u->starved_head;
+            struct ms_fd *m = &u->fds[slot];
+            u->starved_head = m->next_starved;
+            m->starved = 0;
+            if (m->os_fd >= 0) ms_arm(u, m, slot);
+        }
+    }
     uint32_t i = io->queued_head;
     io->queued_head = io->queued_tail = TINA__NIL;
     while (i != TINA__NIL) {
