@@ -74,9 +74,12 @@ static tina_spec workload(void) {
     return h_spec(types, 2, children, 2, 2);
 }
 
+static const char *g_profile = "none";
+
 static tina_sim_report simulate(uint64_t seed, int shuffle) {
     tina_spec spec = workload();
-    tina_sim_config config = {.seed = seed, .shuffle = (uint32_t)shuffle};
+    tina_sim_config config = {.seed = seed, .shuffle = (uint32_t)shuffle, .round_limit = 200000};
+    H_ASSERT_RESULT(tina_sim_faults(&config, g_profile), TINA_OK);
     tina_sim_report report;
     H_ASSERT_RESULT(tina_simulate(&spec, &config, &report), TINA_OK);
     return report;
@@ -126,6 +129,23 @@ Test(sim, different_seeds_give_different_digests, .timeout = 60) {
         for (uint32_t j = 0; j < k; j++) seen |= digests[j] == digests[k];
         distinct += !seen;
     }
+    cr_assert(eq(u32, distinct, 8), "eight seeds, eight executions");
+}
+
+Test(sim, with_every_fault_on_different_seeds_differ_and_each_replays, .timeout = 60) {
+    unsetenv("TINA_SEED");
+    g_profile = "all";
+    uint64_t digests[8];
+    uint32_t distinct = 0;
+    for (uint32_t k = 0; k < 8; k++) {
+        tina_sim_report r = simulate(2000 + k, 1);
+        digests[k] = r.digest;
+        cr_assert(eq(u64, simulate(2000 + k, 1).digest, r.digest), "seed %u replays", 2000 + k);
+        int seen = 0;
+        for (uint32_t j = 0; j < k; j++) seen |= digests[j] == digests[k];
+        distinct += !seen;
+    }
+    g_profile = "none";
     cr_assert(eq(u32, distinct, 8), "eight seeds, eight executions");
 }
 
