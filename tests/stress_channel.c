@@ -24,25 +24,8 @@
 #include "ring.h"
 #include "tina.h"
 
-static int failures;
-#define CHECK(cond, ...)                                                    \
-    do {                                                                    \
-        if (!(cond)) {                                                      \
-            fprintf(stderr, "[FAIL] %s:%d: %s: ", __FILE__, __LINE__, #cond); \
-            fprintf(stderr, __VA_ARGS__);                                   \
-            fprintf(stderr, "\n");                                          \
-            failures++;                                                     \
-        }                                                                   \
-    } while (0)
+#include "stress.h"
 
-#if defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define UNDER_TSAN 1
-#endif
-#endif
-#if defined(__SANITIZE_THREAD__)
-#define UNDER_TSAN 1
-#endif
 #ifdef UNDER_TSAN
 #define SCALE 10u /* ThreadSanitizer is ~10x slower: fewer messages, same paths */
 #else
@@ -234,21 +217,8 @@ static void sleeper_wakes(void) {
 }
 
 int main(void) {
-    struct {
-        const char *name;
-        void (*run)(void);
-    } tests[] = {{"ring_stream", ring_stream},
-                 {"shard_stream", shard_stream},
-                 {"sleeper_wakes", sleeper_wakes}};
-    int n = (int)(sizeof(tests) / sizeof(tests[0])), passed = 0;
-    for (int i = 0; i < n; i++) {
-        int before = failures;
-        tests[i].run();
-        int ok = failures == before;
-        passed += ok;
-        printf("[%s] stress_channel::%s\n", ok ? "PASS" : "FAIL", tests[i].name);
-    }
-    printf("[====] Synthesis: Tested: %d | Passing: %d | Failing: %d | Crashing: 0\n", n, passed,
-           n - passed);
-    return passed == n ? 0 : 1;
+    static const struct stress_test tests[] = {{"ring_stream", ring_stream},
+                                               {"shard_stream", shard_stream},
+                                               {"sleeper_wakes", sleeper_wakes}};
+    return stress_main("stress_channel", tests, (int)(sizeof(tests) / sizeof(tests[0])));
 }

@@ -18,25 +18,8 @@
 #include <stdatomic.h>
 #include <unistd.h>
 
-static int failures;
-#define CHECK(cond, ...)                                                      \
-    do {                                                                      \
-        if (!(cond)) {                                                        \
-            fprintf(stderr, "[FAIL] %s:%d: %s: ", __FILE__, __LINE__, #cond); \
-            fprintf(stderr, __VA_ARGS__);                                     \
-            fprintf(stderr, "\n");                                            \
-            failures++;                                                       \
-        }                                                                     \
-    } while (0)
+#include "stress.h"
 
-#if defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define UNDER_TSAN 1
-#endif
-#endif
-#if defined(__SANITIZE_THREAD__)
-#define UNDER_TSAN 1
-#endif
 #ifdef UNDER_TSAN
 #define ROUNDS 20u
 #else
@@ -121,19 +104,7 @@ static void echo_uring(void) { echo_run(0); }
 static void echo_epoll(void) { echo_run(1); }
 
 int main(void) {
-    struct {
-        const char *name;
-        void (*run)(void);
-    } tests[] = {{"echo_uring", echo_uring}, {"echo_epoll", echo_epoll}};
-    int n = (int)(sizeof(tests) / sizeof(tests[0])), passed = 0;
-    for (int i = 0; i < n; i++) {
-        int before = failures;
-        tests[i].run();
-        int ok = failures == before;
-        passed += ok;
-        printf("[%s] stress_io::%s\n", ok ? "PASS" : "FAIL", tests[i].name);
-    }
-    printf("[====] Synthesis: Tested: %d | Passing: %d | Failing: %d | Crashing: 0\n", n, passed,
-           n - passed);
-    return passed == n ? 0 : 1;
+    static const struct stress_test tests[] = {{"echo_uring", echo_uring},
+                                               {"echo_epoll", echo_epoll}};
+    return stress_main("stress_io", tests, (int)(sizeof(tests) / sizeof(tests[0])));
 }

@@ -11,38 +11,8 @@
 
 #include "helpers.h"
 
-struct server {
-    tina_runtime *rt;
-    pthread_t thread;
-};
-
-static void *server_main(void *arg) {
-    struct server *sv = arg;
-    if (tina_run(sv->rt) != TINA_OK) abort();
-    return NULL;
-}
-
-static uint16_t server_start(struct server *sv) {
-    g_port = 0;
-    g_shards = 2;
-    g_bound_port = 0;
-    tina_boot_report report;
-    H_ASSERT_RESULT(http_create(&sv->rt, &report), TINA_OK);
-    cr_assert(eq(int, pthread_create(&sv->thread, NULL, server_main, sv), 0));
-    for (int k = 0; k < 5000 && g_bound_port == 0; k++) usleep(1000); /* bounded: 5 s */
-    cr_assert(ne(u32, g_bound_port, 0), "the server listens");
-    return (uint16_t)g_bound_port;
-}
-
-static tina_shard_stats server_stop(struct server *sv) {
-    tina_shutdown(sv->rt);
-    pthread_join(sv->thread, NULL);
-    tina_shard_stats a = h_stats(sv->rt, 0), b = h_stats(sv->rt, 1);
-    a.crashes += b.crashes;
-    a.fds_open += b.fds_open;
-    tina_destroy(sv->rt);
-    return a;
-}
+#define SERVER_CREATE http_create
+#include "server.h"
 
 static int client(uint16_t port) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);

@@ -19,42 +19,12 @@
 
 /* ---- the echo server in a thread ------------------------------------------ */
 
-struct server {
-    tina_runtime *rt;
-    pthread_t thread;
-};
+#define SERVER_CREATE echo_create
+#include "server.h"
 
-static void *server_main(void *arg) {
-    struct server *sv = arg;
-    if (tina_run(sv->rt) != TINA_OK) abort();
-    return NULL;
-}
-
-static uint16_t server_start(struct server *sv, int epoll) {
-    g_port = 0;
-    g_shards = 2;
+static uint16_t echo_start(struct server *sv, int epoll) {
     g_epoll = (uint32_t)epoll;
-    g_bound_port = 0;
-    tina_boot_report report;
-    H_ASSERT_RESULT(echo_create(&sv->rt, &report), TINA_OK);
-    cr_assert(eq(int, pthread_create(&sv->thread, NULL, server_main, sv), 0));
-    for (int k = 0; k < 5000 && g_bound_port == 0; k++) usleep(1000); /* bounded: 5 s */
-    cr_assert(ne(u32, g_bound_port, 0), "the server listens");
-    return (uint16_t)g_bound_port;
-}
-
-static tina_shard_stats server_stop(struct server *sv) {
-    tina_shutdown(sv->rt);
-    pthread_join(sv->thread, NULL);
-    tina_shard_stats sum = {0}, st; /* both shards' counters, summed */
-    for (uint32_t s = 0; s < 2; s++) {
-        st = h_stats(sv->rt, s);
-        uint64_t *acc = (uint64_t *)&sum;
-        const uint64_t *v = (const uint64_t *)&st;
-        for (size_t k = 0; k < sizeof(st) / 8; k++) acc[k] += v[k];
-    }
-    tina_destroy(sv->rt);
-    return sum;
+    return server_start(sv);
 }
 
 static int client_connect(uint16_t port) {
@@ -97,7 +67,7 @@ static void echo_exchange(int fd, size_t total) {
 
 static void one_mib_intact(int epoll) {
     struct server sv;
-    uint16_t port = server_start(&sv, epoll);
+    uint16_t port = echo_start(&sv, epoll);
     int fd = client_connect(port);
     echo_exchange(fd, 1u << 20);
     close(fd);
@@ -114,7 +84,7 @@ Test(io, one_mib_echoed_intact_in_odd_chunks, .timeout = 60) { one_mib_intact(0)
 Test(io, sixteen_streams_through_eight_buffers, .timeout = 120) {
     struct server sv;
     g_io_buffers = 8;
-    uint16_t port = server_start(&sv, 0);
+    uint16_t port = echo_start(&sv, 0);
     g_io_buffers = 0;
     int fds[16];
     for (int k = 0; k < 16; k++) fds[k] = client_connect(port);
@@ -164,7 +134,7 @@ static void thousand_connections(int epoll) {
     cr_assert(ge(u64, (uint64_t)lim.rlim_cur, 2 * CONNS + 200),
               "RLIMIT_NOFILE %llu is too low for this test", (unsigned long long)lim.rlim_cur);
     struct server sv;
-    uint16_t port = server_start(&sv, epoll);
+    uint16_t port = echo_start(&sv, epoll);
     static int fds[CONNS];
     for (int k = 0; k < CONNS; k++) fds[k] = client_connect(port);
     for (int k = 0; k < CONNS; k++) {
@@ -196,7 +166,7 @@ Test(io, a_thousand_connections_on_the_epoll_fallback, .timeout = 120) { thousan
 
 static void reset_mid_stream(int epoll) {
     struct server sv;
-    uint16_t port = server_start(&sv, epoll);
+    uint16_t port = echo_start(&sv, epoll);
     for (int round = 0; round < 20; round++) {
         int fd = client_connect(port);
         static uint8_t junk[200000]; /* more than the socket buffers: the server is mid-write */
