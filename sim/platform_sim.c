@@ -139,6 +139,7 @@ static void sim_wake(struct tina__shard *s, uint32_t peer) {
 
 const struct tina__platform tina__platform_sim = {
     .name = "sim",
+    .places_threads = 0, /* nothing is pinned: no hwloc topology to discover per run */
     .clock_ns = sim_clock_ns,
     .channel_reserve = sim_channel_reserve,
     .channel_commit = sim_channel_commit,

@@ -330,6 +330,7 @@ extern const struct tina__io_backend tina__io_backend_uring, tina__io_backend_ep
 
 struct tina__platform {
     const char *name;
+    int places_threads; /* pins shards to cores: wants the machine's topology (hwloc) */
     /* Clock: nanoseconds, monotonic, read once per pass. */
     uint64_t (*clock_ns)(struct tina__shard *shard);
     /* Channels.  reserve: a slot in the ring to shard `to`, or NULL if full;
@@ -526,11 +527,13 @@ struct tina__layout {
 uint32_t tina__ring_slots(const tina_spec *spec, uint32_t from, uint32_t to);
 void tina__layout_compute(const tina_spec *spec, uint32_t shard, uint32_t shard_count,
                           struct tina__layout *out);
-tina_result tina__spec_resolve(const tina_spec *in, tina_spec *out, tina_boot_report *report);
+tina_result tina__spec_resolve(const tina_spec *in, tina_spec *out, tina_boot_report *report,
+                               int with_topology);
 
 /* topology.c */
-tina_result tina__topology_cores(const tina_spec *spec, uint32_t *shard_count, uint32_t *cores,
-                                 uint32_t *oversubscribed, char *why, size_t why_size);
+tina_result tina__topology_cores(const tina_spec *spec, int with_topology, uint32_t *shard_count,
+                                 uint32_t *cores, uint32_t *oversubscribed, char *why,
+                                 size_t why_size);
 uint64_t tina__memory_limit(void);
 tina_result tina__arena_map(struct tina_runtime *rt, uint32_t shard, size_t bytes);
 void tina__arena_unmap(struct tina__arena *arena);

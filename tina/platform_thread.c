@@ -247,6 +247,7 @@ static void thread_idle(struct tina__shard *s, uint64_t deadline_ns) {
 
 const struct tina__platform tina__platform_thread = {
     .name = "thread",
+    .places_threads = 1,
     .clock_ns = thread_clock_ns,
     .channel_reserve = thread_channel_reserve,
     .channel_commit = thread_channel_commit,

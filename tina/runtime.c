@@ -162,7 +162,8 @@ tina_result tina__create(const tina_spec *spec, const struct tina__platform *pla
     memset(report, 0, sizeof(*report));
     if (out == NULL) return TINA_EINVAL;
     *out = NULL;
-    if ((r = tina__spec_resolve(spec, &resolved, report)) != TINA_OK) return r;
+    if ((r = tina__spec_resolve(spec, &resolved, report, platform->places_threads)) != TINA_OK)
+        return r;
 
     struct tina_runtime *rt = calloc(1, sizeof(*rt));
     if (rt == NULL) return TINA_ENO_MEMORY;
@@ -172,7 +173,7 @@ tina_result tina__create(const tina_spec *spec, const struct tina__platform *pla
     rt->platform_state = platform_state;
     if ((r = spec_copy(rt, &resolved)) != TINA_OK) goto fail;
     if (rt->spec.seed == 0) rt->spec.seed = monotonic_ns() | 1u;
-    rt->topology = tina__topology_open();
+    rt->topology = platform->places_threads ? tina__topology_open() : NULL; /* hwloc: slow */
     rt->membarrier_ok = (uint32_t)tina__membarrier_register();
 
     struct tina__layout layout;

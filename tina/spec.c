@@ -289,7 +289,8 @@ static void defaults_fill(tina_spec *s) {
  * memory.  `out` receives the resolved spec; its types pointer still points
  * at the caller's array (tina_create copies what it keeps).
  */
-tina_result tina__spec_resolve(const tina_spec *in, tina_spec *out, tina_boot_report *report) {
+tina_result tina__spec_resolve(const tina_spec *in, tina_spec *out, tina_boot_report *report,
+                               int with_topology) {
     tina_result r;
     if (in == NULL) FAIL(TINA_ESPEC_NULL, "spec: NULL");
     *out = *in;
@@ -299,7 +300,7 @@ tina_result tina__spec_resolve(const tina_spec *in, tina_spec *out, tina_boot_re
     uint32_t cores[TINA_SHARD_COUNT_MAX];
     uint32_t shards = out->shard_count, over = 0;
     char why[160] = {0};
-    r = tina__topology_cores(out, &shards, cores, &over, why, sizeof(why));
+    r = tina__topology_cores(out, with_topology, &shards, cores, &over, why, sizeof(why));
     if (r != TINA_OK) FAIL(r, "%s", why);
     out->shard_count = shards;
     if ((r = sizes_check(out, report)) != TINA_OK) return r;
@@ -332,5 +333,5 @@ tina_result tina__spec_resolve(const tina_spec *in, tina_spec *out, tina_boot_re
 tina_result tina_validate(const tina_spec *spec, tina_boot_report *report) {
     tina_spec resolved;
     if (report) memset(report, 0, sizeof(*report));
-    return tina__spec_resolve(spec, &resolved, report);
+    return tina__spec_resolve(spec, &resolved, report, 1);
 }

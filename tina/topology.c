@@ -105,8 +105,9 @@ static uint32_t allowed_cores(const cpu_set_t *allowed, uint32_t *out, uint32_t 
     return n;
 }
 
-tina_result tina__topology_cores(const tina_spec *spec, uint32_t *shard_count, uint32_t *cores,
-                                 uint32_t *oversubscribed, char *why, size_t why_size) {
+tina_result tina__topology_cores(const tina_spec *spec, int with_topology, uint32_t *shard_count,
+                                 uint32_t *cores, uint32_t *oversubscribed, char *why,
+                                 size_t why_size) {
     cpu_set_t allowed;
     CPU_ZERO(&allowed);
     if (sched_getaffinity(0, sizeof(allowed), &allowed) != 0) {
@@ -138,7 +139,16 @@ tina_result tina__topology_cores(const tina_spec *spec, uint32_t *shard_count, u
         return TINA_OK;
     }
     uint32_t avail[TINA_SHARD_COUNT_MAX];
-    uint32_t n = allowed_cores(&allowed, avail, TINA_SHARD_COUNT_MAX);
+    uint32_t n = 0;
+    if (!with_topology && spec->shard_count != 0) { /* nothing is pinned (the simulator) */
+        for (int cpu = 0; cpu < CPU_SETSIZE && n < TINA_SHARD_COUNT_MAX; cpu++)
+            if (CPU_ISSET(cpu, &allowed)) avail[n++] = (uint32_t)cpu;
+        for (uint32_t i = 0; i < spec->shard_count; i++) cores[i] = avail[i % n];
+        *shard_count = spec->shard_count;
+        *oversubscribed = 0;
+        return TINA_OK;
+    }
+    n = allowed_cores(&allowed, avail, TINA_SHARD_COUNT_MAX);
     uint32_t quota = cgroup_quota_cores();
     if (quota > 0 && quota < n) n = quota;
     if (n == 0) {
