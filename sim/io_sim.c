@@ -397,12 +397,9 @@ int tina__sim_io_setup(struct tina__shard *s) {
     *sh = (struct shard_io){.sim = sim, .world = sim->world, .recs = recs,
                             .waiting = {NIL, NIL}, .decided = {NIL, NIL}};
     sim->world->shards[s->id] = sh;
-    /* io->backend stays NULL on purpose: tina_stop() and tina_shutdown()
-     * ring tina__doorbell() (platform_thread.c) directly, and with a
-     * backend set that calls the io_uring or epoll backend's wake() on
-     * this state, which is not theirs.  With NULL it is a futex wake, as
-     * in a simulation without I/O; the records live in the world and
-     * tina__sim_io_free frees them, so io_teardown has nothing to do. */
+    /* io->backend stays NULL: the records live in the world, which
+     * tina__sim_io_free frees after tina_destroy, so there is nothing for
+     * io_teardown to do (and the sim platform's entries never look at it). */
     s->io->backend_kind = TINA_IO_AUTO; /* no kernel interface: nothing to tell apart */
     return 0;
 }
