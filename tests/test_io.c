@@ -510,7 +510,8 @@ static void *hoard_clients_main(void *arg) {
     struct timeval tv = {.tv_sec = 10};
     setsockopt(fds[7], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     char c;
-    h->closed_by_server = recv(fds[7], &c, 1, 0) <= 0 && errno != EAGAIN;
+    ssize_t r = recv(fds[7], &c, 1, 0); /* 0: closed; -1 EAGAIN: the 10 s bound ran out */
+    h->closed_by_server = r == 0 || (r < 0 && errno != EAGAIN);
     for (int k = 0; k < 8; k++) close(fds[k]);
     return NULL;
 }

@@ -11,8 +11,10 @@
  *
  * A pass: reap (peek the completion queue, after running deferred task work
  * if nothing entered the kernel since), dispatch, then submit: one SQE per
- * queued op and one io_uring_submit for all of them.  user_data is the op
- * index; two reserved values mark the doorbell read and cancels.
+ * queued op and one io_uring_submit for all of them (TASKRUN_FLAG tells a
+ * pass whether deferred work waits, so reap enters the kernel only then).
+ * user_data is the op index; two reserved values mark the doorbell read
+ * and cancels.
  *
  * Sleeping: an idle shard arms a read of its eventfd (the doorbell other
  * shards ring) and waits in io_uring_submit_and_wait_timeout, so it wakes
@@ -107,7 +109,7 @@ static struct uring *uring_of(struct tina__shard *s) { return s->io->backend; }
 static int ring_create(struct uring *u, uint32_t entries) {
     static const unsigned tries[] = {
         IORING_SETUP_R_DISABLED | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
-            IORING_SETUP_SUBMIT_ALL,
+            IORING_SETUP_TASKRUN_FLAG | IORING_SETUP_SUBMIT_ALL,
         IORING_SETUP_R_DISABLED | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_SUBMIT_ALL,
         IORING_SETUP_SUBMIT_ALL, 0};
     int err = -EINVAL;
@@ -547,8 +549,11 @@ static uint32_t uring_reap(struct tina__shard *s) {
     struct uring *u = uring_of(s);
     ring_enable(u);
     uint32_t completed = ready_report(s, u);
-    if (u->deferred && !u->entered && (io->inflight > 0 || u->doorbell_armed))
-        (void)io_uring_get_events(&u->ring); /* run the deferred task work */
+    /* Deferred task work is run only when the kernel flagged some: a busy
+     * shard with a recv waiting does not enter the kernel every pass. */
+    if (u->deferred && !u->entered &&
+        (__atomic_load_n(u->ring.sq.kflags, __ATOMIC_ACQUIRE) & IORING_SQ_TASKRUN))
+        (void)io_uring_get_events(&u->ring);
     else if (!u->deferred && io_uring_cq_ready(&u->ring) == 0)
         return completed;
     u->entered = 0;
