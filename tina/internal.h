@@ -240,7 +240,7 @@ struct tina__fd {
     int32_t os_fd;        /* -1 when free */
     uint32_t generation;  /* never 0 */
     tina_handle owner;    /* the isolate it is closed with */
-    uint32_t next_free;
+    uint32_t next, prev;  /* free list (next), or its owner's list of descriptors */
     uint32_t inflight;    /* operations in flight on it */
 };
 
@@ -272,7 +272,9 @@ struct tina__io_op {
 
 struct tina__io {
     struct tina__fd *fds;
-    uint32_t fd_count, fd_free, fd_high, fds_open;
+    uint32_t fd_count, fd_free, fds_open;
+    uint32_t *owned;                     /* per isolate slot of the shard: its first descriptor */
+    uint32_t owner_base[TINA_TYPE_COUNT_MAX]; /* index in owned[] of a type's slot 0 */
     struct tina__io_op *ops;
     uint32_t op_count, op_free;
     uint32_t queued_head, queued_tail;   /* ops to submit this pass, FIFO */

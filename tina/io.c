@@ -51,6 +51,12 @@ static struct tina__fd *fd_lookup(struct tina__shard *s, tina_fd fd) {
     return e;
 }
 
+/* The head of an isolate's list of descriptors (so its end closes them
+ * without looking at the whole table). */
+static uint32_t *owned_head(struct tina__io *io, tina_handle owner) {
+    return &io->owned[io->owner_base[tina_handle_type(owner)] + tina_handle_slot(owner)];
+}
+
 /* A new descriptor owned by `owner`; 0 if the table is full. */
 tina_fd tina__io_fd_install(struct tina__shard *s, int32_t os_fd, tina_handle owner) {
     struct tina__io *io = s->io;
@@ -60,21 +66,28 @@ tina_fd tina__io_fd_install(struct tina__shard *s, int32_t os_fd, tina_handle ow
     }
     uint32_t slot = io->fd_free;
     struct tina__fd *e = &io->fds[slot];
-    io->fd_free = e->next_free;
+    io->fd_free = e->next;
     e->os_fd = os_fd;
     e->owner = owner;
     e->inflight = 0;
-    if (slot + 1 > io->fd_high) io->fd_high = slot + 1;
+    uint32_t *head = owned_head(io, owner);
+    e->prev = TINA__NIL;
+    e->next = *head;
+    if (*head != TINA__NIL) io->fds[*head].prev = slot;
+    *head = slot;
     io->fds_open++;
     return fd_handle(s, slot, e->generation);
 }
 
 /* Forget a descriptor (its os fd is closed or handed on by the caller). */
 static void fd_release(struct tina__io *io, struct tina__fd *e) {
+    if (e->prev != TINA__NIL) io->fds[e->prev].next = e->next;
+    else *owned_head(io, e->owner) = e->next;
+    if (e->next != TINA__NIL) io->fds[e->next].prev = e->prev;
     e->os_fd = -1;
     e->owner = 0;
     e->generation = (e->generation + 1) ? e->generation + 1 : 1;
-    e->next_free = io->fd_free;
+    e->next = io->fd_free;
     io->fd_free = (uint32_t)(e - io->fds);
     io->fds_open--;
 }
@@ -380,13 +393,13 @@ void tina__io_isolate_exit(struct tina__shard *s, struct tina__slot *slot, tina_
         slot->flags &= (uint8_t)~TINA__IO_PARKED;
         slot->call_timer = TINA__NIL;
     }
-    if (io->fds_open == 0) return;
-    for (uint32_t k = 0; k < io->fd_high; k++) {
-        struct tina__fd *e = &io->fds[k];
-        if (e->os_fd < 0 || e->owner != h) continue;
-        if (e->inflight > 0) fd_cancel_all(s, fd_handle(s, k, e->generation));
+    uint32_t *head = owned_head(io, h);
+    while (*head != TINA__NIL) { /* its descriptors, and only those */
+        struct tina__fd *e = &io->fds[*head];
+        TINA_ASSERT(e->owner == h && e->os_fd >= 0);
+        if (e->inflight > 0) fd_cancel_all(s, fd_handle(s, *head, e->generation));
         fd_close(s, e);
-        fd_release(io, e);
+        fd_release(io, e); /* unlinks it: *head moves on */
     }
 }
 
@@ -547,7 +560,10 @@ uint64_t tina__io_bytes(const tina_spec *spec) {
     uint64_t bufs = spec->io_buffers, fds = spec->fd_slots, ops = bufs + fds;
     uint64_t provided = 8;
     while (provided * 2 <= bufs && provided * 2 <= 4096) provided *= 2;
-    return fds * (sizeof(struct tina__fd) + 64) /* + a backend's per-descriptor state */ +
+    uint64_t isolates = 0;
+    for (uint32_t t = 0; t < spec->type_count; t++) isolates += spec->types[t].slots_per_shard;
+    return isolates * sizeof(uint32_t) + /* each isolate's list of descriptors */
+           fds * (sizeof(struct tina__fd) + 64) /* + a backend's per-descriptor state */ +
            ops * (sizeof(struct tina__io_op) + 96) /* + msghdr, iovec */ + bufs * 8 +
            (bufs + provided) * spec->io_buffer_bytes; /* reactor and provided buffers */
 }
@@ -566,15 +582,22 @@ int tina__io_create(struct tina__shard *s, const tina_spec *spec) {
     io->ops = calloc(io->op_count, sizeof(*io->ops));
     io->buf_stack = calloc(io->buf_count, sizeof(uint32_t));
     io->loaned = calloc(io->buf_count, sizeof(uint32_t));
+    uint32_t isolates = 0;
+    for (uint32_t t = 0; t < s->type_count; t++) {
+        io->owner_base[t] = isolates;
+        isolates += s->types[t].capacity;
+    }
+    io->owned = malloc((size_t)isolates * sizeof(uint32_t));
     size_t bytes = (size_t)io->buf_count * io->buf_bytes;
     io->bufs = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE,
                     -1, 0);
     if (io->bufs == MAP_FAILED) io->bufs = NULL;
-    if (!io->fds || !io->ops || !io->buf_stack || !io->loaned || !io->bufs) return -ENOMEM;
-    for (uint32_t k = 0; k < io->fd_count; k++) {
-        io->fds[k] = (struct tina__fd){.os_fd = -1, .generation = 1, .next_free = k + 1};
-    }
-    io->fds[io->fd_count - 1].next_free = TINA__NIL;
+    if (!io->fds || !io->ops || !io->buf_stack || !io->loaned || !io->owned || !io->bufs)
+        return -ENOMEM;
+    for (uint32_t k = 0; k < isolates; k++) io->owned[k] = TINA__NIL;
+    for (uint32_t k = 0; k < io->fd_count; k++)
+        io->fds[k] = (struct tina__fd){.os_fd = -1, .generation = 1, .next = k + 1};
+    io->fds[io->fd_count - 1].next = TINA__NIL;
     for (uint32_t k = 0; k < io->op_count; k++) io->ops[k].next = k + 1;
     io->ops[io->op_count - 1].next = TINA__NIL;
     for (uint32_t k = 0; k < io->buf_count; k++) io->buf_stack[k] = io->buf_count - 1 - k;
@@ -586,7 +609,7 @@ int tina__io_create(struct tina__shard *s, const tina_spec *spec) {
 void tina__io_destroy(struct tina__shard *s) {
     struct tina__io *io = s->io;
     if (io == NULL) return;
-    for (uint32_t k = 0; io->fds && k < io->fd_high; k++)
+    for (uint32_t k = 0; io->fds && k < io->fd_count; k++)
         if (io->fds[k].os_fd >= 0) fd_close(s, &io->fds[k]);
     if (io->backend != NULL) s->platform->io_teardown(s);
     if (io->bufs) munmap(io->bufs, (size_t)io->buf_count * io->buf_bytes);
@@ -594,6 +617,7 @@ void tina__io_destroy(struct tina__shard *s) {
     free(io->ops);
     free(io->buf_stack);
     free(io->loaned);
+    free(io->owned);
     free(io);
     s->io = NULL;
 }
