@@ -296,6 +296,13 @@ static inline void h_kick(tina_ctx *ctx) {
     H_CHECK_RESULT(ctx, r, TINA_OK);
 }
 
+/* An init that does only that: for types whose story starts at the kick. */
+static inline uint32_t h_kick_init(void *self, tina_ctx *ctx, const void *args, size_t size) {
+    H_UNUSED(self), H_UNUSED(args), H_UNUSED(size);
+    h_kick(ctx);
+    return 0;
+}
+
 static inline uint64_t h_passes(const tina_ctx *ctx) { return tina_ctx_stats(ctx)->passes; }
 
 static inline uint64_t h_u64(const tina_msg *msg) {

@@ -240,12 +240,6 @@ static tina_effect client_handle(void *self, tina_ctx *ctx, const tina_msg *msg)
     }
 }
 
-static uint32_t kick_init(void *self, tina_ctx *ctx, const void *args, size_t size) {
-    H_UNUSED(self), H_UNUSED(args), H_UNUSED(size);
-    h_kick(ctx);
-    return 0;
-}
-
 /* ---- connect to nobody, files, datagrams ------------------------------------------ */
 
 typedef struct refuser {
@@ -435,20 +429,20 @@ static tina_type_spec g_types[T_COUNT];
 static tina_spec io_spec(const tina_child_spec *children, uint32_t child_count) {
     g_types[T_SERVER] = (tina_type_spec)H_TYPE("server", server, 2, 64, 1, server_init, server_handle);
     g_types[T_ECHO] = (tina_type_spec)H_TYPE("echo", echo, 16, 64, 1, NULL, echo_handle);
-    g_types[T_CLIENT] = (tina_type_spec)H_TYPE("client", client, 2, 64, 1, kick_init, client_handle);
+    g_types[T_CLIENT] = (tina_type_spec)H_TYPE("client", client, 2, 64, 1, h_kick_init, client_handle);
     g_types[T_REFUSER] =
-        (tina_type_spec)H_TYPE("refuser", refuser, 2, 64, 1, kick_init, refuser_handle);
-    g_types[T_FILER] = (tina_type_spec)H_TYPE("filer", filer, 2, 64, 1, kick_init, filer_handle);
+        (tina_type_spec)H_TYPE("refuser", refuser, 2, 64, 1, h_kick_init, refuser_handle);
+    g_types[T_FILER] = (tina_type_spec)H_TYPE("filer", filer, 2, 64, 1, h_kick_init, filer_handle);
     g_types[T_UDP_ECHO] =
         (tina_type_spec)H_TYPE("udp_echo", udp_node, 2, 64, 1, udp_echo_init, udp_echo_handle);
     g_types[T_UDP_PINGER] =
-        (tina_type_spec)H_TYPE("udp_pinger", udp_node, 2, 64, 1, kick_init, udp_pinger_handle);
+        (tina_type_spec)H_TYPE("udp_pinger", udp_node, 2, 64, 1, h_kick_init, udp_pinger_handle);
     g_types[T_QUITTER] =
-        (tina_type_spec)H_TYPE("quitter", udp_node, 2, 64, 1, kick_init, quitter_handle);
+        (tina_type_spec)H_TYPE("quitter", udp_node, 2, 64, 1, h_kick_init, quitter_handle);
     g_types[T_CLOSER] =
         (tina_type_spec)H_TYPE("closer", tina_fd, 2, 64, 1, closer_init, closer_handle);
     g_types[T_SLEEPER] =
-        (tina_type_spec)H_TYPE("sleeper", sleeper, 2, 64, 1, kick_init, sleeper_handle);
+        (tina_type_spec)H_TYPE("sleeper", sleeper, 2, 64, 1, h_kick_init, sleeper_handle);
     tina_spec spec = h_spec(g_types, T_COUNT, children, child_count, 2);
     spec.fd_slots = 64;
     spec.io_buffer_bytes = BUFFER_BYTES;

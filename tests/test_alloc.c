@@ -208,14 +208,6 @@ static void watch_this_thread(void) {
 
 static void part_done(void) { atomic_fetch_add(&parts_done, 1); }
 
-static uint32_t kick_init(void *self, tina_ctx *ctx, const void *args, size_t args_size) {
-    H_UNUSED(self);
-    H_UNUSED(args);
-    H_UNUSED(args_size);
-    h_kick(ctx);
-    return 0;
-}
-
 static tina_effect prod_handler(void *self, tina_ctx *ctx, const tina_msg *msg) {
     prod_state *p = self;
     H_UNUSED(msg);
@@ -394,15 +386,15 @@ static tina_effect coord_handler(void *self, tina_ctx *ctx, const tina_msg *msg)
 Test(alloc, no_allocator_call_after_boot, .timeout = 120) {
     install_counting();
     const tina_type_spec types[TYPES] = {
-        [PROD] = H_TYPE("producer", prod_state, 1, 0, 1, kick_init, prod_handler),
+        [PROD] = H_TYPE("producer", prod_state, 1, 0, 1, h_kick_init, prod_handler),
         [CONS] = H_TYPE("consumer", plain, 1, 4096, 16, NULL, cons_handler),
-        [CALLER] = H_TYPE("caller", caller_state, 1, 0, 1, kick_init, caller_handler),
+        [CALLER] = H_TYPE("caller", caller_state, 1, 0, 1, h_kick_init, caller_handler),
         [CALLEE] = H_TYPE("callee", caller_state, 1, 0, 1, NULL, callee_handler),
-        [TICKER] = H_TYPE("ticker", ticker_state, 1, 0, 1, kick_init, ticker_handler),
-        [SPAWNER] = H_TYPE("spawner", plain, 1, 0, 1, kick_init, spawner_handler),
+        [TICKER] = H_TYPE("ticker", ticker_state, 1, 0, 1, h_kick_init, ticker_handler),
+        [SPAWNER] = H_TYPE("spawner", plain, 1, 0, 1, h_kick_init, spawner_handler),
         [WORKER] = H_TYPE("worker", plain, 4, 0, 1, NULL, worker_handler),
         [PHOENIX] = H_TYPE("phoenix", plain, 1, 0, 1, phoenix_init, phoenix_handler),
-        [COORD] = H_TYPE("coord", plain, 1, 0, 1, kick_init, coord_handler),
+        [COORD] = H_TYPE("coord", plain, 1, 0, 1, h_kick_init, coord_handler),
     };
     /* Child i has type i; so tina_child_handle(ctx, TYPE, shard) finds it. */
     tina_child_spec children[TYPES];

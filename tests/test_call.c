@@ -39,14 +39,6 @@ typedef struct callee_state {
     uint64_t out; /* reply payload */
 } callee_state;
 
-static uint32_t kick_init(void *self, tina_ctx *ctx, const void *args, size_t args_size) {
-    H_UNUSED(self);
-    H_UNUSED(args);
-    H_UNUSED(args_size);
-    h_kick(ctx);
-    return 0;
-}
-
 /* Receives call requests and never answers them. */
 static int black_hole_requests;
 
@@ -112,7 +104,7 @@ static tina_effect rt_callee(void *self, tina_ctx *ctx, const tina_msg *msg) {
 
 static void rt_run(uint32_t shards) {
     const tina_type_spec types[] = {
-        H_TYPE("caller", caller_state, 1, 0, 1, kick_init, rt_caller),
+        H_TYPE("caller", caller_state, 1, 0, 1, h_kick_init, rt_caller),
         H_TYPE("callee", callee_state, 1, 0, 1, NULL, rt_callee),
     };
     const tina_child_spec children[] = {H_CHILD(0, 0), H_CHILD(1, shards - 1)};
@@ -178,7 +170,7 @@ static tina_effect to_caller(void *self, tina_ctx *ctx, const tina_msg *msg) {
 
 static void to_run(uint32_t shards) {
     const tina_type_spec types[] = {
-        H_TYPE("caller", caller_state, 1, 0, 1, kick_init, to_caller),
+        H_TYPE("caller", caller_state, 1, 0, 1, h_kick_init, to_caller),
         H_TYPE("black_hole", plain, 1, 0, 1, NULL, black_hole),
         H_TYPE("callee", callee_state, 1, 0, 1, NULL, rt_callee),
     };
@@ -265,8 +257,8 @@ static tina_effect late_slow(void *self, tina_ctx *ctx, const tina_msg *msg) {
 
 static void late_run(uint32_t shards) {
     const tina_type_spec types[] = {
-        H_TYPE("caller", plain, 1, 0, 1, kick_init, late_caller),
-        H_TYPE("slow", callee_state, 1, 0, 1, kick_init, late_slow),
+        H_TYPE("caller", plain, 1, 0, 1, h_kick_init, late_caller),
+        H_TYPE("slow", callee_state, 1, 0, 1, h_kick_init, late_slow),
         H_TYPE("black_hole", plain, 1, 0, 1, NULL, black_hole),
     };
     const tina_child_spec children[] = {H_CHILD(0, 0), H_CHILD(1, shards - 1),
@@ -354,9 +346,9 @@ static void queue_assert_order(void) {
 
 Test(call, parked_caller_keeps_messages_queued_and_gets_the_reply_first, .timeout = 60) {
     const tina_type_spec types[] = {
-        H_TYPE("caller", plain, 1, 0, 1, kick_init, queue_caller),
-        H_TYPE("other", plain, 1, 0, 1, kick_init, queue_other),
-        H_TYPE("slow", callee_state, 1, 0, 1, kick_init, queue_slow),
+        H_TYPE("caller", plain, 1, 0, 1, h_kick_init, queue_caller),
+        H_TYPE("other", plain, 1, 0, 1, h_kick_init, queue_other),
+        H_TYPE("slow", callee_state, 1, 0, 1, h_kick_init, queue_slow),
         H_TYPE("black_hole", plain, 1, 0, 1, NULL, black_hole),
     };
     const tina_child_spec children[] = {H_CHILD(0, 0), H_CHILD(1, 0), H_CHILD(2, 0),
@@ -390,7 +382,7 @@ static tina_effect unused_handler(void *self, tina_ctx *ctx, const tina_msg *msg
 
 Test(call, reply_overtakes_queued_messages_across_shards, .timeout = 60) {
     const tina_type_spec types[] = {
-        H_TYPE("caller", plain, 1, 0, 1, kick_init, queue_caller),
+        H_TYPE("caller", plain, 1, 0, 1, h_kick_init, queue_caller),
         H_TYPE("unused", plain, 1, 0, 1, NULL, unused_handler),
         H_TYPE("callee", callee_state, 1, 0, 1, NULL, queue_remote_callee),
     };
@@ -472,7 +464,7 @@ static uint32_t fail_dead_init(void *self, tina_ctx *ctx, const void *args, size
 
 Test(call, unsendable_request_fails_at_once_with_the_result, .timeout = 60) {
     const tina_type_spec types[] = {
-        H_TYPE("caller", caller_state, 1, 0, 1, kick_init, fail_caller),
+        H_TYPE("caller", caller_state, 1, 0, 1, h_kick_init, fail_caller),
         H_TYPE("target", plain, 1, 1, 1, NULL, fail_target),
         H_TYPE("dead", plain, 1, 0, 1, fail_dead_init, unused_handler),
     };
@@ -532,7 +524,7 @@ static tina_effect invalid_replier(void *self, tina_ctx *ctx, const tina_msg *ms
 
 Test(call, reply_without_a_call_is_counted_invalid, .timeout = 60) {
     const tina_type_spec types[] = {
-        H_TYPE("sender", plain, 1, 0, 1, kick_init, invalid_sender),
+        H_TYPE("sender", plain, 1, 0, 1, h_kick_init, invalid_sender),
         H_TYPE("replier", callee_state, 1, 0, 1, NULL, invalid_replier),
     };
     const tina_child_spec children[] = {H_CHILD(0, 0), H_CHILD(1, 0)};
@@ -584,7 +576,7 @@ static tina_effect sysfull_caller(void *self, tina_ctx *ctx, const tina_msg *msg
 
 Test(call, timeout_gets_through_while_the_callers_timers_fire, .timeout = 60) {
     const tina_type_spec types[] = {
-        H_TYPE("caller", plain, 1, 0, 1, kick_init, sysfull_caller),
+        H_TYPE("caller", plain, 1, 0, 1, h_kick_init, sysfull_caller),
         H_TYPE("black_hole", plain, 1, 0, 1, NULL, black_hole),
     };
     const tina_child_spec children[] = {H_CHILD(0, 0), H_CHILD(1, 0)};

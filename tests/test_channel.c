@@ -21,14 +21,6 @@ typedef struct plain {
     uint64_t unused;
 } plain;
 
-static uint32_t kick_init(void *self, tina_ctx *ctx, const void *args, size_t args_size) {
-    H_UNUSED(self);
-    H_UNUSED(args);
-    H_UNUSED(args_size);
-    h_kick(ctx);
-    return 0;
-}
-
 /* ------------------------------------------------------------------------ */
 /* Ten million sequenced messages from shard 0 to shard 1: once, in order.   */
 /* ------------------------------------------------------------------------ */
@@ -92,7 +84,7 @@ Test(channel, ten_million_sequenced_messages_arrive_once_in_order, .timeout = 18
     /* The consumer takes up to 32 x 64 messages a pass and its mailbox holds
      * eight rings' worth, so nothing may be dropped on arrival. */
     const tina_type_spec types[] = {
-        H_TYPE("producer", plain, 1, 0, 1, kick_init, seq_producer),
+        H_TYPE("producer", plain, 1, 0, 1, h_kick_init, seq_producer),
         H_TYPE("consumer", plain, 1, 8 * SEQ_RING, 32, NULL, seq_consumer),
     };
     const tina_child_spec children[] = {H_CHILD(0, 0), H_CHILD(1, 1)};
@@ -166,7 +158,7 @@ static tina_effect ring_consumer(void *self, tina_ctx *ctx, const tina_msg *msg)
 static void ring_run(uint32_t ring_slots, const tina_ring_override *ovr, uint32_t ovr_count,
                      uint32_t capacity, uint32_t attempts) {
     const tina_type_spec types[] = {
-        H_TYPE("producer", plain, 1, 0, 1, kick_init, ring_producer),
+        H_TYPE("producer", plain, 1, 0, 1, h_kick_init, ring_producer),
         H_TYPE("consumer", plain, 1, 1024, 1, NULL, ring_consumer),
     };
     const tina_child_spec children[] = {H_CHILD(0, 0), H_CHILD(1, 1)};
@@ -233,7 +225,7 @@ static tina_effect arrive_consumer(void *self, tina_ctx *ctx, const tina_msg *ms
 
 Test(channel, full_mailbox_on_arrival_drops_and_counts, .timeout = 60) {
     const tina_type_spec types[] = {
-        H_TYPE("producer", plain, 1, 0, 1, kick_init, arrive_producer),
+        H_TYPE("producer", plain, 1, 0, 1, h_kick_init, arrive_producer),
         H_TYPE("consumer", plain, 1, ARRIVE_CAPACITY, 1, NULL, arrive_consumer),
     };
     const tina_child_spec children[] = {H_CHILD(0, 0), H_CHILD(1, 1)};
@@ -308,7 +300,7 @@ static tina_effect stale_witness(void *self, tina_ctx *ctx, const tina_msg *msg)
 Test(channel, stale_target_on_arrival_drops_and_counts, .timeout = 60) {
     const tina_type_spec types[] = {
         H_TYPE("producer", plain, 1, 0, 1, NULL, stale_producer),
-        H_TYPE("victim", plain, 1, 0, 1, kick_init, stale_victim),
+        H_TYPE("victim", plain, 1, 0, 1, h_kick_init, stale_victim),
         H_TYPE("witness", plain, 1, 0, 1, NULL, stale_witness),
     };
     const tina_child_spec children[] = {H_CHILD(0, 0), H_CHILD(1, 1), H_CHILD(2, 1)};
@@ -519,7 +511,7 @@ static tina_effect wake_consumer(void *self, tina_ctx *ctx, const tina_msg *msg)
 
 Test(channel, message_wakes_a_sleeping_shard, .timeout = 60) {
     const tina_type_spec types[] = {
-        H_TYPE("producer", plain, 1, 0, 1, kick_init, wake_producer),
+        H_TYPE("producer", plain, 1, 0, 1, h_kick_init, wake_producer),
         H_TYPE("consumer", plain, 1, 0, 1, NULL, wake_consumer),
     };
     const tina_child_spec children[] = {H_CHILD(0, 0), H_CHILD(1, 1)};
@@ -564,7 +556,7 @@ static tina_effect flood_consumer(void *self, tina_ctx *ctx, const tina_msg *msg
 
 Test(channel, accounting_balances_with_messages_in_flight, .timeout = 60) {
     const tina_type_spec types[] = {
-        H_TYPE("producer", plain, 1, 0, 1, kick_init, flood_producer),
+        H_TYPE("producer", plain, 1, 0, 1, h_kick_init, flood_producer),
         H_TYPE("consumer", plain, 1, 16, 1, NULL, flood_consumer),
     };
     const tina_child_spec children[] = {H_CHILD(0, TINA_SHARD_EVERY), H_CHILD(1, TINA_SHARD_EVERY)};

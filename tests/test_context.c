@@ -10,14 +10,6 @@ typedef struct plain {
     uint64_t unused;
 } plain;
 
-static uint32_t kick_init(void *self, tina_ctx *ctx, const void *args, size_t args_size) {
-    H_UNUSED(self);
-    H_UNUSED(args);
-    H_UNUSED(args_size);
-    h_kick(ctx);
-    return 0;
-}
-
 /* ------------------------------------------------------------------------ */
 /* Identity, clock, scratch.                                                  */
 /* ------------------------------------------------------------------------ */
@@ -49,7 +41,7 @@ static tina_effect ident_handler(void *self, tina_ctx *ctx, const tina_msg *msg)
 }
 
 Test(context, identity_clock_and_scratch, .timeout = 60) {
-    const tina_type_spec types[] = {H_TYPE("ident", plain, 1, 0, 1, kick_init, ident_handler)};
+    const tina_type_spec types[] = {H_TYPE("ident", plain, 1, 0, 1, h_kick_init, ident_handler)};
     const tina_child_spec children[] = {H_CHILD(0, TINA_SHARD_EVERY)};
     tina_spec spec = h_spec(types, 1, children, 1, 2);
     spec.scratch_bytes = SCRATCH_BYTES;
@@ -82,7 +74,7 @@ static tina_effect draw_handler(void *self, tina_ctx *ctx, const tina_msg *msg) 
 }
 
 static void draw_run(uint64_t seed, uint64_t out[2][DRAWS]) {
-    const tina_type_spec types[] = {H_TYPE("draw", plain, 1, 0, 1, kick_init, draw_handler)};
+    const tina_type_spec types[] = {H_TYPE("draw", plain, 1, 0, 1, h_kick_init, draw_handler)};
     const tina_child_spec children[] = {H_CHILD(0, TINA_SHARD_EVERY)};
     tina_spec spec = h_spec(types, 1, children, 1, 2);
     spec.seed = seed;
@@ -135,7 +127,7 @@ static tina_effect log_handler(void *self, tina_ctx *ctx, const tina_msg *msg) {
 }
 
 Test(context, full_log_ring_drops_and_counts, .timeout = 60) {
-    const tina_type_spec types[] = {H_TYPE("logger", plain, 1, 0, 1, kick_init, log_handler)};
+    const tina_type_spec types[] = {H_TYPE("logger", plain, 1, 0, 1, h_kick_init, log_handler)};
     const tina_child_spec children[] = {H_CHILD(0, 0)};
     tina_spec spec = h_spec(types, 1, children, 1, 1);
     spec.log_entries = 16;

@@ -248,16 +248,8 @@ static tina_effect free_slot_handler(void *self, tina_ctx *ctx, const tina_msg *
     return tina_receive();
 }
 
-static uint32_t kick_init(void *self, tina_ctx *ctx, const void *args, size_t args_size) {
-    H_UNUSED(self);
-    H_UNUSED(args);
-    H_UNUSED(args_size);
-    h_kick(ctx);
-    return 0;
-}
-
 Test(handle, free_slot_and_wrong_generation_are_stale, .timeout = 60) {
-    const tina_type_spec types[] = {H_TYPE("lonely", plain, 4, 0, 1, kick_init, free_slot_handler)};
+    const tina_type_spec types[] = {H_TYPE("lonely", plain, 4, 0, 1, h_kick_init, free_slot_handler)};
     const tina_child_spec children[] = {H_CHILD(0, 0)};
     tina_spec spec = h_spec(types, 1, children, 1, 1);
     tina_runtime *rt = h_boot_and_run(&spec);
@@ -347,7 +339,7 @@ static tina_effect done_worker_handler(void *self, tina_ctx *ctx, const tina_msg
 
 Test(handle, done_makes_old_handle_stale_and_spares_the_successor, .timeout = 60) {
     const tina_type_spec types[] = {
-        H_TYPE("ctrl", plain, 1, 0, 1, kick_init, done_ctrl_handler),
+        H_TYPE("ctrl", plain, 1, 0, 1, h_kick_init, done_ctrl_handler),
         H_TYPE("worker", plain, 1, 0, 1, NULL, done_worker_handler),
     };
     const tina_child_spec children[] = {H_CHILD(CTRL_TYPE, 0)};
@@ -564,7 +556,7 @@ static tina_effect initfail_ctrl_handler(void *self, tina_ctx *ctx, const tina_m
 
 Test(handle, init_failure_is_a_crash_and_its_handle_is_stale, .timeout = 60) {
     const tina_type_spec types[] = {
-        H_TYPE("ctrl", plain, 1, 0, 1, kick_init, initfail_ctrl_handler),
+        H_TYPE("ctrl", plain, 1, 0, 1, h_kick_init, initfail_ctrl_handler),
         H_TYPE("failing", plain, 2, 0, 1, initfail_init, initfail_handler),
     };
     const tina_child_spec children[] = {H_CHILD(0, 0), H_CHILD(1, 0)};
@@ -639,7 +631,7 @@ static tina_effect idle_handler(void *self, tina_ctx *ctx, const tina_msg *msg) 
 
 Test(handle, spawn_reports_bad_type_big_args_and_no_slot, .timeout = 60) {
     const tina_type_spec types[] = {
-        H_TYPE("ctrl", plain, 1, 0, 1, kick_init, spawn_ctrl_handler),
+        H_TYPE("ctrl", plain, 1, 0, 1, h_kick_init, spawn_ctrl_handler),
         H_TYPE("worker", plain, 2, 0, 1, spawn_worker_init, idle_handler),
     };
     const tina_child_spec children[] = {H_CHILD(0, 0)};

@@ -192,12 +192,6 @@ Test(io, a_peer_resetting_on_the_epoll_fallback, .timeout = 60) { reset_mid_stre
 
 /* ---- descriptor handles, handoff, files ------------------------------------ */
 
-static uint32_t kick_init(void *self, tina_ctx *ctx, const void *args, size_t size) {
-    H_UNUSED(self), H_UNUSED(args), H_UNUSED(size);
-    h_kick(ctx);
-    return 0;
-}
-
 static char g_path[64];
 static int32_t g_read_result;
 static char g_read_back[16];
@@ -261,7 +255,7 @@ static tina_effect writer(void *self, tina_ctx *ctx, const tina_msg *msg) {
 
 static tina_shard_stats handoff_run(int epoll) {
     snprintf(g_path, sizeof(g_path), "/tmp/tina-io-test-%d", (int)getpid());
-    tina_type_spec types[] = {H_TYPE("writer", tina_fd, 1, 16, 1, kick_init, writer),
+    tina_type_spec types[] = {H_TYPE("writer", tina_fd, 1, 16, 1, h_kick_init, writer),
                               H_TYPE("reader", tina_fd, 1, 16, 1, NULL, reader)};
     tina_child_spec children[] = {H_CHILD(0, 0), H_CHILD(1, 1)};
     tina_spec spec = h_spec(types, 2, children, 2, 2);
@@ -309,7 +303,7 @@ static tina_effect io_off(void *self, tina_ctx *ctx, const tina_msg *msg) {
 }
 
 Test(io, without_fd_slots_io_is_refused_by_name, .timeout = 30) {
-    tina_type_spec types[] = {H_TYPE("off", uint64_t, 1, 16, 1, kick_init, io_off)};
+    tina_type_spec types[] = {H_TYPE("off", uint64_t, 1, 16, 1, h_kick_init, io_off)};
     tina_child_spec children[] = {H_CHILD(0, 0)};
     tina_spec spec = h_spec(types, 1, children, 1, 1);
     tina_runtime *rt = h_boot_and_run(&spec);

@@ -27,14 +27,6 @@ typedef struct plain {
     uint64_t unused;
 } plain;
 
-static uint32_t kick_init(void *self, tina_ctx *ctx, const void *args, size_t args_size) {
-    H_UNUSED(self);
-    H_UNUSED(args);
-    H_UNUSED(args_size);
-    h_kick(ctx);
-    return 0;
-}
-
 static tina_effect idle_handler(void *self, tina_ctx *ctx, const tina_msg *msg) {
     H_UNUSED(self);
     H_UNUSED(ctx);
@@ -85,7 +77,7 @@ static tina_effect full_sender(void *self, tina_ctx *ctx, const tina_msg *msg) {
 Test(mailbox, full_returns_named_result_and_loses_nothing_queued, .timeout = 60) {
     const tina_type_spec types[] = {
         H_TYPE("receiver", plain, 1, FULL_CAPACITY, 1, NULL, full_receiver),
-        H_TYPE("sender", plain, 1, 0, 1, kick_init, full_sender),
+        H_TYPE("sender", plain, 1, 0, 1, h_kick_init, full_sender),
     };
     const tina_child_spec children[] = {H_CHILD(0, 0), H_CHILD(1, 0)};
     tina_spec spec = h_spec(types, 2, children, 2, 1);
@@ -123,7 +115,7 @@ static tina_effect default_sender(void *self, tina_ctx *ctx, const tina_msg *msg
 Test(mailbox, zero_capacity_means_256, .timeout = 60) {
     const tina_type_spec types[] = {
         H_TYPE("receiver", plain, 1, 0, 1, NULL, idle_handler),
-        H_TYPE("sender", plain, 1, 0, 1, kick_init, default_sender),
+        H_TYPE("sender", plain, 1, 0, 1, h_kick_init, default_sender),
     };
     const tina_child_spec children[] = {H_CHILD(0, 0), H_CHILD(1, 0)};
     tina_spec spec = h_spec(types, 2, children, 2, 1);
@@ -258,7 +250,7 @@ static tina_effect exh_filler(void *self, tina_ctx *ctx, const tina_msg *msg) {
 
 Test(mailbox, user_pool_exhaustion_never_blocks_timers, .timeout = 60) {
     const tina_type_spec types[] = {
-        H_TYPE("holder", plain, 1, 4096, 1, kick_init, exh_holder),
+        H_TYPE("holder", plain, 1, 4096, 1, h_kick_init, exh_holder),
         H_TYPE("black_hole", plain, 1, 0, 1, NULL, exh_black_hole),
         H_TYPE("filler", plain, 1, 0, 1, exh_filler_init, exh_filler),
     };
@@ -338,7 +330,7 @@ static tina_effect rec_sink(void *self, tina_ctx *ctx, const tina_msg *msg) {
 Test(mailbox, user_pool_is_whole_again_after_drain, .timeout = 60) {
     const tina_type_spec types[] = {
         H_TYPE("sink", plain, 1, 4096, 1, NULL, rec_sink),
-        H_TYPE("filler", plain, 1, 0, 1, kick_init, rec_filler),
+        H_TYPE("filler", plain, 1, 0, 1, h_kick_init, rec_filler),
     };
     const tina_child_spec children[] = {H_CHILD(0, 0), H_CHILD(1, 0)};
     tina_spec spec = h_spec(types, 2, children, 2, 1);
@@ -415,7 +407,7 @@ Test(mailbox, system_messages_ignore_mailbox_capacity, .timeout = 60) {
     /* Receiver first in type order, budget 1: it takes one message per pass,
      * the filler refills after it, and the timer phase finds it full. */
     const tina_type_spec types[] = {
-        H_TYPE("receiver", plain, 1, SYS_CAPACITY, 1, kick_init, sys_receiver),
+        H_TYPE("receiver", plain, 1, SYS_CAPACITY, 1, h_kick_init, sys_receiver),
         H_TYPE("filler", plain, 1, 0, 1, NULL, sys_filler),
     };
     const tina_child_spec children[] = {H_CHILD(0, 0), H_CHILD(1, 0)};
@@ -576,7 +568,7 @@ static tina_effect env_sender(void *self, tina_ctx *ctx, const tina_msg *msg) {
 Test(mailbox, envelope_carries_sender_receiver_tag_and_payload, .timeout = 60) {
     const tina_type_spec types[] = {
         H_TYPE("receiver", plain, 1, 0, 1, NULL, env_receiver),
-        H_TYPE("sender", plain, 1, 0, 1, kick_init, env_sender),
+        H_TYPE("sender", plain, 1, 0, 1, h_kick_init, env_sender),
     };
     const tina_child_spec children[] = {H_CHILD(0, 0), H_CHILD(1, 0)};
     tina_spec spec = h_spec(types, 2, children, 2, 1);

@@ -24,14 +24,6 @@ typedef struct counter {
     uint64_t dispatches;
 } counter;
 
-static uint32_t kick_init(void *self, tina_ctx *ctx, const void *args, size_t args_size) {
-    H_UNUSED(self);
-    H_UNUSED(args);
-    H_UNUSED(args_size);
-    h_kick(ctx);
-    return 0;
-}
-
 /* ------------------------------------------------------------------------ */
 /* Starvation bound: 100 yielding isolates of type A, budget 4 a pass.        */
 /* ------------------------------------------------------------------------ */
@@ -101,7 +93,7 @@ Test(sched, starved_type_is_dispatched_within_two_passes, .timeout = 60) {
     const tina_type_spec types[] = {
         H_TYPE("a_yields", counter, STARVE_A, 0, 1, starve_a_init, starve_a),
         H_TYPE("b_pinged", plain, 1, 0, 1, NULL, starve_b),
-        H_TYPE("driver", plain, 1, 0, 1, kick_init, starve_driver),
+        H_TYPE("driver", plain, 1, 0, 1, h_kick_init, starve_driver),
     };
     tina_spec spec = h_spec(types, 3, children, STARVE_A + 2, 1);
     spec.base_budget = STARVE_BUDGET;
@@ -180,9 +172,9 @@ Test(sched, weights_divide_dispatches_per_pass, .timeout = 60) {
     }
     children[2 * W_ISOLATES] = (tina_child_spec)H_CHILD(2, 0);
     const tina_type_spec types[] = {
-        H_TYPE("light", plain, W_ISOLATES, 0, 1, kick_init, w_light),
-        H_TYPE("heavy", plain, W_ISOLATES, 0, 3, kick_init, w_heavy),
-        H_TYPE("driver", plain, 1, 0, 1, kick_init, w_driver),
+        H_TYPE("light", plain, W_ISOLATES, 0, 1, h_kick_init, w_light),
+        H_TYPE("heavy", plain, W_ISOLATES, 0, 3, h_kick_init, w_heavy),
+        H_TYPE("driver", plain, 1, 0, 1, h_kick_init, w_driver),
     };
     tina_spec spec = h_spec(types, 3, children, 2 * W_ISOLATES + 1, 1);
     spec.base_budget = 2;
@@ -227,7 +219,7 @@ static tina_effect yielder(void *self, tina_ctx *ctx, const tina_msg *msg) {
 }
 
 Test(sched, yield_resumes_on_the_next_pass_with_resume_tag, .timeout = 60) {
-    const tina_type_spec types[] = {H_TYPE("yielder", plain, 1, 0, 1, kick_init, yielder)};
+    const tina_type_spec types[] = {H_TYPE("yielder", plain, 1, 0, 1, h_kick_init, yielder)};
     const tina_child_spec children[] = {H_CHILD(0, 0)};
     tina_spec spec = h_spec(types, 1, children, 1, 1);
     tina_runtime *rt = h_boot_and_run(&spec);
@@ -285,7 +277,7 @@ Test(sched, ready_isolates_of_a_type_run_in_fifo_order, .timeout = 60) {
         children[i + 1] = (tina_child_spec)H_CHILD_ARGS(1, 0, TINA_RESTART_TEMPORARY, &idx[i]);
     }
     const tina_type_spec types[] = {
-        H_TYPE("sender", plain, 1, 0, 1, kick_init, order_sender),
+        H_TYPE("sender", plain, 1, 0, 1, h_kick_init, order_sender),
         H_TYPE("member", counter, ORDER_N, 0, 1, order_init, order_member),
     };
     tina_spec spec = h_spec(types, 2, children, ORDER_N + 1, 1);

@@ -371,14 +371,6 @@ Test(spec, memory_limit_is_checked_against_the_reported_figure, .timeout = 10) {
 /* Life cycle.                                                                */
 /* ------------------------------------------------------------------------ */
 
-static uint32_t kick_init(void *self, tina_ctx *ctx, const void *args, size_t args_size) {
-    H_UNUSED(self);
-    H_UNUSED(args);
-    H_UNUSED(args_size);
-    h_kick(ctx);
-    return 0;
-}
-
 static int stopper_calls;
 
 static tina_effect stopper(void *self, tina_ctx *ctx, const tina_msg *msg) {
@@ -403,7 +395,7 @@ Test(lifecycle, create_destroy_without_run, .timeout = 30) {
 Test(lifecycle, run_twice_is_refused_and_bad_queries_are_einval, .timeout = 30) {
     struct base b;
     base_init(&b);
-    b.types[0].init = kick_init;
+    b.types[0].init = h_kick_init;
     b.types[0].handler = stopper;
     tina_runtime *rt = h_boot_and_run(&b.spec);
     h_assert_no_failures();
@@ -443,7 +435,7 @@ static void *stop_thread(void *arg) {
 Test(lifecycle, stop_from_another_thread_ends_an_idle_run, .timeout = 30) {
     struct base b;
     base_init(&b);
-    b.types[0].init = kick_init;
+    b.types[0].init = h_kick_init;
     b.types[0].handler = parked;
     b.children[0].shard = TINA_SHARD_EVERY;
     stop_rt = h_create(&b.spec);

@@ -33,14 +33,6 @@ typedef struct plain {
     uint64_t unused;
 } plain;
 
-static uint32_t kick_init(void *self, tina_ctx *ctx, const void *args, size_t args_size) {
-    H_UNUSED(self);
-    H_UNUSED(args);
-    H_UNUSED(args_size);
-    h_kick(ctx);
-    return 0;
-}
-
 static tina_spec timer_spec(const tina_type_spec *types, uint32_t type_count,
                             const tina_child_spec *children, uint32_t child_count) {
     tina_spec spec = h_spec(types, type_count, children, child_count, 1);
@@ -91,7 +83,7 @@ static tina_effect one_handler(void *self, tina_ctx *ctx, const tina_msg *msg) {
 }
 
 Test(timer, one_shot_fires_once, .timeout = 60) {
-    const tina_type_spec types[] = {H_TYPE("t", timer_state, 1, 0, 1, kick_init, one_handler)};
+    const tina_type_spec types[] = {H_TYPE("t", timer_state, 1, 0, 1, h_kick_init, one_handler)};
     const tina_child_spec children[] = {H_CHILD(0, 0)};
     tina_spec spec = timer_spec(types, 1, children, 1);
     tina_runtime *rt = h_boot_and_run(&spec);
@@ -143,8 +135,8 @@ static tina_effect spinner_handler(void *self, tina_ctx *ctx, const tina_msg *ms
 
 Test(timer, zero_delay_fires_on_the_next_pass, .timeout = 60) {
     const tina_type_spec types[] = {
-        H_TYPE("zero", timer_state, 1, 0, 1, kick_init, zero_handler),
-        H_TYPE("spinner", plain, 1, 0, 1, kick_init, spinner_handler),
+        H_TYPE("zero", timer_state, 1, 0, 1, h_kick_init, zero_handler),
+        H_TYPE("spinner", plain, 1, 0, 1, h_kick_init, spinner_handler),
     };
     const tina_child_spec children[] = {H_CHILD(0, 0), H_CHILD(1, 0)};
     tina_spec spec = timer_spec(types, 2, children, 2);
@@ -204,7 +196,7 @@ static tina_effect per_handler(void *self, tina_ctx *ctx, const tina_msg *msg) {
 }
 
 Test(timer, periodic_fires_until_cancelled, .timeout = 60) {
-    const tina_type_spec types[] = {H_TYPE("p", timer_state, 1, 0, 1, kick_init, per_handler)};
+    const tina_type_spec types[] = {H_TYPE("p", timer_state, 1, 0, 1, h_kick_init, per_handler)};
     const tina_child_spec children[] = {H_CHILD(0, 0)};
     tina_spec spec = timer_spec(types, 1, children, 1);
     tina_runtime *rt = h_boot_and_run(&spec);
@@ -300,8 +292,8 @@ static tina_effect canceller(void *self, tina_ctx *ctx, const tina_msg *msg) {
 
 Test(timer, cancel_stops_timers_and_refuses_stale_bogus_and_foreign_ids, .timeout = 60) {
     const tina_type_spec types[] = {
-        H_TYPE("owner", timer_state, 1, 0, 1, kick_init, cancel_owner),
-        H_TYPE("canceller", plain, 1, 0, 1, kick_init, canceller),
+        H_TYPE("owner", timer_state, 1, 0, 1, h_kick_init, cancel_owner),
+        H_TYPE("canceller", plain, 1, 0, 1, h_kick_init, canceller),
     };
     const tina_child_spec children[] = {H_CHILD(0, 0), H_CHILD(1, 0)};
     tina_spec spec = timer_spec(types, 2, children, 2);
@@ -346,7 +338,7 @@ static tina_effect exhaust_handler(void *self, tina_ctx *ctx, const tina_msg *ms
 }
 
 Test(timer, exhausted_timer_entries_are_refused, .timeout = 60) {
-    const tina_type_spec types[] = {H_TYPE("x", plain, 1, 0, 1, kick_init, exhaust_handler)};
+    const tina_type_spec types[] = {H_TYPE("x", plain, 1, 0, 1, h_kick_init, exhaust_handler)};
     const tina_child_spec children[] = {H_CHILD(0, 0)};
     tina_spec spec = timer_spec(types, 1, children, 1);
     spec.timer_slots = EXHAUST_SLOTS;
@@ -494,7 +486,7 @@ static tina_effect many_handler(void *self, tina_ctx *ctx, const tina_msg *msg) 
 }
 
 Test(timer, many_random_timers_fire_exactly_once, .timeout = 60) {
-    const tina_type_spec types[] = {H_TYPE("many", plain, 1, 0, 1, kick_init, many_handler)};
+    const tina_type_spec types[] = {H_TYPE("many", plain, 1, 0, 1, h_kick_init, many_handler)};
     const tina_child_spec children[] = {H_CHILD(0, 0)};
     tina_spec spec = timer_spec(types, 1, children, 1);
     spec.timer_slots = 32768;
@@ -587,9 +579,9 @@ static tina_effect parked_mailer(void *self, tina_ctx *ctx, const tina_msg *msg)
 
 Test(timer, fires_while_parked_come_after_the_call_result_and_before_mail, .timeout = 60) {
     const tina_type_spec types[] = {
-        H_TYPE("owner", parked_state, 1, 0, 1, kick_init, parked_owner),
+        H_TYPE("owner", parked_state, 1, 0, 1, h_kick_init, parked_owner),
         H_TYPE("black_hole", plain, 1, 0, 1, NULL, parked_black_hole),
-        H_TYPE("mailer", plain, 1, 0, 1, kick_init, parked_mailer),
+        H_TYPE("mailer", plain, 1, 0, 1, h_kick_init, parked_mailer),
     };
     const tina_child_spec children[] = {H_CHILD(0, 0), H_CHILD(1, 0), H_CHILD(2, 0)};
     tina_spec spec = timer_spec(types, 3, children, 3);
