@@ -60,7 +60,6 @@ static tina_effect conn_close(conn *c) {
 
 static tina_effect conn_handle(void *self, tina_ctx *ctx, const tina_msg *msg) {
     conn *c = self;
-    (void)ctx;
     if (msg->tag == TINA_TAG_TRANSFER) { /* our connection, from home */
         tina_fd_transfer_msg t;
         memcpy(&t, msg->payload, sizeof(t));

@@ -284,7 +284,10 @@ static inline tina_effect tina_reply(uint16_t tag, const void *payload, size_t s
  * call, never the handler's stack.  Sends larger than the spec's
  * io_buffer_bytes are cut to it and complete partially, as send(2) may.
  * Received data lives in a reactor buffer valid during the completion's
- * handler call only.
+ * handler call only.  Two refusals come before any operation exists and
+ * so arrive as TINA_TAG_CALL_FAILED (payload: int32 result) instead:
+ * TINA_EIO_OFF (the spec's fd_slots is 0) and TINA_EIO_BUFFERS (every
+ * operation entry of the shard is in use).
  */
 typedef uint64_t tina_fd; /* shard 8 | zero 8 | slot 16 | generation 32; 0 is none */
 #define TINA_FD_NONE ((tina_fd)0)
