@@ -84,7 +84,6 @@ static const struct tina__io_backend *backend_of(const struct tina__shard *s) {
  * shard with I/O sleeps in its backend (io_uring or epoll), woken by an
  * eventfd; the others on the futex. */
 void tina__doorbell(struct tina__shard *peer, int always) {
-    if (peer->platform != &tina__platform_thread) return; /* the simulator: nobody sleeps */
     if (always || atomic_load_explicit(&peer->sleeping, memory_order_relaxed)) {
         atomic_store_explicit(&peer->sleeping, 0, memory_order_relaxed);
         if (peer->io != NULL && peer->io->backend != NULL) backend_of(peer)->wake(peer);

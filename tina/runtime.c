@@ -266,10 +266,16 @@ static void on_stop_signal(int sig) {
     else tina_stop(rt);
 }
 
+/* Wake a shard from outside any shard, through its platform (the
+ * simulator's run loop needs no waking; a thread may be asleep). */
+static void shard_ring(struct tina_runtime *rt, uint32_t id) {
+    rt->platform->wake(rt->shards[id], id);
+}
+
 tina_result tina_revive(tina_runtime *rt, uint32_t shard) {
     if (rt == NULL || shard >= rt->shard_count) return TINA_EINVAL;
     atomic_store(&rt->shards[shard]->revive_requested, 1);
-    tina__doorbell(rt->shards[shard], 1);
+    shard_ring(rt, shard);
     return TINA_OK;
 }
 
@@ -337,13 +343,13 @@ tina_result tina_run(tina_runtime *rt) {
 void tina_shutdown(tina_runtime *rt) {
     if (rt == NULL) return;
     atomic_store(&rt->shutdown, 1);
-    for (uint32_t s = 0; s < rt->shard_count; s++) tina__doorbell(rt->shards[s], 1);
+    for (uint32_t s = 0; s < rt->shard_count; s++) shard_ring(rt, s);
 }
 
 void tina_stop(tina_runtime *rt) {
     if (rt == NULL) return;
     atomic_store(&rt->stopping, 1);
-    for (uint32_t s = 0; s < rt->shard_count; s++) tina__doorbell(rt->shards[s], 1);
+    for (uint32_t s = 0; s < rt->shard_count; s++) shard_ring(rt, s);
 }
 
 /* ---- observation ---------------------------------------------------------- */
