@@ -284,7 +284,10 @@ static inline tina_effect tina_reply(uint16_t tag, const void *payload, size_t s
  * call, never the handler's stack.  Sends larger than the spec's
  * io_buffer_bytes are cut to it and complete partially, as send(2) may.
  * Received data lives in a reactor buffer valid during the completion's
- * handler call only.  Two refusals come before any operation exists and
+ * handler call only.  A waiting recv holds no buffer, and one that finds
+ * every buffer out waits for one instead of failing; a send, write or read
+ * with none left is refused (TINA_EIO_BUFFERS): try it again later, for
+ * instance with a yield (the examples do).  Two refusals come before any operation exists and
  * so arrive as TINA_TAG_CALL_FAILED (payload: int32 result) instead:
  * TINA_EIO_OFF (the spec's fd_slots is 0) and TINA_EIO_BUFFERS (every
  * operation entry of the shard is in use).
@@ -518,7 +521,7 @@ typedef struct tina_spec {
     /* I/O (section "I/O" below).  fd_slots 0 leaves I/O off: the shard
      * never sets up io_uring and I/O calls return TINA_EIO_OFF. */
     uint32_t fd_slots;             /* descriptors per shard, 0 or 16..2^20 */
-    uint32_t io_buffers;           /* reactor buffers per shard (sends, reads); fd_slots */
+    uint32_t io_buffers;           /* reactor buffers per shard (bytes on their way); fd_slots */
     uint32_t io_buffer_bytes;      /* bytes per reactor buffer, 512..1 MiB; 16384 */
     uint32_t io_backend;           /* tina_io_backend */
 } tina_spec;
@@ -728,7 +731,7 @@ TINA_WUR tina_result tina_fd_transfer(tina_ctx *ctx, tina_fd fd, tina_handle to,
     X(io_timeouts)        /* operations cancelled by their tina_io_timeout */          \
     X(io_refused)         /* io effects refused at once: stale fd, bad op, no buffer */ \
     X(io_buffers_exhausted) /* of which for want of a reactor buffer */                 \
-    X(io_recv_starved)    /* io_uring recvs that found no provided buffer and waited */  \
+    X(io_recv_starved)    /* recvs that found every buffer out and waited for one */    \
     X(fd_exhausted)       /* descriptors refused: fd_slots full (or EMFILE) */          \
     X(fd_transferred)     /* descriptors handed to another isolate */                   \
     X(fd_transfer_dropped) /* handoffs whose receiver was gone: descriptor closed */    \

@@ -151,6 +151,7 @@ struct rec {
     int32_t result;        /* decided: bytes, 0, an os fd (accept) or -errno */
     uint8_t where;         /* enum rec_where */
     uint8_t cancelled;     /* io_cancel asked: -ECANCELED at the next reap */
+    uint8_t starved;       /* a ready recv found every reactor buffer out (counted once) */
 };
 
 struct list {
@@ -401,6 +402,7 @@ int tina__sim_io_setup(struct tina__shard *s) {
      * tina__sim_io_free frees after tina_destroy, so there is nothing for
      * io_teardown to do (and the sim platform's entries never look at it). */
     s->io->backend_kind = TINA_IO_AUTO; /* no kernel interface: nothing to tell apart */
+    s->io->recv_late = 1;
     return 0;
 }
 
@@ -525,9 +527,11 @@ static int answered_at_once(const struct tina__io_op *op, const struct rec *r) {
 }
 
 /* Could this op be decided now?  No side effects: the run loop asks it too. */
-static int op_ready(struct tina__sim_world *w, const struct tina__io_op *op, const struct rec *r) {
+static int op_ready(struct tina__sim_world *w, const struct tina__io *io,
+                    const struct tina__io_op *op, const struct rec *r) {
     struct obj *o = rec_object(w, r);
     if (answered_at_once(op, r) || o == NULL) return 1;
+    if (r->starved && io->buf_top == 0) return 0; /* a buffer first, then its data as before */
     switch (op->op) {
     case TINA_IO_ACCEPT:
         return o->kind != OBJ_LISTENER || o->backlog_count > 0;
@@ -754,12 +758,25 @@ void tina__sim_io_submit(struct tina__shard *s) {
     }
 }
 
+/* A recv takes its reactor buffer as it is decided (io->recv_late), so a
+ * recv waiting for data holds none; one that finds every buffer out keeps
+ * waiting, starved, and tries again at the next reap.  0: not now. */
+static int op_buffer(struct tina__shard *s, struct rec *r, uint32_t i) {
+    struct tina__io_op *op = &s->io->ops[i];
+    if ((op->op != TINA_IO_RECV && op->op != TINA_IO_RECVFROM) || answered_at_once(op, r) ||
+        tina__io_buf_take(s->io, op) == 0)
+        return 1;
+    if (!r->starved) s->stats.io_recv_starved++;
+    r->starved = 1;
+    return 0;
+}
+
 /* Decide every waiting op that can complete now, in submission order. */
 static void waiting_decide(struct tina__shard *s, struct shard_io *sh) {
     uint32_t prev = NIL;
     for (uint32_t i = sh->waiting.head; i != NIL;) {
         uint32_t next = sh->recs[i].next;
-        if (op_ready(sh->world, &s->io->ops[i], &sh->recs[i])) {
+        if (op_ready(sh->world, s->io, &s->io->ops[i], &sh->recs[i]) && op_buffer(s, &sh->recs[i], i)) {
             list_unlink(sh->recs, &sh->waiting, prev, i);
             op_decide(s, sh, i);
         } else {
@@ -803,7 +820,7 @@ int tina__sim_io_pending(struct tina_runtime *rt) {
         if (sh == NULL) continue;
         if (sh->decided.head != NIL) return 1;
         for (uint32_t i = sh->waiting.head; i != NIL; i = sh->recs[i].next)
-            if (op_ready(sh->world, &s->io->ops[i], &sh->recs[i])) return 1;
+            if (op_ready(sh->world, s->io, &s->io->ops[i], &sh->recs[i])) return 1;
     }
     return 0;
 }

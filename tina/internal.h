@@ -286,6 +286,8 @@ struct tina__io {
     int last_errno;
     uint32_t backend_kind;               /* tina_io_backend resolved (URING or EPOLL) */
     uint8_t recv_provided;               /* the backend brings recv buffers (op->data) */
+    uint8_t recv_late;                   /* the backend takes a recv's reactor buffer when it
+                                            tries the syscall: a waiting recv holds none */
     void *backend;                       /* the backend's state */
 };
 
@@ -635,6 +637,21 @@ void tina__io_close_os(struct tina__shard *s, int32_t os_fd);
 tina_result tina__handle_valid(const struct tina__shard *s, tina_handle h);
 static inline uint8_t *tina__io_buf(struct tina__io *io, uint32_t b) {
     return io->bufs + (size_t)b * io->buf_bytes;
+}
+
+/* recv_late backends, as a recv or recvfrom is tried: a reactor buffer for
+ * it (0; kept if it has one), or -1 if every buffer is out. */
+static inline int tina__io_buf_take(struct tina__io *io, struct tina__io_op *op) {
+    if (op->buf != TINA__NIL) return 0;
+    if (io->buf_top == 0) return -1;
+    op->buf = io->buf_stack[--io->buf_top];
+    return 0;
+}
+
+/* ... and back when the try would have blocked: the op waits without it. */
+static inline void tina__io_buf_give(struct tina__io *io, struct tina__io_op *op) {
+    io->buf_stack[io->buf_top++] = op->buf;
+    op->buf = TINA__NIL;
 }
 
 #endif /* TINA_INTERNAL_H */

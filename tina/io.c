@@ -13,7 +13,11 @@
  * isolate with a note, and next_message() asks tina__io_deliver() to build
  * the completion message in place (no pool slot: a completion is never
  * refused).  A received buffer is lent for that handler call and taken
- * back after the dispatch phase.
+ * back at the next io effect applied (its call is over by then) or after
+ * the dispatch phase.  A backend with recv_late (epoll, the simulator)
+ * takes a recv's buffer only as it tries the syscall, so a recv waiting on
+ * a quiet connection holds none; io_uring's multishot recv brings its own
+ * (a provided ring).
  *
  * Descriptors are named by generational handles (shard | slot | generation)
  * so a stale handle is TINA_EFD_STALE, never a recycled fd.  Each belongs to
@@ -183,6 +187,10 @@ static tina_result op_fill(struct tina__io *io, struct tina__io_op *op, const ti
         op->len = e->reason;
         return TINA_OK;
     }
+    if ((op->op == TINA_IO_RECV || op->op == TINA_IO_RECVFROM) && io->recv_late) {
+        op->len = e->reason == 0 || e->reason > io->buf_bytes ? io->buf_bytes : e->reason;
+        return TINA_OK; /* the backend takes a buffer when it tries the syscall */
+    }
     switch (op->op) {
     case TINA_IO_RECV: case TINA_IO_READ: case TINA_IO_RECVFROM:
     case TINA_IO_SEND: case TINA_IO_WRITE: case TINA_IO_SENDTO:
@@ -191,7 +199,8 @@ static tina_result op_fill(struct tina__io *io, struct tina__io_op *op, const ti
         if (op->op == TINA_IO_SEND || op->op == TINA_IO_WRITE || op->op == TINA_IO_SENDTO) {
             if (e->reason == 0) op->len = 0;
             else if (e->payload == NULL) return TINA_EINVAL;
-            else memcpy(tina__io_buf(io, io->buf_stack[io->buf_top - 1]), e->payload, op->len);
+            else /* memmove: the data may be a loan that just came back, the very buffer */
+                memmove(tina__io_buf(io, io->buf_stack[io->buf_top - 1]), e->payload, op->len);
         }
         op->buf = io->buf_stack[--io->buf_top];
         break;
@@ -219,6 +228,10 @@ void tina__io_effect(struct tina__shard *s, struct tina__type *t, uint32_t i,
         s->stats.io_refused++;
         return;
     }
+    /* Every loan's handler call is over (this effect is the return of the
+     * last): the buffers go back now, so a conn that echoes what it was
+     * lent needs one buffer, not two. */
+    while (io->loaned_count > 0) buf_put(io, io->loaned[--io->loaned_count]);
     /* Checked and filled aside first: a bad user pointer faults in op_fill
      * (the trap boundary crashes the isolate) before any entry is taken. */
     struct tina__io_op local = {.owner = s->ctx.self, .fd = e->to, .op = (uint8_t)e->tag,
@@ -332,7 +345,8 @@ void tina__io_deliver(struct tina__shard *s, struct tina__slot *slot, tina_msg *
         } else if ((op->op == TINA_IO_RECV || op->op == TINA_IO_READ ||
                     op->op == TINA_IO_RECVFROM) && op->result > 0) {
             done.data = tina__io_buf(io, op->buf);
-            io->loaned[io->loaned_count++] = op->buf; /* back after the dispatch phase */
+            io->loaned[io->loaned_count++] = op->buf; /* back at the next io effect or
+                                                         after the dispatch phase */
             op->buf = TINA__NIL;
         }
         if (op->op == TINA_IO_ACCEPT || op->op == TINA_IO_RECVFROM) {

@@ -18,6 +18,13 @@
  * readers on input, writers on room to write, all of them on an error or
  * a hang-up.  Then reap completes the done list, in order.
  *
+ * Receive buffers are taken late (io->recv_late): a recv takes a reactor
+ * buffer only for the syscall, and gives it back if the answer is EAGAIN,
+ * so a recv waiting on a quiet connection holds none, as under io_uring.
+ * A recv that finds every buffer out stays a waiter and its slot goes on
+ * the starved list (counted in io_recv_starved); its edge was spent, so
+ * the slot is retried without one, oldest first, once buffers are back.
+ *
  *   slots[fd slot]   registered os fd + generation, head -> op -> op -> NIL
  *   done             head -> op -> op -> NIL   (results in op->result)
  *
@@ -57,6 +64,7 @@
 #define DOORBELL_DATA ((uint64_t)UINT32_MAX) /* epoll data of the eventfd; slots are < 2^24 */
 #define EVENTS_MAX 256u                      /* readiness taken per epoll_wait */
 #define REGISTER_EVENTS (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)
+#define NO_BUFFER_YET INT32_MIN /* op_try: a recv found every reactor buffer out */
 
 _Static_assert(EAGAIN == EWOULDBLOCK, "one would-block errno on Linux: compared once");
 
@@ -69,6 +77,8 @@ struct slot_waiters {
     int32_t os_fd;       /* registered with epoll for this slot, or -1 */
     uint32_t generation; /* of the tina_fd it was registered for; 0: none */
     uint32_t head, tail; /* waiting ops, FIFO, linked by op->backend; NIL when empty */
+    uint32_t next_starved; /* link of the starved list */
+    uint8_t starved;       /* on it: a recv here found no buffer */
 };
 
 struct epoller {
@@ -78,6 +88,8 @@ struct epoller {
     uint8_t *where;                  /* io->op_count entries: enum op_place */
     uint32_t done_head, done_tail;   /* ops with a result for reap, FIFO */
     uint32_t waiting;                /* ops on the slots' wait lists */
+    uint32_t starved_head, starved_tail; /* slots to retry once buffers are back, FIFO */
+    uint64_t *recv_starved;          /* the shard's io_recv_starved counter */
     struct epoll_event events[EVENTS_MAX];
 };
 
@@ -122,6 +134,9 @@ static int epoll_setup(struct tina__shard *s) {
     for (uint32_t k = 0; k < io->fd_count; k++)
         p->slots[k] = (struct slot_waiters){.os_fd = -1, .head = TINA__NIL, .tail = TINA__NIL};
     p->done_head = p->done_tail = TINA__NIL;
+    p->starved_head = p->starved_tail = TINA__NIL;
+    p->recv_starved = &s->stats.io_recv_starved;
+    io->recv_late = 1;
     io->backend = p;
     return 0;
 fail_errno:
@@ -216,8 +231,11 @@ static ssize_t file_io(const struct tina__io_op *op, void *buf) {
 }
 
 /* One attempt at op's syscall, never blocking: bytes, 0, a new os fd
- * (accept) or -errno; -EAGAIN or -EINPROGRESS mean wait. */
+ * (accept) or -errno; -EAGAIN or -EINPROGRESS mean wait, and so does
+ * NO_BUFFER_YET (a recv with every reactor buffer out). */
 static int32_t op_try(struct tina__io *io, struct tina__io_op *op, int connecting) {
+    int receiving = op->op == TINA_IO_RECV || op->op == TINA_IO_RECVFROM;
+    if (receiving && tina__io_buf_take(io, op) != 0) return NO_BUFFER_YET;
     void *buf = op->buf != TINA__NIL ? tina__io_buf(io, op->buf) : NULL;
     struct sockaddr *addr = (struct sockaddr *)op->addr;
     socklen_t addr_len = sizeof(op->addr);
@@ -245,11 +263,29 @@ static int32_t op_try(struct tina__io *io, struct tina__io_op *op, int connectin
         TINA_ASSERT(0 && "unknown op");
         return -EINVAL;
     }
-    return r < 0 ? -errno : (int32_t)r;
+    int32_t result = r < 0 ? -errno : (int32_t)r;
+    if (receiving && result == -EAGAIN) tina__io_buf_give(io, op); /* it waits without one */
+    return result;
 }
 
 static int would_block(const struct tina__io_op *op, int32_t r) {
-    return r == -EAGAIN || (op->op == TINA_IO_CONNECT && r == -EINPROGRESS);
+    return r == -EAGAIN || r == NO_BUFFER_YET || (op->op == TINA_IO_CONNECT && r == -EINPROGRESS);
+}
+
+static void starved_push(struct epoller *p, uint32_t slot) {
+    struct slot_waiters *w = &p->slots[slot];
+    w->starved = 1;
+    w->next_starved = TINA__NIL;
+    if (p->starved_tail == TINA__NIL) p->starved_head = slot;
+    else p->slots[p->starved_tail].next_starved = slot;
+    p->starved_tail = slot;
+}
+
+/* A recv on slot found no buffer: retry the slot once some are back. */
+static void slot_starve(struct epoller *p, uint32_t slot) {
+    if (p->slots[slot].starved) return;
+    starved_push(p, slot);
+    ++*p->recv_starved;
 }
 
 /* ---- waiting ------------------------------------------------------------------ */
@@ -299,6 +335,7 @@ static int op_wants(const struct tina__io_op *op, uint32_t events) {
 static void slot_retry(struct epoller *p, struct tina__io *io, uint32_t slot, uint32_t events) {
     struct slot_waiters *w = &p->slots[slot];
     uint32_t prev = TINA__NIL, i = w->head;
+    int starved = 0;
     for (uint32_t n = 0; i != TINA__NIL && n < io->op_count; n++) {
         struct tina__io_op *op = &io->ops[i];
         uint32_t next = op->backend;
@@ -308,6 +345,7 @@ static void slot_retry(struct epoller *p, struct tina__io *io, uint32_t slot, ui
         else if (op_wants(op, events)) r = op_try(io, op, connecting);
         if (would_block(op, r)) {
             if (r == -EINPROGRESS) p->where[i] |= PLACE_CONNECTING;
+            starved |= r == NO_BUFFER_YET;
             prev = i;
         } else {
             waiter_unlink(p, io, w, prev, i);
@@ -315,6 +353,26 @@ static void slot_retry(struct epoller *p, struct tina__io *io, uint32_t slot, ui
         }
         i = next;
     }
+    if (starved) slot_starve(p, slot);
+}
+
+/* Buffers are back: the starved slots' readers try again, oldest first;
+ * a slot that still finds none goes to the end of the list. */
+static void starved_retry(struct epoller *p, struct tina__io *io) {
+    uint32_t slot = p->starved_head;
+    p->starved_head = p->starved_tail = TINA__NIL;
+    while (slot != TINA__NIL) {
+        struct slot_waiters *w = &p->slots[slot];
+        uint32_t next = w->next_starved;
+        w->starved = 0;
+        if (io->buf_top == 0) starved_push(p, slot); /* none left for it: it keeps its turn */
+        else slot_retry(p, io, slot, EPOLLIN);
+        slot = next;
+    }
+}
+
+static int starved_can_go(const struct epoller *p, const struct tina__io *io) {
+    return p->starved_head != TINA__NIL && io->buf_top > 0;
 }
 
 static void doorbell_drain(struct epoller *p) {
@@ -366,8 +424,13 @@ static void epoll_submit(struct tina__shard *s) {
             /* A descriptor closed since the effect (its owner ended) says EBADF,
              * as the kernel would, and its number is never reused by mistake. */
             int32_t r = op_stale(io, op) ? -EBADF : op_try(io, op, 0);
-            if (would_block(op, r)) op_wait(p, io, i, r == -EINPROGRESS);
-            else done_push(p, io, i, r);
+            if (would_block(op, r)) {
+                op_wait(p, io, i, r == -EINPROGRESS);
+                if (r == NO_BUFFER_YET && (p->where[i] & PLACE_WAITING))
+                    slot_starve(p, slot_of(io, op));
+            } else {
+                done_push(p, io, i, r);
+            }
         }
         i = next;
     }
@@ -387,10 +450,12 @@ static uint32_t done_complete(struct tina__shard *s, struct epoller *p) {
     return completed;
 }
 
-/* Readiness first (one non-blocking epoll_wait, only if anything waits),
- * then every result.  Nothing waiting and nothing done: no syscall. */
+/* The starved first (buffers may be back), then readiness (one
+ * non-blocking epoll_wait, only if anything waits), then every result.
+ * Nothing waiting and nothing done: no syscall. */
 static uint32_t epoll_reap(struct tina__shard *s) {
     struct epoller *p = epoller_of(s);
+    if (starved_can_go(p, s->io)) starved_retry(p, s->io);
     if (p->waiting > 0) {
         int count = epoll_wait(p->epoll_fd, p->events, (int)EVENTS_MAX, 0);
         if (count > 0) events_process(p, s->io, count);
@@ -428,7 +493,7 @@ static int timeout_ms(uint64_t timeout_ns) {
  * done list; reap reports them at the start of the next pass. */
 static void epoll_wait_for(struct tina__shard *s, uint64_t timeout_ns) {
     struct epoller *p = epoller_of(s);
-    int ms = p->done_head != TINA__NIL ? 0 : timeout_ms(timeout_ns);
+    int ms = p->done_head != TINA__NIL || starved_can_go(p, s->io) ? 0 : timeout_ms(timeout_ns);
     int count = epoll_wait(p->epoll_fd, p->events, (int)EVENTS_MAX, ms);
     if (count > 0) events_process(p, s->io, count); /* EINTR: back to the pass */
 }
@@ -444,7 +509,8 @@ static void epoll_wake(struct tina__shard *s) {
 }
 
 static int epoll_ready(struct tina__shard *s) {
-    return epoller_of(s)->done_head != TINA__NIL;
+    struct epoller *p = epoller_of(s);
+    return p->done_head != TINA__NIL || starved_can_go(p, s->io);
 }
 
 /* A descriptor closing or leaving: close(2) drops its registration, and a
