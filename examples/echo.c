@@ -10,7 +10,9 @@
  * `conn` isolate per connection and hands it the descriptor; the conn
  * loops recv -> send (finishing partial sends) until the peer closes, then
  * closes its descriptor and is done.  No handler makes a syscall: each
- * returns an io effect and is woken by its completion.
+ * returns an io effect and is woken by its completion.  When every reactor
+ * buffer of the shard is out (TINA_EIO_BUFFERS), the conn yields and tries
+ * the same operation again next pass: its data is still in its own buffer.
  *
  * SIGINT/SIGTERM (or --seconds) begin a graceful shutdown: operations in
  * flight are cancelled, every isolate closes what it holds and finishes.
@@ -69,9 +71,13 @@ static tina_effect conn_handle(void *self, tina_ctx *ctx, const tina_msg *msg) {
         return tina_io_recv(c->fd, CONN_BUFFER_BYTES);
     }
     if (msg->tag == TINA_TAG_SHUTDOWN) return conn_close(c);
+    if (msg->tag == TINA_TAG_RESUME) /* after a refusal for want of a buffer: again */
+        return c->sent < c->len ? tina_io_send(c->fd, c->buf + c->sent, c->len - c->sent)
+                                : tina_io_recv(c->fd, CONN_BUFFER_BYTES);
     if (msg->tag < TINA_TAG_IO_FIRST || msg->tag > TINA_TAG_IO_LAST) return tina_receive();
     tina_io_done d;
     memcpy(&d, msg->payload, sizeof(d));
+    if (d.error == TINA_EIO_BUFFERS) return tina_yield(); /* the shard's buffers are all out */
     switch (d.op) {
     case TINA_IO_RECV:
         if (d.result <= 0) return conn_close(c); /* end of stream, reset or cancelled */

@@ -18,7 +18,9 @@
  * ignored, chunked bodies get 400.  A client that never reads only parks
  * its own conn on its send: other connections on the shard go on.  Every
  * recv and send carries a 10 s deadline (tina_io_timeout): a connection
- * idle that long, or a client that stops reading, is closed.
+ * idle that long, or a client that stops reading, is closed.  When every
+ * reactor buffer of the shard is out (TINA_EIO_BUFFERS), the conn yields
+ * and tries the same operation again next pass.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -190,9 +192,16 @@ static tina_effect conn_handle(void *self, tina_ctx *ctx, const tina_msg *msg) {
         return tina_io_timeout(tina_io_recv(c->fd, IN_BYTES), g_idle_ns);
     }
     if (msg->tag == TINA_TAG_SHUTDOWN) return conn_close(c);
+    if (msg->tag == TINA_TAG_RESUME) { /* after a refusal for want of a buffer: again */
+        if (c->out_sent < c->out_len)
+            return tina_io_timeout(
+                tina_io_send(c->fd, c->out + c->out_sent, c->out_len - c->out_sent), g_idle_ns);
+        return conn_serve(c, ctx);
+    }
     if (msg->tag < TINA_TAG_IO_FIRST || msg->tag > TINA_TAG_IO_LAST) return tina_receive();
     tina_io_done d;
     memcpy(&d, msg->payload, sizeof(d));
+    if (d.error == TINA_EIO_BUFFERS) return tina_yield(); /* the shard's buffers are all out */
     switch (d.op) {
     case TINA_IO_RECV:
         if (d.result <= 0) return conn_close(c); /* end of stream, reset or cancelled */

@@ -78,24 +78,97 @@ static void one_mib_intact(int epoll) {
 
 Test(io, one_mib_echoed_intact_in_odd_chunks, .timeout = 60) { one_mib_intact(0); }
 
-/* Eight buffers for the whole shard (io_uring's provided ring runs dry,
- * its multishot recvs end with ENOBUFS and are armed again as buffers come
- * back) and sixteen connections streaming at once: all intact. */
-Test(io, sixteen_streams_through_eight_buffers, .timeout = 120) {
-    struct server sv;
-    g_io_buffers = 8;
-    uint16_t port = echo_start(&sv, 0);
-    g_io_buffers = 0;
-    int fds[16];
-    for (int k = 0; k < 16; k++) fds[k] = client_connect(port);
-    static uint8_t out[16][4096], in[65536];
-    size_t sent[16] = {0}, got[16] = {0}, total = 256 * 1024, done = 0;
-    while (done < 16) {
-        struct pollfd p[16];
-        for (int k = 0; k < 16; k++)
+/* Eight buffers for the whole shard and sixteen connections: the recv
+ * buffers must run out, and the recvs that found none wait (io_uring: the
+ * provided ring runs dry, the multishot recvs end with ENOBUFS and are
+ * armed again as buffers come back; epoll: the slot is retried once
+ * buffers are back), and every stream stays intact.
+ *
+ * Running dry is forced, not hoped for.  A gate accepts the sixteen
+ * connections and holds them while the client writes the first bytes of
+ * each; the client's seventeenth connection opens the gate, which hands all
+ * sixteen to echo's conns in one handler call.  The conns run in the same
+ * pass, so sixteen recvs are submitted together on sockets that already
+ * hold data: the first eight take the eight buffers, the rest find none.
+ * Sends can find every reactor buffer out too: echo's conns then retry
+ * them on the next pass (TINA_EIO_BUFFERS, a yield). */
+#define GATED 16
+#define GATE_FIRST_BYTES 4000u
+static _Atomic uint32_t g_gate_port;
+
+typedef struct gate {
+    tina_fd listener;
+    uint32_t held;
+    tina_fd fds[GATED];
+} gate;
+
+static uint32_t gate_init(void *self, tina_ctx *ctx, const void *args, size_t size) {
+    gate *g = self;
+    H_UNUSED(args), H_UNUSED(size);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    H_CHECK_RESULT(ctx, tina_socket(ctx, AF_INET, SOCK_STREAM, 0, &g->listener), TINA_OK);
+    H_CHECK_RESULT(ctx, tina_bind(ctx, g->listener, &a, sizeof(a)), TINA_OK);
+    H_CHECK_RESULT(ctx, tina_listen(ctx, g->listener, 2 * GATED), TINA_OK);
+    g_gate_port = tina_local_port(ctx, g->listener);
+    h_kick(ctx);
+    return 0;
+}
+
+static tina_effect gate_handle(void *self, tina_ctx *ctx, const tina_msg *msg) {
+    gate *g = self;
+    if (msg->tag == TINA_TAG_SHUTDOWN) return tina_done(); /* the listener closes with us */
+    if (msg->tag == H_TAG_KICK) return tina_io_accept(g->listener);
+    if (msg->tag != TINA_TAG_IO(TINA_IO_ACCEPT)) return tina_receive();
+    tina_io_done d;
+    memcpy(&d, msg->payload, sizeof(d));
+    if (d.result == -ECANCELED) return tina_receive(); /* shutdown: the notice follows */
+    H_CHECK_EQ(ctx, d.error, TINA_OK);
+    if (g->held < GATED) {
+        g->fds[g->held++] = d.fd;
+        return tina_io_accept(g->listener);
+    }
+    for (uint32_t k = 0; k < GATED; k++) { /* the seventeenth: open the gate */
+        tina_handle c;
+        H_CHECK_RESULT(ctx, tina_spawn(ctx, 1, NULL, 0, &c), TINA_OK);
+        H_CHECK_RESULT(ctx, tina_fd_transfer(ctx, g->fds[k], c, 0), TINA_OK);
+    }
+    return tina_io_close(d.fd);
+}
+
+static void gated_streams(int epoll) {
+    g_gate_port = 0;
+    tina_type_spec types[] = {
+        H_TYPE("gate", gate, 1, 16, 1, gate_init, gate_handle),
+        {.name = "conn", .struct_size = sizeof(conn), .slots_per_shard = GATED,
+         .mailbox_capacity = 4, .handler = conn_handle}};
+    tina_child_spec children[] = {H_CHILD(0, 0)};
+    tina_spec spec = h_spec(types, 2, children, 1, 1);
+    spec.fd_slots = 64;
+    spec.io_buffers = 8;
+    spec.io_backend = epoll ? TINA_IO_EPOLL : TINA_IO_URING;
+    struct server sv = {.rt = h_create(&spec)};
+    cr_assert(eq(int, pthread_create(&sv.thread, NULL, server_main, &sv), 0));
+    for (int k = 0; k < 5000 && g_gate_port == 0; k++) usleep(1000); /* bounded: 5 s */
+    uint16_t port = (uint16_t)g_gate_port;
+    cr_assert(ne(u16, port, 0), "the gate listens");
+
+    int fds[GATED];
+    static uint8_t out[GATED][4096], in[65536];
+    size_t sent[GATED] = {0}, got[GATED] = {0}, total = 256 * 1024, done = 0;
+    for (int k = 0; k < GATED; k++) { /* data waits in every socket before any recv */
+        fds[k] = client_connect(port);
+        for (size_t b = 0; b < GATE_FIRST_BYTES; b++) out[k][b] = pattern(b + (size_t)k);
+        cr_assert(eq(long, (long)send(fds[k], out[k], GATE_FIRST_BYTES, MSG_NOSIGNAL),
+                     (long)GATE_FIRST_BYTES));
+        sent[k] = GATE_FIRST_BYTES;
+    }
+    int opener = client_connect(port);
+    while (done < GATED) {
+        struct pollfd p[GATED];
+        for (int k = 0; k < GATED; k++)
             p[k] = (struct pollfd){.fd = fds[k], .events = POLLIN | (sent[k] < total ? POLLOUT : 0)};
-        cr_assert(ge(int, poll(p, 16, 10000), 1), "no progress for 10 s");
-        for (int k = 0; k < 16; k++) {
+        cr_assert(ge(int, poll(p, GATED, 10000), 1), "no progress for 10 s");
+        for (int k = 0; k < GATED; k++) {
             if ((p[k].revents & POLLOUT) && sent[k] < total) {
                 size_t n = total - sent[k] < 4096 ? total - sent[k] : 4096;
                 for (size_t b = 0; b < n; b++) out[k][b] = pattern(sent[k] + b + (size_t)k);
@@ -112,10 +185,21 @@ Test(io, sixteen_streams_through_eight_buffers, .timeout = 120) {
             }
         }
     }
-    for (int k = 0; k < 16; k++) close(fds[k]);
-    tina_shard_stats st = server_stop(&sv);
+    for (int k = 0; k < GATED; k++) close(fds[k]);
+    close(opener);
+    tina_shutdown(sv.rt);
+    pthread_join(sv.thread, NULL);
+    h_assert_no_failures();
+    tina_shard_stats st = h_stats(sv.rt, 0);
+    tina_destroy(sv.rt);
     cr_assert(eq(u64, st.fds_open, 0));
-    cr_assert(ge(u64, st.io_recv_starved, 1), "the ring did run dry");
+    cr_assert(ge(u64, st.io_recv_starved, 1), "the buffers ran out: %llu recvs found none",
+              (unsigned long long)st.io_recv_starved);
+}
+
+Test(io, sixteen_streams_through_eight_buffers, .timeout = 120) { gated_streams(0); }
+Test(io, sixteen_streams_through_eight_buffers_on_the_epoll_fallback, .timeout = 120) {
+    gated_streams(1);
 }
 Test(io, one_mib_echoed_intact_on_the_epoll_fallback, .timeout = 60) { one_mib_intact(1); }
 
@@ -537,11 +621,13 @@ static void descriptors_run_out(int epoll) {
 Test(io, running_out_of_descriptors_is_named_and_counted, .timeout = 30) { descriptors_run_out(0); }
 Test(io, running_out_of_descriptors_on_the_epoll_fallback, .timeout = 30) { descriptors_run_out(1); }
 
-/* Reactor buffers: on epoll a waiting recv holds one.  With 2 buffers and
- * three waiters each parked in recv on its own quiet connection, one of
- * the three is refused at once, by name. */
+/* Reactor buffers: a send holds one until the kernel took its bytes.  Three
+ * flooders send to clients that never read; with 2 buffers for the shard,
+ * two sends parked on full sockets hold both, and the next send is refused
+ * at once, by name. */
 static int32_t g_buf_error, g_buf_result;
 static uint32_t g_dealt;
+static uint8_t g_flood[16384];
 
 static tina_effect dealer_handle(void *self, tina_ctx *ctx, const tina_msg *msg) {
     taker *t = self;
@@ -549,40 +635,50 @@ static tina_effect dealer_handle(void *self, tina_ctx *ctx, const tina_msg *msg)
         tina_io_done d;
         memcpy(&d, msg->payload, sizeof(d));
         H_CHECK_EQ(ctx, d.error, TINA_OK);
-        tina_handle waiter = tina_child_handle(ctx, 1 + g_dealt % 3, 0);
-        H_CHECK_RESULT(ctx, tina_fd_transfer(ctx, d.fd, waiter, 0), TINA_OK);
+        tina_handle flooder = tina_child_handle(ctx, 1 + g_dealt % 3, 0);
+        H_CHECK_RESULT(ctx, tina_fd_transfer(ctx, d.fd, flooder, 0), TINA_OK);
         if (++g_dealt == 3) return tina_receive();
     }
     return tina_io_accept(t->listener);
 }
 
-static tina_effect waiter_handle(void *self, tina_ctx *ctx, const tina_msg *msg) {
+static tina_effect flooder_handle(void *self, tina_ctx *ctx, const tina_msg *msg) {
     tina_fd *fd = self;
     if (msg->tag == TINA_TAG_TRANSFER) {
         tina_fd_transfer_msg t;
         memcpy(&t, msg->payload, sizeof(t));
         *fd = t.fd;
-        return tina_io_recv(*fd, 0); /* nobody sends: it waits, holding a buffer */
+        int small = 4096; /* the socket fills after a few sends */
+        H_CHECK_RESULT(ctx, tina_setsockopt(ctx, *fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)),
+                       TINA_OK);
+        return tina_io_send(*fd, g_flood, sizeof(g_flood));
     }
-    if (msg->tag == TINA_TAG_IO(TINA_IO_RECV)) {
-        tina_io_done d;
-        memcpy(&d, msg->payload, sizeof(d));
+    if (msg->tag != TINA_TAG_IO(TINA_IO_SEND)) return tina_receive();
+    tina_io_done d;
+    memcpy(&d, msg->payload, sizeof(d));
+    if (d.error == TINA_OK) {
+        H_CHECK(ctx, d.result > 0);
+        return tina_io_send(*fd, g_flood, sizeof(g_flood)); /* until it parks */
+    }
+    if (g_buf_error == 0) {
         g_buf_error = d.error;
         g_buf_result = d.result;
-        tina_request_stop(ctx);
     }
+    tina_request_stop(ctx);
     return tina_receive();
 }
 
-Test(io, running_out_of_reactor_buffers_is_named_and_counted, .timeout = 30) {
+static void buffers_run_out(int epoll) {
     g_hoard_port = 0;
+    g_dealt = 0;
+    g_buf_error = g_buf_result = 0;
     tina_type_spec types[] = {H_TYPE("dealer", taker, 1, 16, 1, hoarder_init, dealer_handle),
-                              H_TYPE("waiter", tina_fd, 3, 16, 1, NULL, waiter_handle)};
+                              H_TYPE("flooder", tina_fd, 3, 16, 1, NULL, flooder_handle)};
     tina_child_spec children[] = {H_CHILD(0, 0), H_CHILD(1, 0), H_CHILD(1, 0), H_CHILD(1, 0)};
     tina_spec spec = h_spec(types, 2, children, 4, 1);
     spec.fd_slots = 32;
     spec.io_buffers = 2;
-    spec.io_backend = TINA_IO_EPOLL; /* io_uring's recv takes no reactor buffer */
+    spec.io_backend = epoll ? TINA_IO_EPOLL : TINA_IO_URING;
     struct hoard_clients h = {0};
     pthread_create(&h.thread, NULL, hoard_clients_main, &h);
     tina_runtime *rt = h_create(&spec);
@@ -593,8 +689,12 @@ Test(io, running_out_of_reactor_buffers_is_named_and_counted, .timeout = 30) {
     h_assert_no_failures();
     cr_assert(eq(i32, g_buf_error, TINA_EIO_BUFFERS));
     cr_assert(eq(i32, g_buf_result, -ENOBUFS));
-    cr_assert(eq(u64, st.io_buffers_exhausted, 1));
+    cr_assert(ge(u64, st.io_buffers_exhausted, 1));
+    cr_assert(eq(u64, st.crashes, 0));
 }
+
+Test(io, running_out_of_reactor_buffers_is_named_and_counted, .timeout = 30) { buffers_run_out(0); }
+Test(io, running_out_of_reactor_buffers_on_the_epoll_fallback, .timeout = 30) { buffers_run_out(1); }
 
 /* ---- timeouts -------------------------------------------------------------- */
 
