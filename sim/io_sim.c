@@ -624,7 +624,7 @@ static int32_t recv_run(struct tina__io *io, struct tina__io_op *op, struct obj 
     if (o->kind != OBJ_STREAM) return o->kind == OBJ_FILE ? -ENOTSOCK : -ENOTCONN;
     if (o->reset) return -ECONNRESET;
     uint32_t n = queue_used(&o->in) < op->len ? queue_used(&o->in) : op->len;
-    queue_get(&o->in, tina__io_buf(io, op->buf), n);
+    if (n > 0) queue_get(&o->in, tina__io_buf(io, op->buf), n); /* n 0: it took no buffer */
     return (int32_t)n; /* 0: the peer closed and everything it sent was read */
 }
 
@@ -759,13 +759,16 @@ void tina__sim_io_submit(struct tina__shard *s) {
 }
 
 /* A recv takes its reactor buffer as it is decided (io->recv_late), so a
- * recv waiting for data holds none; one that finds every buffer out keeps
- * waiting, starved, and tries again at the next reap.  0: not now. */
-static int op_buffer(struct tina__shard *s, struct rec *r, uint32_t i) {
+ * recv waiting for data holds none, and one that will read no bytes (end
+ * of stream, reset, cancelled) takes none; one that finds every buffer out
+ * keeps waiting, starved, and tries again at the next reap.  0: not now. */
+static int op_buffer(struct tina__shard *s, struct shard_io *sh, struct rec *r, uint32_t i) {
     struct tina__io_op *op = &s->io->ops[i];
-    if ((op->op != TINA_IO_RECV && op->op != TINA_IO_RECVFROM) || answered_at_once(op, r) ||
-        tina__io_buf_take(s->io, op) == 0)
-        return 1;
+    struct obj *o = rec_object(sh->world, r);
+    int reads = (op->op == TINA_IO_RECV || op->op == TINA_IO_RECVFROM) &&
+                !answered_at_once(op, r) && o != NULL && queue_used(&o->in) > 0 &&
+                !(o->kind == OBJ_STREAM && o->reset);
+    if (!reads || tina__io_buf_take(s->io, op) == 0) return 1;
     if (!r->starved) s->stats.io_recv_starved++;
     r->starved = 1;
     return 0;
@@ -776,7 +779,7 @@ static void waiting_decide(struct tina__shard *s, struct shard_io *sh) {
     uint32_t prev = NIL;
     for (uint32_t i = sh->waiting.head; i != NIL;) {
         uint32_t next = sh->recs[i].next;
-        if (op_ready(sh->world, s->io, &s->io->ops[i], &sh->recs[i]) && op_buffer(s, &sh->recs[i], i)) {
+        if (op_ready(sh->world, s->io, &s->io->ops[i], &sh->recs[i]) && op_buffer(s, sh, &sh->recs[i], i)) {
             list_unlink(sh->recs, &sh->waiting, prev, i);
             op_decide(s, sh, i);
         } else {
