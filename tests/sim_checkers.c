@@ -13,12 +13,6 @@
 enum sabotage { POOL, MAILBOX, GENERATION, CHANNEL, LIVENESS, NOTHING };
 static enum sabotage g_sabotage;
 
-static uint32_t saboteur_init(void *self, tina_ctx *ctx, const void *args, size_t size) {
-    H_UNUSED(self), H_UNUSED(args), H_UNUSED(size);
-    h_kick(ctx);
-    return 0;
-}
-
 static tina_effect saboteur(void *self, tina_ctx *ctx, const tina_msg *msg) {
     uint32_t *step = self;
     H_UNUSED(msg);
@@ -45,7 +39,7 @@ static tina_effect saboteur(void *self, tina_ctx *ctx, const tina_msg *msg) {
 static tina_sim_report run(enum sabotage what) {
     g_sabotage = what;
     static tina_type_spec types[1];
-    types[0] = (tina_type_spec)H_TYPE("saboteur", uint32_t, 2, 0, 1, saboteur_init, saboteur);
+    types[0] = (tina_type_spec)H_TYPE("saboteur", uint32_t, 2, 0, 1, h_kick_init, saboteur);
     tina_child_spec children[] = {H_CHILD(0, 0)};
     tina_spec spec = h_spec(types, 1, children, 1, 2);
     tina_sim_config config = {.seed = 5, .check_every_rounds = 1, .round_limit = 100000};

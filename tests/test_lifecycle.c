@@ -111,12 +111,6 @@ Test(lifecycle, idle_shards_sleep_and_cost_almost_no_cpu, .timeout = 30) {
  * 50 ms stall threshold: the watchdog reports it exactly once. */
 static uint64_t g_spun;
 
-static uint32_t staller_init(void *self, tina_ctx *ctx, const void *args, size_t size) {
-    H_UNUSED(self), H_UNUSED(args), H_UNUSED(size);
-    h_kick(ctx);
-    return 0;
-}
-
 static tina_effect staller(void *self, tina_ctx *ctx, const tina_msg *msg) {
     H_UNUSED(self), H_UNUSED(msg);
     uint64_t start = wall_ns();
@@ -126,7 +120,7 @@ static tina_effect staller(void *self, tina_ctx *ctx, const tina_msg *msg) {
 }
 
 Test(lifecycle, the_watchdog_reports_a_stuck_handler_once, .timeout = 30) {
-    tina_type_spec types[] = {H_TYPE("staller", plain, 1, 0, 1, staller_init, staller)};
+    tina_type_spec types[] = {H_TYPE("staller", plain, 1, 0, 1, h_kick_init, staller)};
     tina_child_spec children[] = {H_CHILD(0, 1)};
     tina_spec spec = h_spec(types, 1, children, 1, 2);
     spec.watchdog_ns = H_MS(50);
@@ -144,12 +138,6 @@ Test(lifecycle, the_watchdog_reports_a_stuck_handler_once, .timeout = 30) {
  * shutdown timeout is 60 s: only the second SIGTERM can end the run. */
 static uint64_t g_forced_spins;
 
-static uint32_t forced_init(void *self, tina_ctx *ctx, const void *args, size_t size) {
-    H_UNUSED(self), H_UNUSED(args), H_UNUSED(size);
-    h_kick(ctx);
-    return 0;
-}
-
 static tina_effect forced(void *self, tina_ctx *ctx, const tina_msg *msg) {
     H_UNUSED(self);
     ++g_forced_spins;
@@ -162,7 +150,7 @@ static tina_effect forced(void *self, tina_ctx *ctx, const tina_msg *msg) {
 
 Test(lifecycle, a_second_signal_forces_the_exit, .timeout = 30) {
     g_forced_spins = 0;
-    tina_type_spec types[] = {H_TYPE("forced", plain, 1, 0, 1, forced_init, forced)};
+    tina_type_spec types[] = {H_TYPE("forced", plain, 1, 0, 1, h_kick_init, forced)};
     tina_child_spec children[] = {H_CHILD(0, 0)};
     tina_spec spec = h_spec(types, 1, children, 1, 1);
     spec.no_signal_handlers = 0;

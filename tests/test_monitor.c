@@ -124,16 +124,10 @@ static tina_effect prober(void *self, tina_ctx *ctx, const tina_msg *msg) {
     return tina_receive();
 }
 
-static uint32_t prober_init(void *self, tina_ctx *ctx, const void *args, size_t size) {
-    H_UNUSED(self), H_UNUSED(args), H_UNUSED(size);
-    h_kick(ctx);
-    return 0;
-}
-
 Test(monitor, a_dead_handle_gives_noproc_here_and_there, .timeout = 30) {
     g_noproc_local = g_noproc_remote = 0;
     tina_type_spec types[] = {H_TYPE("target", plain, 1, 0, 1, NULL, target),
-                              H_TYPE("prober", plain, 1, 0, 1, prober_init, prober)};
+                              H_TYPE("prober", plain, 1, 0, 1, h_kick_init, prober)};
     tina_child_spec children[] = {H_CHILD(1, 0)};
     tina_spec spec = h_spec(types, 2, children, 1, 2);
     tina_runtime *rt = h_create(&spec);

@@ -33,12 +33,6 @@ static tina_effect worker(void *self, tina_ctx *ctx, const tina_msg *msg) {
 }
 
 /* Sits in a call nobody answers (timeout one hour): never consumes mail. */
-static uint32_t sink_init(void *self, tina_ctx *ctx, const void *args, size_t size) {
-    H_UNUSED(self), H_UNUSED(args), H_UNUSED(size);
-    h_kick(ctx);
-    return 0;
-}
-
 static tina_effect sink(void *self, tina_ctx *ctx, const tina_msg *msg) {
     H_UNUSED(self);
     if (msg->tag == H_TAG_KICK)
@@ -48,12 +42,6 @@ static tina_effect sink(void *self, tina_ctx *ctx, const tina_msg *msg) {
 }
 
 /* Fills the user region with mail for the sink, then asks for shutdown. */
-static uint32_t hog_init(void *self, tina_ctx *ctx, const void *args, size_t size) {
-    H_UNUSED(self), H_UNUSED(args), H_UNUSED(size);
-    h_kick(ctx);
-    return 0;
-}
-
 static tina_effect hog(void *self, tina_ctx *ctx, const tina_msg *msg) {
     H_UNUSED(self);
     if (msg->tag == TINA_TAG_SHUTDOWN) {
@@ -76,8 +64,8 @@ Test(shutdown, reaches_every_isolate_with_the_pool_exhausted, .timeout = 30) {
     atomic_store(&g_notice_kinds_ok, 0);
     tina_type_spec types[] = {
         H_TYPE("worker", plain, WORKERS_PER_SHARD, 0, 1, NULL, worker),
-        H_TYPE("sink", plain, 1, 4096, 1, sink_init, sink),
-        H_TYPE("hog", plain, 1, 0, 1, hog_init, hog),
+        H_TYPE("sink", plain, 1, 4096, 1, h_kick_init, sink),
+        H_TYPE("hog", plain, 1, 0, 1, h_kick_init, hog),
     };
     tina_child_spec children[WORKERS_PER_SHARD + 2];
     children[0] = (tina_child_spec)H_CHILD(0, TINA_SHARD_EVERY);
@@ -158,12 +146,6 @@ static tina_effect quitter(void *self, tina_ctx *ctx, const tina_msg *msg) {
     return tina_receive();
 }
 
-static uint32_t spinner_init(void *self, tina_ctx *ctx, const void *args, size_t size) {
-    H_UNUSED(self), H_UNUSED(args), H_UNUSED(size);
-    h_kick(ctx);
-    return 0;
-}
-
 static uint64_t g_spins;
 static tina_effect spinner(void *self, tina_ctx *ctx, const tina_msg *msg) {
     H_UNUSED(self), H_UNUSED(msg);
@@ -180,7 +162,7 @@ static uint64_t wall_ns(void) {
 Test(shutdown, nothing_restarts_and_the_timeout_bounds_a_spinner, .timeout = 30) {
     g_spins = 0;
     tina_type_spec types[] = {H_TYPE("quitter", plain, 2, 0, 1, NULL, quitter),
-                              H_TYPE("spinner", plain, 1, 0, 1, spinner_init, spinner)};
+                              H_TYPE("spinner", plain, 1, 0, 1, h_kick_init, spinner)};
     tina_child_spec children[] = {H_CHILD(0, 0), H_CHILD(0, 1), H_CHILD(1, 1)};
     children[0].restart = TINA_RESTART_PERMANENT;
     children[1].restart = TINA_RESTART_PERMANENT;

@@ -74,12 +74,6 @@ typedef struct driver {
  * a revival does not replay the script.  g_driver_stops: whether the driver
  * ends the run at the end of the script (otherwise another isolate does). */
 
-static uint32_t driver_init(void *self, tina_ctx *ctx, const void *args, size_t size) {
-    H_UNUSED(self), H_UNUSED(args), H_UNUSED(size);
-    h_kick(ctx);
-    return 0;
-}
-
 static tina_effect driver_handle(void *self, tina_ctx *ctx, const tina_msg *msg) {
     driver *d = self;
     H_UNUSED(msg);
@@ -113,7 +107,7 @@ static uint32_t g_ids[MEMBERS_MAX];
 static tina_spec tree_spec(const tina_group_spec *groups, uint32_t group_count,
                            const uint32_t *member_group, const uint32_t *member_restart,
                            uint32_t members) {
-    g_types[0] = (tina_type_spec)H_TYPE("driver", driver, 1, 0, 1, driver_init, driver_handle);
+    g_types[0] = (tina_type_spec)H_TYPE("driver", driver, 1, 0, 1, h_kick_init, driver_handle);
     g_types[1] = (tina_type_spec)H_TYPE("member", plain, MEMBERS_MAX, 0, 1, member_init, member);
     g_children[0] = (tina_child_spec)H_CHILD(0, 0);
     for (uint32_t m = 1; m <= members; m++) {
@@ -299,7 +293,7 @@ static void quarantine_and_revive(int by_signal) {
     tina_group_spec groups[1] = {{.parent = TINA_GROUP_NONE, .strategy = TINA_ONE_FOR_ONE,
                                   .restart_max = 1, .window_ns = H_MS(10000)}};
     static tina_type_spec types[3];
-    types[0] = (tina_type_spec)H_TYPE("driver", driver, 1, 0, 1, driver_init, driver_handle);
+    types[0] = (tina_type_spec)H_TYPE("driver", driver, 1, 0, 1, h_kick_init, driver_handle);
     types[1] = (tina_type_spec)H_TYPE("member", plain, MEMBERS_MAX, 0, 1, member_init, member);
     types[2] = (tina_type_spec)H_TYPE("watcher", plain, 1, 0, 1, NULL, watcher);
     g_ids[1] = 1;
@@ -473,12 +467,6 @@ static tina_effect victim(void *self, tina_ctx *ctx, const tina_msg *msg) {
     return msg->tag == TAG_STEP ? tina_crash(5) : tina_receive();
 }
 
-static uint32_t sink_init(void *self, tina_ctx *ctx, const void *args, size_t size) {
-    H_UNUSED(self), H_UNUSED(args), H_UNUSED(size);
-    h_kick(ctx);
-    return 0;
-}
-
 static tina_effect sink(void *self, tina_ctx *ctx, const tina_msg *msg) {
     H_UNUSED(self);
     if (msg->tag == H_TAG_KICK) /* park in a call nobody answers: mail piles up */
@@ -500,8 +488,8 @@ Test(supervise, a_restart_works_with_the_pool_exhausted, .timeout = 30) {
     g_free_at_restart = UINT64_MAX;
     static tina_type_spec types[3];
     types[0] = (tina_type_spec)H_TYPE("victim", plain, 1, 0, 1, victim_init, victim);
-    types[1] = (tina_type_spec)H_TYPE("sink", plain, 1, 4096, 1, sink_init, sink);
-    types[2] = (tina_type_spec)H_TYPE("hog", plain, 1, 0, 1, sink_init, hog);
+    types[1] = (tina_type_spec)H_TYPE("sink", plain, 1, 4096, 1, h_kick_init, sink);
+    types[2] = (tina_type_spec)H_TYPE("hog", plain, 1, 0, 1, h_kick_init, hog);
     tina_child_spec children[3] = {H_CHILD(0, 0), H_CHILD(1, 0), H_CHILD(2, 0)};
     children[0].restart = TINA_RESTART_PERMANENT;
     tina_spec spec = h_spec(types, 3, children, 3, 1);
