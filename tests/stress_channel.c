@@ -168,10 +168,16 @@ static void shard_stream(void) {
 
 /* ---- sleeper_wakes -------------------------------------------------------- */
 
-/* The producer sends one message every 2 ms from a timer: the consumer's
- * shard (idle_spin_ns 1 us) sleeps between them and must be woken each time. */
+/* The producer sends one message every 2 ms from a timer; the consumer's
+ * shard (idle_spin_ns 1 us, no timer of its own) sleeps with no deadline
+ * between them, so nothing but a doorbell can wake it.  The consumer
+ * counts the messages it receives after its shard slept again since the
+ * previous one -- each was delivered by waking a sleeper -- and stops at
+ * WAKE_COUNT.  A message that found the shard awake proves nothing and is
+ * not counted; the producer gives up (a failure) after WAKE_SENT_MAX. */
 #define WAKE_COUNT 50u
-static uint64_t g_wake_seen;
+#define WAKE_SENT_MAX (20u * WAKE_COUNT)
+static uint64_t g_wake_seen, g_wake_sent;
 
 static uint32_t ticker_init(void *self, tina_ctx *ctx, const void *args, size_t size) {
     (void)self, (void)args, (void)size;
@@ -181,16 +187,22 @@ static uint32_t ticker_init(void *self, tina_ctx *ctx, const void *args, size_t 
 
 static tina_effect ticker_handle(void *self, tina_ctx *ctx, const tina_msg *msg) {
     uint64_t *sent = self;
-    if (msg->kind == TINA_MSG_TIMER && *sent < WAKE_COUNT) {
-        if (tina_send(ctx, tina_child_handle(ctx, 1, 1), TAG_SEQ, sent, sizeof(*sent)) == TINA_OK)
-            (*sent)++;
+    if (msg->kind != TINA_MSG_TIMER) return tina_receive();
+    if (*sent >= WAKE_SENT_MAX) {
+        tina_request_stop(ctx); /* the consumer never slept often enough: a failure */
+        return tina_receive();
     }
+    if (tina_send(ctx, tina_child_handle(ctx, 1, 1), TAG_SEQ, sent, sizeof(*sent)) == TINA_OK)
+        g_wake_sent = ++*sent;
     return tina_receive();
 }
 
 static tina_effect sleeper_handle(void *self, tina_ctx *ctx, const tina_msg *msg) {
-    (void)self, (void)msg;
-    if (++g_wake_seen == WAKE_COUNT) tina_request_stop(ctx);
+    uint64_t *sleeps_seen = self;
+    (void)msg;
+    uint64_t sleeps = tina_ctx_stats(ctx)->sleeps;
+    if (sleeps > *sleeps_seen && ++g_wake_seen == WAKE_COUNT) tina_request_stop(ctx);
+    *sleeps_seen = sleeps;
     return tina_receive();
 }
 
@@ -208,10 +220,13 @@ static void sleeper_wakes(void) {
     tina_shard_stats s0, s1;
     (void)tina_stats(rt, 0, &s0);
     (void)tina_stats(rt, 1, &s1);
-    CHECK(g_wake_seen == WAKE_COUNT, "saw %llu of %u", (unsigned long long)g_wake_seen, WAKE_COUNT);
-    CHECK(s1.sleeps >= WAKE_COUNT / 2, "the consumer slept only %llu times",
+    CHECK(g_wake_seen == WAKE_COUNT, "%llu of %llu messages woke a sleeping shard",
+          (unsigned long long)g_wake_seen, (unsigned long long)g_wake_sent);
+    CHECK(s1.sleeps >= WAKE_COUNT, "the consumer slept only %llu times",
           (unsigned long long)s1.sleeps);
-    CHECK(s0.wakeups_sent >= WAKE_COUNT / 2, "only %llu doorbells rung",
+    /* Each counted message reached a shard that had passed its last check
+     * and gone to sleep, so its producer saw the sleeping flag and rang. */
+    CHECK(s0.wakeups_sent >= WAKE_COUNT, "only %llu doorbells rung",
           (unsigned long long)s0.wakeups_sent);
     tina_destroy(rt);
 }

@@ -15,6 +15,7 @@ enum {
     TAG_DATA,
     TAG_WITNESS,
     TAG_WAKE,
+    TAG_AGAIN,
 };
 
 typedef struct plain {
@@ -484,12 +485,24 @@ Test(channel, receiver_with_budget_above_the_ring_never_drops, .timeout = 120) {
 /* A message to a sleeping shard wakes it.                                    */
 /* ------------------------------------------------------------------------ */
 
+/* The producer sends one message after a pause.  The consumer's shard has
+ * nothing else to do, so it sleeps with no deadline: only the producer's
+ * doorbell can wake it.  A message that arrives before that shard has
+ * slept proves nothing, so the consumer asks for another one (a bounded
+ * wait: WAKE_TRIES pauses); the test passes on a message received by a
+ * shard that had slept, i.e. one whose doorbell woke it. */
+#define WAKE_TRIES 100
 static int wake_received;
+static int wake_tries;
 
 static tina_effect wake_producer(void *self, tina_ctx *ctx, const tina_msg *msg) {
     H_UNUSED(self);
-    if (msg->tag == H_TAG_KICK) {
-        /* 50 ms: far beyond the idle spin, so the consumer's shard sleeps. */
+    if (msg->tag == H_TAG_KICK || msg->tag == TAG_AGAIN) {
+        if (++wake_tries > WAKE_TRIES) {
+            h_fail(ctx, __FILE__, __LINE__, "the consumer's shard never slept");
+            return tina_receive();
+        }
+        /* 50 ms: a thousand idle spins, so the consumer's shard sleeps. */
         tina_timer_id id;
         tina_result r = tina_timer_set(ctx, H_MS(50), 0, TAG_WAKE, &id);
         H_CHECK_RESULT(ctx, r, TINA_OK);
@@ -504,6 +517,11 @@ static tina_effect wake_producer(void *self, tina_ctx *ctx, const tina_msg *msg)
 static tina_effect wake_consumer(void *self, tina_ctx *ctx, const tina_msg *msg) {
     H_UNUSED(self);
     H_CHECK_EQ(ctx, msg->tag, TAG_DATA);
+    if (tina_ctx_stats(ctx)->sleeps == 0) { /* came before the shard slept: again */
+        tina_result r = tina_send(ctx, tina_sender(ctx), TAG_AGAIN, NULL, 0);
+        H_CHECK_RESULT(ctx, r, TINA_OK);
+        return tina_receive();
+    }
     wake_received++;
     tina_request_stop(ctx);
     return tina_receive();
@@ -519,9 +537,10 @@ Test(channel, message_wakes_a_sleeping_shard, .timeout = 60) {
     spec.idle_spin_ns = 50000;
     tina_runtime *rt = h_boot_and_run(&spec);
     h_assert_no_failures();
-    cr_assert(eq(int, wake_received, 1));
-    tina_shard_stats s1 = h_stats(rt, 1);
+    cr_assert(eq(int, wake_received, 1), "a message woke the sleeping consumer");
+    tina_shard_stats s0 = h_stats(rt, 0), s1 = h_stats(rt, 1);
     cr_assert(ge(u64, s1.sleeps, 1), "the idle consumer shard went to sleep");
+    cr_assert(ge(u64, s0.wakeups_sent, 1), "and the producer rang its doorbell");
     tina_destroy(rt);
 }
 

@@ -100,8 +100,12 @@ Test(lifecycle, idle_shards_sleep_and_cost_almost_no_cpu, .timeout = 30) {
     /* Under 10% of one core for two shards (sanitizers included). */
     cr_assert(lt(u64, cpu, wall / 10), "cpu %" PRIu64 " ns over %" PRIu64 " ns wall", cpu, wall);
     cr_assert(ge(u64, s0.sleeps, 20), "shard 0 slept between its timer ticks");
-    cr_assert(le(u64, s1.sleeps, 5), "shard 1, with nothing at all, slept once and stayed asleep");
-    cr_assert(le(u64, s1.passes, 1000), "shard 1 did not spin: %" PRIu64 " passes", s1.passes);
+    /* Shard 1 has no isolate, no timer and no peer that writes to it: the
+     * stop is the only doorbell it can hear, and a stop ends the loop
+     * without another pass.  So it goes to sleep exactly once and stays
+     * asleep.  (How many passes its idle_spin_ns window holds before that
+     * sleep depends on the core's speed, and is not asserted.) */
+    cr_assert(eq(u64, s1.sleeps, 1), "shard 1 slept once and stayed asleep");
     tina_destroy(rt);
 }
 

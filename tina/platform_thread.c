@@ -239,6 +239,7 @@ static void thread_idle(struct tina__shard *s, uint64_t deadline_ns) {
         timeout = deadline_ns - now;
     }
     s->stats.sleeps++;
+    tina__shard_publish_stats(s); /* other threads see this very sleep counted */
     if (io) io->wait(s, timeout); /* completions, the eventfd doorbell or the timeout */
     else futex_wait(&s->sleeping, 1, timeout);
     atomic_store_explicit(&s->sleeping, 0, memory_order_relaxed);

@@ -243,8 +243,7 @@ static void *shard_thread(void *arg) {
             cpu_relax();
             continue;
         }
-        tina__shard_publish_stats(s);
-        p->idle(s, tina__shard_next_deadline(s));
+        p->idle(s, tina__shard_next_deadline(s)); /* publishes the counters if it sleeps */
         idle_since = 0;
     }
     tina__log_flush(s);
