@@ -525,6 +525,182 @@ Test(io, a_connection_handed_over_after_reading_on_the_epoll_fallback, .timeout 
     handoff_after_reading(1);
 }
 
+/* ---- arrivals of 64 KiB and more ------------------------------------------ */
+
+/* Reactor buffers of 64 KiB and of 128 KiB, so that one arrival is 65,536
+ * bytes or more: what a multishot recv has handed out of a provided buffer
+ * must be counted that high (a 16-bit count wrapped to 0 and the same bytes
+ * were handed out again, and again).  Large arrivals are arranged, not
+ * hoped for: the sink accepts the data connection, then waits for a second
+ * connection that opens the gate; the client opens it only after its first
+ * 100,000-byte write returned, and both socket buffers are large, so the
+ * first recv finds more waiting than a buffer holds.  The client writes
+ * 400,000 bytes in 100,000-byte writes; the sink checks every byte as it
+ * arrives, and stops if more arrive than were sent. */
+#define BIG_WRITE_BYTES 100000u
+#define BIG_STREAM_BYTES 400000u
+#define BIG_SOCKET_BUFFER_BYTES (1 << 20)
+_Static_assert(BIG_STREAM_BYTES % BIG_WRITE_BYTES == 0, "the stream is whole writes");
+static _Atomic uint32_t g_sink_port;
+static uint64_t g_sink_bytes, g_sink_wrong_count, g_sink_first_wrong_at;
+static uint32_t g_sink_arrival_bytes_max;
+static int32_t g_sink_end; /* the last recv's result: 0 for the end of stream */
+
+typedef struct sink {
+    tina_fd listener, data;
+    uint32_t accepted_count;
+} sink;
+
+static uint32_t sink_init(void *self, tina_ctx *ctx, const void *args, size_t size) {
+    sink *k = self;
+    H_UNUSED(args), H_UNUSED(size);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int big = BIG_SOCKET_BUFFER_BYTES; /* accepted connections inherit it */
+    H_CHECK_RESULT(ctx, tina_socket(ctx, AF_INET, SOCK_STREAM, 0, &k->listener), TINA_OK);
+    H_CHECK_RESULT(ctx, tina_setsockopt(ctx, k->listener, SOL_SOCKET, SO_RCVBUF, &big, sizeof(big)),
+                   TINA_OK);
+    H_CHECK_RESULT(ctx, tina_bind(ctx, k->listener, &a, sizeof(a)), TINA_OK);
+    H_CHECK_RESULT(ctx, tina_listen(ctx, k->listener, 4), TINA_OK);
+    g_sink_port = tina_local_port(ctx, k->listener);
+    h_kick(ctx);
+    return 0;
+}
+
+/* The stream is its own offsets, as 32-bit words, low byte first: bytes
+ * repeated or out of place are wrong at any distance (pattern() repeats
+ * every 128 KiB, so a buffer of 128 KiB handed out twice would pass it). */
+static uint8_t counted(size_t i) { return (uint8_t)((uint32_t)(i / 4) >> (8 * (i % 4))); }
+
+/* Checks, not assertions: this runs on a shard thread. */
+static void sink_check(const tina_io_done *d) {
+    for (int32_t b = 0; b < d->result; b++) {
+        if (d->data[b] == counted(g_sink_bytes + (size_t)b)) continue;
+        if (g_sink_wrong_count++ == 0) g_sink_first_wrong_at = g_sink_bytes + (uint64_t)b;
+    }
+    g_sink_bytes += (uint64_t)d->result;
+    if ((uint32_t)d->result > g_sink_arrival_bytes_max)
+        g_sink_arrival_bytes_max = (uint32_t)d->result;
+}
+
+static tina_effect sink_handle(void *self, tina_ctx *ctx, const tina_msg *msg) {
+    sink *k = self;
+    if (msg->tag == H_TAG_KICK) return tina_io_accept(k->listener);
+    if (msg->tag < TINA_TAG_IO_FIRST || msg->tag > TINA_TAG_IO_LAST) return tina_receive();
+    tina_io_done d;
+    memcpy(&d, msg->payload, sizeof(d));
+    if (d.op == TINA_IO_ACCEPT) {
+        H_CHECK_EQ(ctx, d.error, TINA_OK);
+        if (k->accepted_count++ == 0) { /* the data connection: wait for the gate */
+            k->data = d.fd;
+            return tina_io_accept(k->listener);
+        }
+        return tina_io_recv(k->data, 0); /* the gate: the first write waits in the socket */
+    }
+    if (d.op != TINA_IO_RECV) return tina_receive();
+    H_CHECK_EQ(ctx, d.error, TINA_OK);
+    if (d.result > 0) {
+        sink_check(&d);
+        if (g_sink_bytes <= BIG_STREAM_BYTES) return tina_io_recv(k->data, 0);
+    }
+    g_sink_end = d.result; /* the end, or more than was sent: stop either way */
+    tina_request_stop(ctx);
+    return tina_io_close(k->data);
+}
+
+struct big_client {
+    pthread_t thread;
+    uint64_t sent_bytes;
+};
+
+/* All of buf, or as much as the socket took before an error or SO_SNDTIMEO. */
+static size_t send_all(int fd, const uint8_t *buf, size_t size) {
+    size_t at = 0;
+    while (at < size) {
+        ssize_t w = send(fd, buf + at, size - at, MSG_NOSIGNAL);
+        if (w <= 0) break;
+        at += (size_t)w;
+    }
+    return at;
+}
+
+static int big_client_connect(uint16_t port) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) return -1;
+    int big = BIG_SOCKET_BUFFER_BYTES;
+    struct timeval tv = {.tv_sec = 10}; /* a bound on every blocking write */
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &big, sizeof(big));
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons(port),
+                               .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* No Criterion assertions off the test's thread: what it managed to send
+ * is checked after the join. */
+static void *big_client_main(void *arg) {
+    struct big_client *c = arg;
+    for (int k = 0; k < 5000 && g_sink_port == 0; k++) usleep(1000); /* bounded: 5 s */
+    static uint8_t out[BIG_STREAM_BYTES];
+    for (uint32_t k = 0; k < BIG_STREAM_BYTES; k++) out[k] = counted(k);
+    int data = big_client_connect((uint16_t)g_sink_port);
+    if (data < 0) return NULL;
+    c->sent_bytes = send_all(data, out, BIG_WRITE_BYTES);
+    int gate = c->sent_bytes == BIG_WRITE_BYTES ? big_client_connect((uint16_t)g_sink_port) : -1;
+    while (gate >= 0 && c->sent_bytes < BIG_STREAM_BYTES) {
+        size_t written_bytes = send_all(data, out + c->sent_bytes, BIG_WRITE_BYTES);
+        c->sent_bytes += written_bytes;
+        if (written_bytes < BIG_WRITE_BYTES) break; /* an error, or 10 s without progress */
+    }
+    close(data);
+    if (gate >= 0) close(gate);
+    return NULL;
+}
+
+static void big_arrivals(uint32_t buffer_bytes, int epoll) {
+    g_sink_port = 0;
+    g_sink_bytes = g_sink_wrong_count = g_sink_first_wrong_at = 0;
+    g_sink_arrival_bytes_max = 0;
+    g_sink_end = 1;
+    tina_type_spec types[] = {H_TYPE("sink", sink, 1, 16, 1, sink_init, sink_handle)};
+    tina_child_spec children[] = {H_CHILD(0, 0)};
+    tina_spec spec = h_spec(types, 1, children, 1, 1);
+    spec.fd_slots = 16;
+    spec.io_buffer_bytes = buffer_bytes;
+    spec.io_backend = epoll ? TINA_IO_EPOLL : TINA_IO_URING;
+    struct big_client c = {0};
+    cr_assert(eq(int, pthread_create(&c.thread, NULL, big_client_main, &c), 0));
+    tina_runtime *rt = h_create(&spec);
+    h_run_watched(rt, 10000);
+    tina_destroy(rt); /* closes the sockets: a client still writing stops */
+    pthread_join(c.thread, NULL);
+    h_assert_no_failures();
+    cr_assert(eq(u64, g_sink_bytes, BIG_STREAM_BYTES),
+              "every byte arrived once (%llu wrong; the client wrote %llu)",
+              (unsigned long long)g_sink_wrong_count, (unsigned long long)c.sent_bytes);
+    cr_assert(eq(u64, g_sink_wrong_count, 0), "bytes arrived wrong, the first at %llu",
+              (unsigned long long)g_sink_first_wrong_at);
+    cr_assert(eq(u64, c.sent_bytes, BIG_STREAM_BYTES), "the client wrote it all");
+    cr_assert(eq(i32, g_sink_end, 0), "the stream ended with the client's close");
+    cr_assert(ge(u32, g_sink_arrival_bytes_max, 65536), "an arrival filled 64 KiB");
+}
+
+Test(io, a_stream_through_64_kib_buffers_arrives_intact, .timeout = 60) {
+    big_arrivals(65536, 0);
+}
+Test(io, a_stream_through_128_kib_buffers_arrives_intact, .timeout = 60) {
+    big_arrivals(131072, 0);
+}
+Test(io, a_stream_through_64_kib_buffers_on_the_epoll_fallback, .timeout = 60) {
+    big_arrivals(65536, 1);
+}
+Test(io, a_stream_through_128_kib_buffers_on_the_epoll_fallback, .timeout = 60) {
+    big_arrivals(131072, 1);
+}
+
 /* ---- running out: descriptors and reactor buffers ------------------------ */
 
 /* A hoarder accepts and keeps every connection.  The table has 16 slots;

@@ -57,15 +57,19 @@
 #define BUFFER_GROUP 7u
 #define PROVIDED_MAX 4096u           /* provided buffers per shard */
 #define NO_BUFFER 0xffffu
+_Static_assert(PROVIDED_MAX <= NO_BUFFER, "a provided buffer id fits in 16 bits, beside NO_BUFFER");
 
 enum { AT_NONE = 0, AT_KERNEL, AT_WAITING, AT_READY }; /* where an op is, for cancel */
 
-/* One arrival not taken yet: bytes in a provided buffer, or an end. */
+/* One arrival not taken yet: bytes in a provided buffer, or an end.  The
+ * buffer id is 16 bits because the kernel's are; a byte count is not: an
+ * arrival fills up to io_buffer_bytes (up to 1 MiB), and a 16-bit count
+ * wrapped at 64 KiB and handed the same bytes out again. */
 struct ms_entry {
-    int32_t res;      /* bytes (> 0), 0 (end of stream) or -errno: sticky */
-    uint16_t buffer;  /* provided buffer id, NO_BUFFER for an end */
-    uint16_t taken;   /* bytes of it already handed out */
+    int32_t res;          /* bytes (> 0), 0 (end of stream) or -errno: sticky */
+    uint32_t taken_bytes; /* of res, already handed out */
     uint32_t next;
+    uint16_t buffer;      /* provided buffer id, NO_BUFFER for an end */
 };
 
 /* Multishot recv state of one descriptor slot. */
@@ -349,12 +353,13 @@ static uint32_t ms_feed(struct tina__shard *s, struct uring *u, struct ms_fd *m,
         struct ms_entry *e = &u->entries[m->queue_head];
         int32_t result = e->res; /* an end stays queued: every later recv sees it */
         if (e->res > 0) {
-            uint32_t left = (uint32_t)e->res - e->taken;
-            uint32_t take = op->len != 0 && op->len < left ? op->len : left;
-            op->data = u->br_bufs + (size_t)e->buffer * u->br_bytes + e->taken;
-            result = (int32_t)take;
-            e->taken = (uint16_t)(e->taken + take);
-            if (e->taken == (uint32_t)e->res) { /* used up: back to the ring after the handler */
+            uint32_t left_bytes = (uint32_t)e->res - e->taken_bytes;
+            uint32_t take_bytes = op->len != 0 && op->len < left_bytes ? op->len : left_bytes;
+            op->data = u->br_bufs + (size_t)e->buffer * u->br_bytes + e->taken_bytes;
+            result = (int32_t)take_bytes;
+            e->taken_bytes += take_bytes;
+            TINA_ASSERT(e->taken_bytes <= (uint32_t)e->res);
+            if (e->taken_bytes == (uint32_t)e->res) { /* used up: to the ring after the handler */
                 u->lent[u->lent_count++] = e->buffer;
                 entry_pop(u, m);
             }
