@@ -14,10 +14,13 @@
  * UndefinedBehaviorSanitizer reports the division itself, which is what
  * they are for.
  */
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "helpers.h"
+#include "internal.h" /* TINA_ASSERT, to break an invariant on purpose */
 
 #ifdef TINA_SANITIZE
 #define TRAP_TEST_DISABLED true
@@ -25,7 +28,22 @@
 #define TRAP_TEST_DISABLED false
 #endif
 
-enum fault { FAULT_NULL, FAULT_DIVIDE, FAULT_ABORT, FAULT_OVERFLOW, FAULT_SEND_POINTER, FAULT_INIT };
+enum fault {
+    FAULT_NULL,
+    FAULT_DIVIDE,
+    FAULT_ABORT,
+    FAULT_OVERFLOW,
+    FAULT_SEND_POINTER,
+    FAULT_INIT,
+    /* Not the handler's faults: each must end the process. */
+    FAULT_ASSERT,
+    FAULT_ASSERT_IN_INIT,
+    FAULT_SEGV_TO_OWN_THREAD,
+    FAULT_SEGV_FROM_OTHER_THREAD,
+    FAULT_SEGV_TO_PROCESS,
+    FAULT_SEGV_TO_PROCESS_UNARMED,
+    FAULT_ABRT_TO_PROCESS,
+};
 
 #define ROUNDS 4u
 #define TAG_TICK H_TAG_FIRST
@@ -43,11 +61,33 @@ static volatile int g_zero;
 
 static volatile int g_depth_limit = 1 << 30; /* never reached: the stack ends first */
 
+static pthread_t g_victim_thread; /* for FAULT_SEGV_FROM_OTHER_THREAD's sender */
+
 static int recurse(int depth) {
     volatile char frame[512];
     frame[0] = (char)depth;
     if (depth >= g_depth_limit) return frame[0];
     return recurse(depth + 1) + frame[0];
+}
+
+/* Steer a signal sent to the process.  The test's main thread blocks the
+ * trap signals (see run_until_killed) and the shard thread inherits the
+ * mask: the victim unblocks the one it is about to be sent, so that it
+ * lands on its own, armed, thread.  Or the victim blocks it, so that it
+ * lands on a thread with no isolate running (the test's main thread). */
+static void steer(int sig, int how) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, sig);
+    (void)pthread_sigmask(how, &set, NULL);
+}
+
+/* Another thread of the process signals the victim's shard thread
+ * (tgkill: si_code SI_TKILL, si_pid our own pid). */
+static void *segv_sender(void *arg) {
+    H_UNUSED(arg);
+    (void)pthread_kill(g_victim_thread, SIGSEGV);
+    return NULL;
 }
 
 static void commit_fault(tina_ctx *ctx) {
@@ -67,6 +107,34 @@ static void commit_fault(tina_ctx *ctx) {
         (void)tina_send(ctx, tina_self(ctx), H_TAG_KICK, (const void *)16, 64);
         break;
     case FAULT_INIT:
+    case FAULT_ASSERT_IN_INIT:
+        break;
+    case FAULT_ASSERT:
+        TINA_ASSERT(g_zero != 0 && "an invariant broken on purpose, while armed");
+        break;
+    case FAULT_SEGV_TO_OWN_THREAD:
+        steer(SIGSEGV, SIG_UNBLOCK);
+        (void)pthread_kill(pthread_self(), SIGSEGV);
+        break;
+    case FAULT_SEGV_FROM_OTHER_THREAD: {
+        pthread_t sender;
+        steer(SIGSEGV, SIG_UNBLOCK);
+        g_victim_thread = pthread_self();
+        if (pthread_create(&sender, NULL, segv_sender, NULL) != 0) break;
+        (void)pthread_detach(sender);
+        for (;;) (void)g_zero; /* armed, until the signal comes */
+    }
+    case FAULT_SEGV_TO_PROCESS:
+        steer(SIGSEGV, SIG_UNBLOCK);
+        (void)kill(getpid(), SIGSEGV);
+        break;
+    case FAULT_SEGV_TO_PROCESS_UNARMED:
+        steer(SIGSEGV, SIG_BLOCK);
+        (void)kill(getpid(), SIGSEGV);
+        for (;;) (void)g_zero; /* the process must die without us */
+    case FAULT_ABRT_TO_PROCESS:
+        steer(SIGABRT, SIG_UNBLOCK);
+        (void)kill(getpid(), SIGABRT);
         break;
     }
 }
@@ -76,6 +144,8 @@ static uint32_t victim_init(void *self, tina_ctx *ctx, const void *args, size_t 
     g_ticks_at_last_start = g_sibling_ticks;
     if (atomic_fetch_add(&g_victim_starts, 1) + 1 >= ROUNDS) return 0; /* last round: live */
     if (g_fault == FAULT_INIT) *g_null = 1;
+    if (g_fault == FAULT_ASSERT_IN_INIT)
+        TINA_ASSERT(g_zero != 0 && "an invariant broken on purpose, in init");
     h_kick(ctx);
     return 0;
 }
@@ -102,17 +172,43 @@ static tina_effect sibling_handle(void *self, tina_ctx *ctx, const tina_msg *msg
     return tina_receive();
 }
 
-static tina_shard_stats run_fault(enum fault fault) {
+static tina_runtime *run_victim(enum fault fault, tina_spec *spec) {
     g_fault = fault;
     atomic_store(&g_victim_starts, 0);
     g_sibling_ticks = 0;
-    tina_type_spec types[] = {H_TYPE("victim", victim, 1, 0, 1, victim_init, victim_handle),
-                              H_TYPE("sibling", victim, 1, 0, 1, sibling_init, sibling_handle)};
-    tina_child_spec children[] = {H_CHILD(1, 0), H_CHILD(0, 0)};
+    static tina_type_spec types[] = {
+        H_TYPE("victim", victim, 1, 0, 1, victim_init, victim_handle),
+        H_TYPE("sibling", victim, 1, 0, 1, sibling_init, sibling_handle)};
+    static tina_child_spec children[] = {H_CHILD(1, 0), H_CHILD(0, 0)};
     children[1].restart = TINA_RESTART_PERMANENT;
-    tina_spec spec = h_spec(types, 2, children, 2, 1);
-    tina_runtime *rt = h_create(&spec);
+    *spec = h_spec(types, 2, children, 2, 1);
+    tina_runtime *rt = h_create(spec);
     h_run(rt);
+    return rt;
+}
+
+/* The run must not return: the process dies of the signal the test
+ * expects.  With block_here the trap signals are blocked on this thread,
+ * and so on the shard thread it starts, so that one sent to the process
+ * cannot land here: it reaches the victim's thread, which unblocks it,
+ * while armed.  Without, this thread is where it lands. */
+static void run_until_killed(enum fault fault, bool block_here) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGSEGV);
+    sigaddset(&set, SIGABRT);
+    cr_assert(eq(int, pthread_sigmask(block_here ? SIG_BLOCK : SIG_UNBLOCK, &set, NULL), 0));
+    tina_spec spec;
+    tina_runtime *rt = run_victim(fault, &spec);
+    tina_shard_stats st = h_stats(rt, 0);
+    cr_fail("the process survived: %" PRIu64 " crashes trapped (%" PRIu64 " segv, %" PRIu64
+            " abort), %" PRIu64 " victim starts",
+            st.crash_trapped, st.crash_segv, st.crash_abort, (uint64_t)atomic_load(&g_victim_starts));
+}
+
+static tina_shard_stats run_fault(enum fault fault) {
+    tina_spec spec;
+    tina_runtime *rt = run_victim(fault, &spec);
     h_assert_no_failures();
     tina_shard_stats st = h_stats(rt, 0);
     cr_assert(eq(u64, atomic_load(&g_victim_starts), ROUNDS));
@@ -161,4 +257,39 @@ Test(trap, fault_in_init_is_an_init_failure, .timeout = 30, .disabled = TRAP_TES
     tina_shard_stats st = run_fault(FAULT_INIT);
     cr_assert(eq(u64, st.crash_segv, ROUNDS - 1));
     cr_assert(eq(u64, st.init_failed, ROUNDS - 1));
+}
+
+Test(trap, failed_assert_in_a_handler_ends_the_process, .timeout = 30, .signal = SIGABRT,
+     .disabled = TRAP_TEST_DISABLED) {
+    run_until_killed(FAULT_ASSERT, true);
+}
+
+Test(trap, failed_assert_in_init_ends_the_process, .timeout = 30, .signal = SIGABRT,
+     .disabled = TRAP_TEST_DISABLED) {
+    run_until_killed(FAULT_ASSERT_IN_INIT, true);
+}
+
+Test(trap, segv_a_handler_sends_its_own_thread_ends_the_process, .timeout = 30,
+     .signal = SIGSEGV, .disabled = TRAP_TEST_DISABLED) {
+    run_until_killed(FAULT_SEGV_TO_OWN_THREAD, true);
+}
+
+Test(trap, segv_from_another_thread_ends_the_process, .timeout = 30, .signal = SIGSEGV,
+     .disabled = TRAP_TEST_DISABLED) {
+    run_until_killed(FAULT_SEGV_FROM_OTHER_THREAD, true);
+}
+
+Test(trap, segv_sent_to_the_process_ends_it, .timeout = 30, .signal = SIGSEGV,
+     .disabled = TRAP_TEST_DISABLED) {
+    run_until_killed(FAULT_SEGV_TO_PROCESS, true);
+}
+
+Test(trap, segv_sent_to_the_process_ends_it_on_an_unarmed_thread, .timeout = 30,
+     .signal = SIGSEGV, .disabled = TRAP_TEST_DISABLED) {
+    run_until_killed(FAULT_SEGV_TO_PROCESS_UNARMED, false);
+}
+
+Test(trap, abrt_sent_to_the_process_ends_it, .timeout = 30, .signal = SIGABRT,
+     .disabled = TRAP_TEST_DISABLED) {
+    run_until_killed(FAULT_ABRT_TO_PROCESS, true);
 }

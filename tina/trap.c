@@ -10,9 +10,48 @@
  *
  * glibc's abort() releases its lock before raising SIGABRT, so jumping out
  * of an abort() is safe; a second abort() on the same thread works.
+ *
+ * What the boundary takes.  Only a synchronous fault raised by the armed
+ * thread itself; the siginfo says which signals those are:
+ *
+ *   SIGSEGV SIGBUS    taken when si_code > 0: the kernel raised it for the
+ *   SIGFPE  SIGILL    instruction this thread just ran (SEGV_MAPERR,
+ *                     FPE_INTDIV, ...; SI_KERNEL, a general protection
+ *                     fault, counts too).  Sent signals carry si_code <= 0
+ *                     (SI_USER from kill, SI_TKILL from tgkill/pthread_kill
+ *                     or raise, SI_QUEUE from sigqueue) and are refused,
+ *                     whoever sent them, this very thread included.
+ *                     BUS_MCEERR_AO (> 0) is refused as well: the kernel
+ *                     reports memory found bad in the background, not an
+ *                     access this thread made.
+ *   SIGABRT           taken when si_code == SI_TKILL and si_pid == getpid():
+ *                     what abort() (and raise) produce, as a tgkill aimed
+ *                     at the calling thread.  Refused: kill() of the
+ *                     process, from outside or from within (SI_USER: it
+ *                     lands on any thread), sigqueue (SI_QUEUE), and a
+ *                     tgkill from another process (si_pid is not ours).
+ *                     Not told apart, and so taken: pthread_kill(SIGABRT)
+ *                     aimed at a shard thread by another thread of the
+ *                     process -- siginfo does not name the sending thread.
+ *                     A failed TINA_ASSERT raises the same signal with the
+ *                     same siginfo as a handler's abort(): the boundary
+ *                     cannot refuse it, so tina__assert_fail (error.c)
+ *                     restores SIGABRT's default action before aborting.
+ *
+ * A thread of this process could forge a positive si_code with
+ * rt_tgsigqueueinfo (the kernel refuses that only across processes); code
+ * in the process that does so has chosen to be taken for a fault.
+ *
+ * A signal the boundary does not take gets what it would have got without
+ * this handler: the default action, which ends the process.  The handler
+ * restores SIG_DFL, then a synchronous fault returns and its instruction
+ * faults again (the core shows the real fault), while anything else is
+ * raised again on this thread -- returning would drop it, as nothing
+ * re-executes a sent signal.
  */
 #include <signal.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "trap.h"
 
@@ -34,19 +73,34 @@ static void trap_count(struct tina__shard *s, int sig) {
     }
 }
 
+/* The kernel raised it for the instruction this thread just ran, and
+ * returning from the handler runs that instruction again. */
+static int fault_is_synchronous(int sig, const siginfo_t *info) {
+    if (sig == SIGABRT || info->si_code <= 0) return 0;
+    return !(sig == SIGBUS && info->si_code == BUS_MCEERR_AO);
+}
+
+/* abort() or raise() on this thread (see the essay for what else looks
+ * the same). */
+static int abort_is_own(int sig, const siginfo_t *info) {
+    return sig == SIGABRT && info->si_code == SI_TKILL && info->si_pid == getpid();
+}
+
 static void trap_handler(int sig, siginfo_t *info, void *ucontext) {
-    (void)info;
     (void)ucontext;
     struct tina__shard *s = trap_shard;
-    if (s != NULL && s->trap_armed && s->trap_jmp != NULL) {
+    int synchronous = fault_is_synchronous(sig, info);
+    if (s != NULL && s->trap_armed && s->trap_jmp != NULL &&
+        (synchronous || abort_is_own(sig, info))) {
         s->trap_armed = 0;
         trap_count(s, sig);
         siglongjmp(*s->trap_jmp, sig);
     }
-    /* Not in user code: a runtime bug or a foreign thread.  Die of it. */
+    /* Not a fault of user code: a runtime bug, a sent signal, or a thread
+     * with no isolate running.  Die of it, as without this handler. */
     signal(sig, SIG_DFL);
-    if (sig == SIGABRT) raise(sig);
-    /* Synchronous faults re-execute the faulting instruction on return. */
+    if (synchronous) return; /* the faulting instruction runs again */
+    raise(sig);              /* not blocked (SA_NODEFER): delivered before raise returns */
 }
 
 int tina__trap_install(void) {

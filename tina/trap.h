@@ -8,8 +8,12 @@
  * without signal-mask saving, so no syscall) and an `armed` flag; the
  * signal handler, finding the flag set on the faulting thread's shard,
  * jumps back there and the shard tears the isolate down like a crash.
- * A fault with the flag clear is the runtime's own bug: the handler
- * restores the default action and the process dies with the signal.
+ * It takes only a synchronous fault of the armed thread or that thread's
+ * own abort(), never a signal sent from elsewhere (trap.c reads the
+ * siginfo) and never a failed TINA_ASSERT (error.c), since a broken
+ * invariant ends the process.  Anything it does not take -- a fault with
+ * the flag clear is the runtime's own bug -- gets the default action: the
+ * process dies with the signal.
  *
  * The jump point is set once per type batch in the dispatch phase, not per
  * message; a nested init (spawn from a handler, a restart, boot) pushes a
