@@ -778,15 +778,19 @@ typedef struct tina_boot_report {
  * Returns TINA_OK or one TINA_ESPEC_* code; report (may be NULL) says why. */
 TINA_WUR tina_result tina_validate(const tina_spec *spec, tina_boot_report *report);
 
-/* Validate, reserve and carve every shard's arena, place static children.
- * No thread starts.  Returns TINA_OK, a TINA_ESPEC_* code, TINA_ENO_MEMORY
- * or TINA_ESYSTEM. */
+/* Validate, reserve and carve every shard's arena, place static children,
+ * and start every thread the runtime will use -- one per shard, pinned to
+ * its core, and the watchdog's -- parked: no isolate runs before tina_run.
+ * This is the last call that allocates.  Returns TINA_OK, a TINA_ESPEC_*
+ * code, TINA_ENO_MEMORY or TINA_ESYSTEM (a thread could not start). */
 TINA_WUR tina_result tina_create(const tina_spec *spec, tina_runtime **out,
                                  tina_boot_report *report);
 
-/* Start one pinned thread per shard and block until tina_stop(),
- * tina_request_stop(), a finished tina_shutdown(), or SIGINT/SIGTERM.  Returns TINA_OK, TINA_ESYSTEM,
- * or TINA_ESTATE if already run. */
+/* Let the shard threads run and block until tina_stop(),
+ * tina_request_stop(), a finished tina_shutdown(), or SIGINT/SIGTERM.
+ * Allocates nothing, on any thread.  Returns TINA_OK, or TINA_ESTATE if it
+ * already ran, or the process forked since tina_create (the child has none
+ * of the runtime's threads). */
 TINA_WUR tina_result tina_run(tina_runtime *rt);
 
 /* Stop now; safe from any thread and from a signal handler. */

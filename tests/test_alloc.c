@@ -7,16 +7,32 @@
  * allocator (ASan, TSan, MSan) the same counting goes through the
  * sanitizer's allocation hooks instead.
  *
- * Only shard threads are watched: each marks itself in a thread-local on its
- * first handler call.  (The test process has other threads -- Criterion's
- * own -- whose allocations are none of the runtime's business.)  The flag
- * goes on once every shard's thread has run a handler, and goes off, before
- * tina_request_stop, after millions of local and cross-shard messages,
- * calls with replies and timeouts, periodic and cancelled timers, spawns,
- * done and crash with restarts, refused sends of every kind and log lines.
+ * Only the runtime's threads are watched.  (The test process has other
+ * threads -- Criterion's own -- whose allocations are none of the runtime's
+ * business.)  Two tests, two ways to mark them:
+ *
+ *   steady state   each shard thread marks itself in a thread-local on its
+ *                  first handler call.  The flag goes on once every shard's
+ *                  thread has run a handler, and goes off, before
+ *                  tina_request_stop, after millions of local and
+ *                  cross-shard messages, calls with replies and timeouts,
+ *                  periodic and cancelled timers, spawns, done and crash
+ *                  with restarts, refused sends of every kind and log lines.
+ *
+ *   tina_run whole the test's thread is watched from before tina_create, and
+ *                  pthread_create is interposed too: a thread started by a
+ *                  watched thread is watched from its first instruction (the
+ *                  shard threads, the watchdog, whatever a library starts on
+ *                  the runtime's behalf).  The flag goes on just before
+ *                  tina_run is called and off just after it returns, so
+ *                  thread start-up, pinning, the watchdog, the idle sleep,
+ *                  the stop and the joins are all inside the window.
  */
 #include "helpers.h"
 
+#include <criterion/parameterized.h>
+#include <dlfcn.h>
+#include <sched.h>
 #include <stdlib.h>
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
@@ -33,16 +49,28 @@
 /* ------------------------------------------------------------------------ */
 
 static atomic_int counting;                 /* the flag */
-static _Thread_local int thread_watched;    /* this thread is a shard thread */
+static _Thread_local int thread_watched;    /* this thread is the runtime's */
 static atomic_uint_fast64_t counted_calls;  /* allocator calls while watched and on */
 static atomic_int first_kind;               /* 1 malloc 2 calloc 3 realloc 4 free 5 aligned */
 static atomic_uint_fast64_t first_size;
 
-static inline void note(int kind, size_t size) {
+/* The first counted calls, by caller, for the failure message. */
+#define SITES_MAX 32
+static void *site_caller[SITES_MAX]; /* the allocator's return address; NULL under a sanitizer */
+static int site_kind[SITES_MAX];
+static size_t site_size[SITES_MAX];
+
+static inline void note(int kind, size_t size, void *caller) {
     if (!thread_watched || !atomic_load_explicit(&counting, memory_order_relaxed)) return;
-    if (atomic_fetch_add(&counted_calls, 1) == 0) {
+    uint64_t n = atomic_fetch_add(&counted_calls, 1);
+    if (n == 0) {
         atomic_store(&first_kind, kind);
         atomic_store(&first_size, size);
+    }
+    if (n < SITES_MAX) {
+        site_caller[n] = caller;
+        site_kind[n] = kind;
+        site_size[n] = size;
     }
 }
 
@@ -51,16 +79,45 @@ static const char *kind_name(int kind) {
     return kind >= 0 && kind <= 5 ? names[kind] : "?";
 }
 
+/* "calloc 24 B from hwloc_bitmap_alloc+0x1c; ..." for the first counted
+ * calls.  Runs after the flag is off, so dladdr is not counted.  A
+ * caller in the test program itself (libtina is linked in statically, and
+ * its symbols are not exported) prints as the program's name and an offset:
+ * addr2line -f -e <program> <offset> names it. */
+static void sites_describe(char *out, size_t size) {
+    size_t used = 0;
+    out[0] = 0;
+    uint64_t n = atomic_load(&counted_calls);
+    for (uint64_t i = 0; i < n && i < SITES_MAX && used < size; i++) {
+        Dl_info info;
+        memset(&info, 0, sizeof(info));
+        const char *where = "?";
+        uintptr_t off = (uintptr_t)site_caller[i];
+        if (site_caller[i] != NULL && dladdr(site_caller[i], &info) != 0) {
+            if (info.dli_sname != NULL) {
+                where = info.dli_sname;
+                off -= (uintptr_t)info.dli_saddr;
+            } else {
+                where = info.dli_fname;
+                off -= (uintptr_t)info.dli_fbase;
+            }
+        }
+        int k = snprintf(out + used, size - used, "%s%s %zu B from %s+%#zx", i ? "; " : "",
+                         kind_name(site_kind[i]), site_size[i], where, (size_t)off);
+        if (k > 0) used += (size_t)k;
+    }
+}
+
 #ifdef SANITIZER_ALLOCATOR
 int __sanitizer_install_malloc_and_free_hooks(void (*malloc_hook)(const volatile void *, size_t),
                                               void (*free_hook)(const volatile void *));
 
 static void on_malloc(const volatile void *ptr, size_t size) {
     (void)ptr;
-    note(1, size);
+    note(1, size, NULL);
 }
 static void on_free(const volatile void *ptr) {
-    if (ptr != NULL) note(4, 0);
+    if (ptr != NULL) note(4, 0, NULL);
 }
 static void install_counting(void) {
     cr_assert(ne(int, __sanitizer_install_malloc_and_free_hooks(on_malloc, on_free), 0));
@@ -73,27 +130,27 @@ void __libc_free(void *ptr);
 void *__libc_memalign(size_t alignment, size_t size);
 
 void *malloc(size_t size) {
-    note(1, size);
+    note(1, size, __builtin_return_address(0));
     return __libc_malloc(size);
 }
 void *calloc(size_t n, size_t size) {
-    note(2, n * size);
+    note(2, n * size, __builtin_return_address(0));
     return __libc_calloc(n, size);
 }
 void *realloc(void *ptr, size_t size) {
-    note(3, size);
+    note(3, size, __builtin_return_address(0));
     return __libc_realloc(ptr, size);
 }
 void free(void *ptr) {
-    if (ptr != NULL) note(4, 0);
+    if (ptr != NULL) note(4, 0, __builtin_return_address(0));
     __libc_free(ptr);
 }
 void *aligned_alloc(size_t alignment, size_t size) {
-    note(5, size);
+    note(5, size, __builtin_return_address(0));
     return __libc_memalign(alignment, size);
 }
 int posix_memalign(void **out, size_t alignment, size_t size) {
-    note(5, size);
+    note(5, size, __builtin_return_address(0));
     if (alignment < sizeof(void *) || (alignment & (alignment - 1)) != 0) return 22; /* EINVAL */
     void *p = __libc_memalign(alignment, size);
     if (p == NULL) return 12; /* ENOMEM */
@@ -102,6 +159,70 @@ int posix_memalign(void **out, size_t alignment, size_t size) {
 }
 static void install_counting(void) {}
 #endif
+
+/* ------------------------------------------------------------------------ */
+/* Thread lineage: a thread started by a watched thread is watched           */
+/* ------------------------------------------------------------------------ */
+
+typedef int (*pthread_create_fn)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
+
+static atomic_int lineage_on; /* off: pthread_create passes straight through */
+
+/* The next pthread_create: glibc's, or a sanitizer's interceptor in front of
+ * it.  Looked up before the flag goes on (dlsym may allocate). */
+static pthread_create_fn real_pthread_create(void) {
+    static _Atomic(pthread_create_fn) real;
+    pthread_create_fn f = atomic_load(&real);
+    if (f == NULL) {
+        f = (pthread_create_fn)dlsym(RTLD_NEXT, "pthread_create");
+        atomic_store(&real, f);
+    }
+    return f;
+}
+
+/* What a watched thread's child needs to start: carried in a static cell,
+ * not on the heap, since the heap is what is being watched. */
+struct lineage_cell {
+    atomic_int busy; /* claimed by the creator, released by the child once read */
+    void *(*start)(void *);
+    void *arg;
+};
+static struct lineage_cell lineage_cells[TINA_SHARD_COUNT_MAX + 8];
+
+static void *lineage_start(void *arg) {
+    struct lineage_cell *c = arg;
+    void *(*start)(void *) = c->start;
+    void *start_arg = c->arg;
+    atomic_store(&c->busy, 0); /* release: pairs with the creator's claim */
+    thread_watched = 1;
+    return start(start_arg);
+}
+
+int pthread_create(pthread_t *thread, const pthread_attr_t *attr, void *(*start)(void *),
+                   void *arg) {
+    pthread_create_fn real = real_pthread_create();
+    if (!thread_watched || !atomic_load(&lineage_on)) return real(thread, attr, start, arg);
+    for (;;) { /* a cell frees as soon as its child has started */
+        for (size_t i = 0; i < sizeof(lineage_cells) / sizeof(lineage_cells[0]); i++) {
+            struct lineage_cell *c = &lineage_cells[i];
+            int expected = 0;
+            if (!atomic_compare_exchange_strong(&c->busy, &expected, 1)) continue;
+            c->start = start;
+            c->arg = arg;
+            int r = real(thread, attr, lineage_start, c);
+            if (r != 0) atomic_store(&c->busy, 0);
+            return r;
+        }
+        sched_yield();
+    }
+}
+
+/* Watch this thread and every thread it starts (the runtime's threads). */
+static void watch_lineage(void) {
+    (void)real_pthread_create();
+    atomic_store(&lineage_on, 1);
+    thread_watched = 1;
+}
 
 /* Calls through a volatile pointer so the compiler cannot elide the pair. */
 static void *(*volatile malloc_fn)(size_t) = malloc;
@@ -134,6 +255,45 @@ Test(alloc, interposer_counts_watched_threads_only, .timeout = 30) {
     pthread_join(th, NULL);
     atomic_store(&counting, 0);
     cr_assert(eq(u64, atomic_load(&counted_calls), watched), "an unwatched thread was counted");
+}
+
+static void *grandchild_thread(void *arg) {
+    H_UNUSED(arg);
+    void *p = malloc_fn(64);
+    free_fn(p);
+    return NULL;
+}
+
+/* A child of a watched thread starts its own child: both are counted. */
+static void *child_thread(void *arg) {
+    H_UNUSED(arg);
+    pthread_t th;
+    if (pthread_create(&th, NULL, grandchild_thread, NULL) == 0) pthread_join(th, NULL);
+    void *p = malloc_fn(64);
+    free_fn(p);
+    return NULL;
+}
+
+Test(alloc, interposer_follows_the_threads_a_watched_thread_starts, .timeout = 30) {
+    install_counting();
+    watch_lineage();
+    pthread_t th;
+    cr_assert(eq(int, pthread_create(&th, NULL, child_thread, NULL), 0));
+    pthread_join(th, NULL);
+    thread_watched = 0;
+    atomic_store(&counting, 1);
+    cr_assert(eq(int, pthread_create(&th, NULL, child_thread, NULL), 0));
+    pthread_join(th, NULL);
+    atomic_store(&counting, 0);
+    cr_assert(eq(u64, atomic_load(&counted_calls), 0), "an unwatched lineage was counted");
+    thread_watched = 1;
+    atomic_store(&counting, 1);
+    cr_assert(eq(int, pthread_create(&th, NULL, child_thread, NULL), 0));
+    pthread_join(th, NULL);
+    atomic_store(&counting, 0);
+    /* malloc and free in the child and in the grandchild, at least. */
+    cr_assert(ge(u64, atomic_load(&counted_calls), 4), "the interposer saw %" PRIu64 " calls",
+              (uint64_t)atomic_load(&counted_calls));
 }
 
 /* ------------------------------------------------------------------------ */
@@ -432,5 +592,111 @@ Test(alloc, no_allocator_call_after_boot, .timeout = 120) {
         cr_assert(ge(u64, st.log_written, 1), "shard %u", s);
     }
     h_assert_channels_balance(rt);
+    tina_destroy(rt);
+}
+
+/* ------------------------------------------------------------------------ */
+/* The whole of tina_run                                                      */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Everything between tina_run's entry and its return, on every thread of the
+ * runtime: the calling thread (signal and trap handlers, the watchdog's and
+ * the shards' start, the joins), each shard thread from its first
+ * instruction (pinning, trap boundary, boot of the static children, passes,
+ * idle sleep, log flush, stop) and the watchdog thread.  A pinger per shard
+ * plays ping-pong with the ponger on the other shard, then waits on a timer
+ * long enough for both shards to sleep and the watchdog to look many times;
+ * the second pinger to finish stops the run.  Once without I/O and once per
+ * I/O backend (their sleep is different).
+ */
+
+#define RUN_ROUND_TRIPS 1000u
+#define RUN_WAIT_NS H_MS(20)    /* both shards idle: they sleep, the watchdog looks */
+#define RUN_WATCHDOG_NS H_MS(2) /* the watchdog looks every 0.5 ms */
+
+enum { RUN_PINGER = 0, RUN_PONGER, RUN_TYPES };
+enum { TAG_PING = H_TAG_FIRST, TAG_PONG, TAG_WAITED };
+
+static uint64_t run_pongs[SHARDS];
+static atomic_int run_pingers_done;
+
+typedef struct pinger_state {
+    uint64_t sent;
+    tina_timer_id wait;
+} pinger_state;
+
+static tina_effect run_pinger_handler(void *self, tina_ctx *ctx, const tina_msg *msg) {
+    pinger_state *p = self;
+    uint32_t me = tina_shard_id(ctx);
+    if (msg->tag == TAG_WAITED) {
+        tina_log(ctx, TINA_LOG_WARN, "pinger on shard %u: %" PRIu64 " pongs", me, run_pongs[me]);
+        if (atomic_fetch_add(&run_pingers_done, 1) + 1 == SHARDS) tina_request_stop(ctx);
+        return tina_receive();
+    }
+    if (msg->tag == TAG_PONG) run_pongs[me]++;
+    else H_CHECK_EQ(ctx, msg->tag, H_TAG_KICK);
+    if (p->sent == RUN_ROUND_TRIPS) {
+        H_CHECK_RESULT(ctx, tina_timer_set(ctx, RUN_WAIT_NS, 0, TAG_WAITED, &p->wait), TINA_OK);
+        return tina_receive();
+    }
+    p->sent++;
+    tina_result r = h_send_u64(ctx, tina_child_handle(ctx, RUN_PONGER, 1 - me), TAG_PING, p->sent);
+    H_CHECK_RESULT(ctx, r, TINA_OK);
+    return tina_receive();
+}
+
+static tina_effect run_ponger_handler(void *self, tina_ctx *ctx, const tina_msg *msg) {
+    H_UNUSED(self);
+    H_CHECK_EQ(ctx, msg->tag, TAG_PING);
+    H_CHECK_RESULT(ctx, h_send_u64(ctx, msg->from, TAG_PONG, h_u64(msg)), TINA_OK);
+    return tina_receive();
+}
+
+/* fd_slots and io_backend per run: no I/O, then each backend. */
+static const uint32_t run_io[][2] = {{0, 0}, {16, TINA_IO_AUTO}, {16, TINA_IO_EPOLL}};
+static uint32_t run_io_index[H_COUNT(run_io)];
+
+ParameterizedTestParameters(alloc, no_allocator_call_inside_tina_run) {
+    for (uint32_t i = 0; i < H_COUNT(run_io); i++) run_io_index[i] = i;
+    return cr_make_param_array(uint32_t, run_io_index, H_COUNT(run_io));
+}
+
+ParameterizedTest(uint32_t *io, alloc, no_allocator_call_inside_tina_run, .timeout = 30) {
+    cr_assert(lt(u32, *io, H_COUNT(run_io)));
+    install_counting();
+    const tina_type_spec types[RUN_TYPES] = {
+        [RUN_PINGER] = H_TYPE("pinger", pinger_state, 1, 0, 1, h_kick_init, run_pinger_handler),
+        [RUN_PONGER] = H_TYPE("ponger", plain, 1, 0, 1, NULL, run_ponger_handler),
+    };
+    const tina_child_spec children[RUN_TYPES] = {
+        [RUN_PINGER] = H_CHILD(RUN_PINGER, TINA_SHARD_EVERY),
+        [RUN_PONGER] = H_CHILD(RUN_PONGER, TINA_SHARD_EVERY),
+    };
+    tina_spec spec = h_spec(types, RUN_TYPES, children, RUN_TYPES, SHARDS);
+    spec.no_signal_handlers = 0;              /* the defaults: SIGINT/SIGTERM/SIGUSR2, */
+    spec.no_trap_handlers = 0;                /* the trap boundary */
+    spec.watchdog_policy = TINA_WATCHDOG_LOG; /* and the watchdog */
+    spec.watchdog_ns = RUN_WATCHDOG_NS;
+    spec.fd_slots = run_io[*io][0];
+    spec.io_backend = run_io[*io][1];
+    watch_lineage(); /* threads tina_create starts are the runtime's too */
+    tina_runtime *rt = h_create(&spec);
+    atomic_store(&counting, 1);
+    tina_result r = tina_run(rt);
+    atomic_store(&counting, 0);
+    thread_watched = 0;
+    H_ASSERT_RESULT(r, TINA_OK);
+    uint64_t calls = atomic_load(&counted_calls);
+    char sites[4096];
+    sites_describe(sites, sizeof(sites));
+    cr_assert(eq(u64, calls, 0), "%" PRIu64 " allocator calls inside tina_run (fd_slots %u): %s",
+              calls, spec.fd_slots, sites);
+    h_assert_no_failures();
+    cr_assert(eq(int, atomic_load(&run_pingers_done), SHARDS));
+    for (uint32_t s = 0; s < SHARDS; s++) {
+        cr_assert(eq(u64, run_pongs[s], RUN_ROUND_TRIPS), "shard %u", s);
+        cr_assert(ge(u64, h_stats(rt, s).log_written, 1), "shard %u", s);
+    }
     tina_destroy(rt);
 }

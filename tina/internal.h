@@ -10,6 +10,7 @@
 #ifndef TINA_INTERNAL_H
 #define TINA_INTERNAL_H
 
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -504,7 +505,12 @@ struct tina_runtime {
     uint32_t group_count;            /* >= 1 */
     _Atomic uint32_t started;
     uint32_t membarrier_ok;          /* sleepers use membarrier as their heavy fence */
-    void *watchdog;                  /* watchdog.c state while running */
+    void *watchdog;                  /* watchdog.c state, create to destroy; NULL if off */
+    pthread_t threads[TINA_SHARD_COUNT_MAX]; /* shard threads, started at create */
+    uint32_t thread_count;           /* started; shard_count on the thread platform, else 0 */
+    _Atomic uint32_t gate;           /* parked, run, quit: runtime.c moves it, threads wait */
+    _Atomic uint32_t threads_done;   /* shard threads back from their run */
+    int creator_pid;                 /* the threads live in this process only */
     void *platform_state;            /* the simulator's world; NULL for threads */
     uint64_t boot_ns;
     tina_boot_report report;
@@ -541,7 +547,7 @@ tina_result tina__topology_cores(const tina_spec *spec, int with_topology, uint3
 uint64_t tina__memory_limit(void);
 tina_result tina__arena_map(struct tina_runtime *rt, uint32_t shard, size_t bytes);
 void tina__arena_unmap(struct tina__arena *arena);
-int tina__pin_thread(struct tina_runtime *rt, uint32_t os_cpu);
+int tina__pin_thread(uint32_t os_cpu);
 void tina__topology_close(struct tina_runtime *rt);
 
 /* The pass clock: read from the platform at most once per pass, and only
@@ -601,6 +607,8 @@ int tina__system_send(struct tina__shard *s, tina_handle to, uint16_t tag, const
 
 /* watchdog.c */
 int tina__watchdog_start(struct tina_runtime *rt);
+void tina__watchdog_arm(struct tina_runtime *rt);
+void tina__watchdog_disarm(struct tina_runtime *rt);
 void tina__watchdog_stop(struct tina_runtime *rt);
 void tina__watchdog_report(struct tina_runtime *rt, uint32_t id, uint64_t stuck_ns, int may_abort);
 

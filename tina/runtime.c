@@ -9,18 +9,32 @@
  * runtime allocates from the heap (the runtime struct and copies of the
  * spec's arrays); after tina_create returns, no path calls malloc.
  *
- * tina_run starts one thread per shard.  Each pins itself to its core,
- * starts its static children, then loops: pass; if the pass found nothing
- * to do, poll for idle_spin_ns, then sleep through the platform until a
- * doorbell, the next timer or stop.  tina_stop (any thread, or the
- * SIGINT/SIGTERM handler) raises a flag and rings every doorbell; each
- * shard finishes its pass and returns, and tina_run joins them.
+ * That includes starting threads: glibc's pthread_create callocs each new
+ * thread's TLS vector (and a join may free one), so the threads are
+ * started here too, on the thread platform: one per shard, and the
+ * watchdog's.  Each shard thread pins itself to its core (a cpu_set_t, no
+ * hwloc) and parks on the runtime's gate:
+ *
+ *   tina_create     tina_run                       tina_destroy
+ *   start, park --> gate RUN: run ... done, park --> gate QUIT: return, join
+ *
+ * tina_run opens the gate.  Each shard starts its static children, then
+ * loops: pass; if the pass found nothing to do, poll for idle_spin_ns,
+ * then sleep through the platform until a doorbell, the next timer or
+ * stop.  tina_stop (any thread, or the SIGINT/SIGTERM handler) raises a
+ * flag and rings every doorbell; each shard finishes its pass, counts
+ * itself done and parks again, and tina_run returns once all are done.
+ * tina_destroy lets them return and joins them.
  */
 #include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "internal.h"
 #include "trap.h"
@@ -110,7 +124,11 @@ static void children_place(struct tina_runtime *rt) {
     }
 }
 
+static void threads_quit(struct tina_runtime *rt);
+
 static void runtime_free(struct tina_runtime *rt) {
+    threads_quit(rt); /* first: they run on the shards and arenas below */
+    if (rt->creator_pid == getpid()) tina__watchdog_stop(rt); /* a forked child has no thread */
     for (uint32_t s = 0; s < rt->shard_count; s++) {
         struct tina__shard *shard = rt->shards[s];
         if (shard == NULL || shard->io == NULL) continue;
@@ -152,6 +170,8 @@ static tina_result io_setup(struct tina_runtime *rt, tina_boot_report *report) {
     return TINA_OK;
 }
 
+static tina_result threads_start(struct tina_runtime *rt, tina_boot_report *report);
+
 /* Create on a given platform: the pinned-thread one, or the simulator's. */
 tina_result tina__create(const tina_spec *spec, const struct tina__platform *platform,
                          void *platform_state, tina_runtime **out, tina_boot_report *report) {
@@ -191,6 +211,8 @@ tina_result tina__create(const tina_spec *spec, const struct tina__platform *pla
             if (from != to) rt->shards[from]->outbound[to] = rt->shards[to]->inbound[from];
     children_place(rt);
     if ((r = io_setup(rt, report)) != TINA_OK) goto fail;
+    rt->creator_pid = getpid();
+    if (platform->places_threads && (r = threads_start(rt, report)) != TINA_OK) goto fail;
     rt->report = *report;
     *out = rt;
     return TINA_OK;
@@ -221,12 +243,36 @@ static int shutdown_finished(struct tina__shard *s) {
     return drained == rt->shard_count;
 }
 
-static void *shard_thread(void *arg) {
-    struct tina__shard *s = arg;
+/* ---- the threads: started at create, parked on the gate ------------------ */
+
+enum { GATE_PARKED = 0, GATE_RUN = 1, GATE_QUIT = 2 }; /* rt->gate, one way */
+
+static void futex_wait(_Atomic uint32_t *word, uint32_t expected) {
+    (void)syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT_PRIVATE, expected, NULL, NULL, 0);
+}
+
+static void futex_wake_all(_Atomic uint32_t *word) {
+    (void)syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+}
+
+/* Park until the gate leaves `from`; returns where it went.  The load
+ * (seq_cst) pairs with the store in gate_move: what the mover wrote before
+ * (boot_ns, the trap handlers) is visible here. */
+static uint32_t gate_wait(struct tina_runtime *rt, uint32_t from) {
+    uint32_t gate;
+    while ((gate = atomic_load(&rt->gate)) == from) futex_wait(&rt->gate, from);
+    return gate;
+}
+
+static void gate_move(struct tina_runtime *rt, uint32_t to) {
+    atomic_store(&rt->gate, to);
+    futex_wake_all(&rt->gate);
+}
+
+/* One shard's run, from boot to stop, on its own thread. */
+static void shard_run(struct tina__shard *s) {
     struct tina_runtime *rt = s->rt;
     const struct tina__platform *p = s->platform;
-    tina__assert_shard = (int)s->id;
-    (void)tina__pin_thread(rt, rt->cores[s->id]);
     if (!rt->spec.no_trap_handlers) tina__trap_thread_enter(s, s->altstack, TINA__ALTSTACK_BYTES);
     tina__shard_boot(s);
     uint64_t idle_since = 0;
@@ -249,7 +295,50 @@ static void *shard_thread(void *arg) {
     tina__log_flush(s);
     tina__shard_publish_stats(s);
     if (!rt->spec.no_trap_handlers) tina__trap_thread_leave();
+}
+
+static void *shard_thread(void *arg) {
+    struct tina__shard *s = arg;
+    struct tina_runtime *rt = s->rt;
+    tina__assert_shard = (int)s->id;
+    (void)tina__pin_thread(rt->cores[s->id]); /* best effort: unpinned still runs */
+    if (gate_wait(rt, GATE_PARKED) != GATE_RUN) return NULL; /* destroyed, never run */
+    shard_run(s);
+    /* Release: pairs with tina_run's load; the shard's state is its caller's now. */
+    atomic_fetch_add(&rt->threads_done, 1);
+    futex_wake_all(&rt->threads_done);
+    (void)gate_wait(rt, GATE_RUN); /* returns (and is joined) in tina_destroy */
     return NULL;
+}
+
+/* On the thread platform, at create: every shard's thread, and the
+ * watchdog's (it only watches while tina_run runs). */
+static tina_result threads_start(struct tina_runtime *rt, tina_boot_report *report) {
+    for (uint32_t id = 0; id < rt->shard_count; id++) {
+        int err = pthread_create(&rt->threads[id], NULL, shard_thread, rt->shards[id]);
+        if (err != 0) {
+            snprintf(report->message, sizeof(report->message),
+                     "thread: starting shard %u's thread failed: %s", id, strerror(err));
+            return TINA_ESYSTEM;
+        }
+        rt->thread_count++;
+    }
+    if (rt->spec.watchdog_policy != TINA_WATCHDOG_OFF)
+        (void)tina__watchdog_start(rt); /* none if it cannot start, as ever */
+    return TINA_OK;
+}
+
+/* Let every parked thread return, and join it (tina_destroy, or create's
+ * unwinding).  Never while tina_run runs: the shards are parked. */
+static void threads_quit(struct tina_runtime *rt) {
+    if (rt->thread_count == 0) return;
+    if (rt->creator_pid != getpid()) { /* a forked child: the threads are its parent's */
+        rt->thread_count = 0;
+        return;
+    }
+    gate_move(rt, GATE_QUIT);
+    for (uint32_t id = 0; id < rt->thread_count; id++) pthread_join(rt->threads[id], NULL);
+    rt->thread_count = 0;
 }
 
 static _Atomic(struct tina_runtime *) signal_runtime;
@@ -294,6 +383,8 @@ static void on_revive_signal(int sig) {
 
 tina_result tina_run(tina_runtime *rt) {
     if (rt == NULL) return TINA_EINVAL;
+    /* Not the thread platform's, or a forked child, which has none of the threads. */
+    if (rt->thread_count != rt->shard_count || rt->creator_pid != getpid()) return TINA_ESTATE;
     uint32_t expected = 0;
     if (!atomic_compare_exchange_strong(&rt->started, &expected, 1)) return TINA_ESTATE;
     struct sigaction old_int, old_term, old_usr2, sa;
@@ -315,19 +406,13 @@ tina_result tina_run(tina_runtime *rt) {
         traps = 0;
     }
     rt->boot_ns = monotonic_ns();
-    int watchdog = rt->spec.watchdog_policy != TINA_WATCHDOG_OFF && tina__watchdog_start(rt) == 0;
-    pthread_t threads[TINA_SHARD_COUNT_MAX];
-    uint32_t started = 0;
-    tina_result r = TINA_OK;
-    for (; started < rt->shard_count; started++) {
-        if (pthread_create(&threads[started], NULL, shard_thread, rt->shards[started]) != 0) {
-            r = TINA_ESYSTEM;
-            tina_stop(rt);
-            break;
-        }
-    }
-    for (uint32_t s = 0; s < started; s++) pthread_join(threads[s], NULL);
-    if (watchdog) tina__watchdog_stop(rt);
+    tina__watchdog_arm(rt);
+    gate_move(rt, GATE_RUN);
+    uint32_t done;
+    /* Acquire: pairs with each shard's count; what they wrote is ours now. */
+    while ((done = atomic_load(&rt->threads_done)) < rt->shard_count)
+        futex_wait(&rt->threads_done, done);
+    tina__watchdog_disarm(rt);
     if (traps) tina__trap_uninstall();
     if (signals) {
         sigaction(SIGINT, &old_int, NULL);
@@ -336,7 +421,7 @@ tina_result tina_run(tina_runtime *rt) {
         atomic_store(&signal_runtime, NULL);
     }
     atomic_store(&rt->started, 2);
-    return r;
+    return TINA_OK;
 }
 
 void tina_shutdown(tina_runtime *rt) {

@@ -13,8 +13,9 @@
  * page at either end, bound with hwloc to the NUMA node of the shard's
  * core, then pre-faulted so that RSS does not grow after boot.
  *
- * hwloc is used for cores and NUMA nodes; if it cannot load a topology the
- * runtime still runs (every allowed CPU counts as a core, no binding).
+ * hwloc is used for cores and NUMA nodes, at create only; if it cannot load
+ * a topology the runtime still runs (every allowed CPU counts as a core, no
+ * binding).  Threads are pinned without it (tina__pin_thread).
  */
 #include <errno.h>
 #include <hwloc.h>
@@ -214,16 +215,13 @@ void tina__arena_unmap(struct tina__arena *a) {
     memset(a, 0, sizeof(*a));
 }
 
-int tina__pin_thread(struct tina_runtime *rt, uint32_t os_cpu) {
-    if (rt->topology) {
-        hwloc_bitmap_t set = hwloc_bitmap_alloc();
-        if (set) {
-            hwloc_bitmap_only(set, os_cpu);
-            int r = hwloc_set_cpubind((hwloc_topology_t)rt->topology, set, HWLOC_CPUBIND_THREAD);
-            hwloc_bitmap_free(set);
-            if (r == 0) return 0;
-        }
-    }
+/* Pin the calling thread to one OS CPU (a shard thread, as it starts).  A
+ * cpu_set_t on the stack and one system call, where hwloc would take its
+ * bitmaps from the heap: the same binding (hwloc's Linux backend calls
+ * sched_setaffinity too), and no allocation on a runtime thread.  The CPU
+ * came from an allowed cpu_set_t, so it fits one. */
+int tina__pin_thread(uint32_t os_cpu) {
+    TINA_ASSERT(os_cpu < CPU_SETSIZE);
     cpu_set_t set;
     CPU_ZERO(&set);
     CPU_SET(os_cpu, &set);
