@@ -98,3 +98,125 @@ Test(sim_supervise, without_an_operator_the_shard_stays_quarantined, .timeout = 
     cr_assert(eq(u64, r.total.revivals, 0));
     cr_assert(eq(u32, g_restarted, 0));
 }
+
+/* ---- a strategy tears down siblings wherever they stand ---------------- */
+
+/* A one-for-all group of two: `a` (type 0) and `b` (type 1).  When `a`
+ * crashes, `b` is torn down too, wherever it stands: in its type's ready
+ * queue (mail waiting), in the yield list, not started yet (boot), or --
+ * when the escalation comes from inside `a`'s own handler -- running.  It
+ * must come back through init, once, and nothing may be left behind: no
+ * stale queue entry, no pending restart, live counts that add up. */
+enum sibling_case { SIB_QUEUED, SIB_YIELDING, SIB_AT_BOOT, SIB_RUNNING };
+static enum sibling_case g_sib_case;
+static uint32_t g_sib_starts[2], g_sib_crashed, g_sib_orphans;
+
+static uint32_t sib_init(void *self, tina_ctx *ctx, const void *args, size_t size) {
+    H_UNUSED(self), H_UNUSED(size);
+    uint32_t who = *(const uint32_t *)args;
+    g_sib_starts[who]++;
+    if (who == 0 && g_sib_case == SIB_AT_BOOT && g_sib_starts[0] == 1) return 5; /* fails once */
+    h_kick(ctx);
+    return 0;
+}
+
+/* A dynamic child that can never start (for the running case). */
+static uint32_t doomed_init(void *self, tina_ctx *ctx, const void *args, size_t size) {
+    H_UNUSED(self), H_UNUSED(ctx), H_UNUSED(args), H_UNUSED(size);
+    return 9;
+}
+
+static tina_effect doomed_handle(void *self, tina_ctx *ctx, const tina_msg *msg) {
+    H_UNUSED(self), H_UNUSED(ctx), H_UNUSED(msg);
+    return tina_receive();
+}
+
+static tina_effect sib_a(void *self, tina_ctx *ctx, const tina_msg *msg) {
+    uint32_t *passes = self;
+    H_UNUSED(msg);
+    if (g_sib_crashed) return tina_receive();
+    switch (g_sib_case) {
+    case SIB_QUEUED: /* b gets mail: it waits in its type's ready queue */
+        H_CHECK_RESULT(ctx, tina_send(ctx, tina_child_handle(ctx, 1, 0), H_TAG_FIRST, NULL, 0),
+                       TINA_OK);
+        g_sib_crashed = 1;
+        return tina_crash(3);
+    case SIB_YIELDING: /* b yields every pass: it waits in the yield list */
+        if (++*passes < 3) return tina_yield();
+        g_sib_crashed = 1;
+        return tina_crash(3);
+    case SIB_RUNNING: { /* two children that cannot start: the second escalates, from here */
+        tina_handle h;
+        g_sib_crashed = 1;
+        H_CHECK_RESULT(ctx, tina_spawn_child(ctx, 1, TINA_RESTART_PERMANENT, 2, NULL, 0, &h), TINA_OK);
+        (void)tina_spawn_child(ctx, 1, TINA_RESTART_PERMANENT, 2, NULL, 0, &h);
+        /* Still running on the incarnation being torn down: a timer set now
+         * must not outlive it. */
+        tina_timer_id id;
+        if (tina_timer_set(ctx, 1000000, 0, H_TAG_FIRST, &id) == TINA_OK) g_sib_orphans++;
+        return tina_receive();
+    }
+    default:
+        return tina_receive();
+    }
+}
+
+static tina_effect sib_b(void *self, tina_ctx *ctx, const tina_msg *msg) {
+    H_UNUSED(self), H_UNUSED(ctx), H_UNUSED(msg);
+    if (g_sib_case == SIB_YIELDING && !g_sib_crashed) return tina_yield();
+    return tina_receive();
+}
+
+static tina_sim_report sibling_run(enum sibling_case what) {
+    g_sib_case = what;
+    g_sib_starts[0] = g_sib_starts[1] = g_sib_crashed = g_sib_orphans = 0;
+    static tina_type_spec types[3];
+    types[0] = (tina_type_spec)H_TYPE("a", uint32_t, 1, 16, 1, sib_init, sib_a);
+    types[1] = (tina_type_spec)H_TYPE("b", uint32_t, 1, 16, 1, sib_init, sib_b);
+    types[2] = (tina_type_spec)H_TYPE("doomed", uint32_t, 4, 16, 1, doomed_init, doomed_handle);
+    static const uint32_t who[2] = {0, 1};
+    static tina_child_spec children[2];
+    children[0] = (tina_child_spec)H_CHILD_ARGS(0, 0, TINA_RESTART_PERMANENT, &who[0]);
+    children[1] = (tina_child_spec)H_CHILD_ARGS(1, 0, TINA_RESTART_PERMANENT, &who[1]);
+    static const tina_group_spec groups[] = {
+        {.parent = TINA_GROUP_NONE, .strategy = TINA_ONE_FOR_ALL, .restart_max = 10,
+         .window_ns = 1000000000ull},
+        {.parent = 0, .strategy = TINA_ONE_FOR_ONE, .restart_max = 1, .window_ns = 1000000000ull,
+         .dynamic_max = 4}};
+    tina_spec spec = h_spec(types, 3, children, 2, 1);
+    spec.groups = groups;
+    spec.group_count = 2;
+    tina_sim_config config = {.seed = 3, .check_every_rounds = 1, .round_limit = 100000};
+    tina_sim_report r;
+    unsetenv("TINA_SEED");
+    H_ASSERT_RESULT(tina_simulate(&spec, &config, &r), TINA_OK);
+    h_assert_no_failures();
+    return r;
+}
+
+static void sibling_expect(enum sibling_case what, const char *name) {
+    tina_sim_report r = sibling_run(what);
+    cr_assert(eq(u32, r.reason, TINA_SIM_QUIESCENT), "%s: %s", name, r.failure);
+    cr_assert(eq(u32, g_sib_starts[0], 2), "%s: a started twice", name);
+    cr_assert(eq(u32, g_sib_starts[1], what == SIB_AT_BOOT ? 1 : 2),
+              "%s: b came back through init (%u starts)", name, g_sib_starts[1]);
+    cr_assert(eq(u64, r.total.live, 2), "%s: both alive, counted once", name);
+    cr_assert(eq(u64, r.total.timers_live, 0), "%s: no timer outlived its isolate", name);
+}
+
+Test(sim_supervise, one_for_all_restarts_a_sibling_waiting_in_the_ready_queue, .timeout = 30) {
+    sibling_expect(SIB_QUEUED, "queued");
+}
+
+Test(sim_supervise, one_for_all_restarts_a_sibling_waiting_in_the_yield_list, .timeout = 30) {
+    sibling_expect(SIB_YIELDING, "yielding");
+}
+
+Test(sim_supervise, a_failed_boot_init_does_not_tear_down_siblings_not_yet_started, .timeout = 30) {
+    sibling_expect(SIB_AT_BOOT, "at boot");
+}
+
+Test(sim_supervise, an_escalation_from_inside_a_handler_restarts_its_isolate_after_it, .timeout = 30) {
+    sibling_expect(SIB_RUNNING, "running");
+    cr_assert(eq(u32, g_sib_orphans, 1), "the handler ran to its end");
+}

@@ -73,7 +73,13 @@ enum tina__slot_flag {
     TINA__RESUME = 1u << 0,   /* next dispatch delivers TINA_TAG_RESUME */
     TINA__SHUTDOWN = 1u << 1, /* next dispatch delivers TINA_TAG_SHUTDOWN */
     TINA__DRAINING = 1u << 2, /* got its shutdown notice: done when it parks idle */
-    TINA__IO_PARKED = 1u << 3 /* CALLING on an I/O operation: call_timer is its op index */
+    TINA__IO_PARKED = 1u << 3, /* CALLING on an I/O operation: call_timer is its op index */
+    TINA__QUEUED = 1u << 4,   /* READY on its type's ready queue or yield list */
+    TINA__STARTING = 1u << 5, /* placed at boot or revival, or in its init: a strategy
+                                 leaves it alone (its init runs anyway) */
+    TINA__RUNNING = 1u << 6,  /* its handler is running */
+    TINA__DOOMED = 1u << 7    /* a strategy tore it down while it ran: the teardown
+                                 happens as its handler returns */
 };
 
 /* call_note values that are not pool indexes: notices synthesized at
@@ -599,6 +605,10 @@ enum {
 };
 void tina__isolate_exit(struct tina__shard *s, struct tina__type *t, uint32_t slot_index,
                         int how, uint32_t reason);
+/* A strategy tears an isolate down (supervise.c): now if it is parked or
+ * queued, as its handler returns if it is running, not at all if it is
+ * still starting; a dynamic child waiting for its restart loses it. */
+void tina__isolate_terminate(struct tina__shard *s, struct tina__type *t, uint32_t slot_index);
 
 /* shard.c: system messages (no mailbox bound, system region on arrival).
  * Returns 1 sent, 0 no room now (retry), -1 the target is gone. */

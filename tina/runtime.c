@@ -115,6 +115,7 @@ static void children_place(struct tina_runtime *rt) {
             struct tina__slot *slot = &t->slots[i];
             t->free_head = slot->next;
             slot->state = TINA__READY; /* starting: accepts mail, not queued */
+            slot->flags = TINA__STARTING;
             slot->restart = (uint8_t)ch->restart;
             slot->child = c;
             slot->args_size = (uint8_t)ch->args_size;

@@ -97,6 +97,32 @@ static inline uint32_t list_pop(struct tina__type *t, struct tina__list *l) {
     return i;
 }
 
+/* Take slot i out of list l, wherever it is: O(list), for teardowns only. */
+static int list_remove(struct tina__type *t, struct tina__list *l, uint32_t i) {
+    for (uint32_t prev = TINA__NIL, j = l->head; j != TINA__NIL; prev = j, j = t->slots[j].next) {
+        if (j != i) continue;
+        if (prev == TINA__NIL) l->head = t->slots[i].next;
+        else t->slots[prev].next = t->slots[i].next;
+        if (l->tail == i) l->tail = prev;
+        return 1;
+    }
+    return 0;
+}
+
+/* The ready queue and the yield list: membership is a flag, so that a
+ * slot torn down while it waits can be taken out (queue_remove) instead
+ * of leaving an entry behind that would run a dead slot. */
+static inline void queue_push(struct tina__type *t, struct tina__list *l, uint32_t i) {
+    t->slots[i].flags |= TINA__QUEUED;
+    list_push(t, l, i);
+}
+
+static void queue_remove(struct tina__type *t, uint32_t i) {
+    t->slots[i].flags &= (uint8_t)~TINA__QUEUED;
+    if (list_remove(t, &t->ready, i) || list_remove(t, &t->yielded, i)) return;
+    TINA_ASSERT(0 && "a queued slot is on its ready queue or yield list");
+}
+
 static inline void list_append(struct tina__type *t, struct tina__list *to, struct tina__list *from) {
     if (from->head == TINA__NIL) return;
     if (to->tail == TINA__NIL) to->head = from->head;
@@ -127,7 +153,7 @@ static inline void slot_wake(struct tina__shard *s, struct tina__type *t, uint32
     struct tina__slot *slot = &t->slots[i];
     if (slot->state == TINA__IDLE) {
         slot->state = TINA__READY;
-        list_push(t, &t->ready, i);
+        queue_push(t, &t->ready, i);
         s->did_work = 1;
     }
 }
@@ -139,7 +165,7 @@ void tina__slot_wake(struct tina__shard *s, struct tina__type *t, uint32_t i) {
 /* A parked caller's reply, timeout or failure is waiting: queue it. */
 void tina__slot_ready(struct tina__shard *s, struct tina__type *t, uint32_t i) {
     t->slots[i].state = TINA__READY;
-    list_push(t, &t->ready, i);
+    queue_push(t, &t->ready, i);
     s->did_work = 1;
 }
 
@@ -148,7 +174,7 @@ static inline void slot_park(struct tina__type *t, uint32_t i) {
     struct tina__slot *slot = &t->slots[i];
     if (slot->mbox_count > 0 || slot->fired_head != TINA__NIL || (slot->flags & TINA__SHUTDOWN)) {
         slot->state = TINA__READY;
-        list_push(t, &t->ready, i);
+        queue_push(t, &t->ready, i);
     } else {
         slot->state = TINA__IDLE;
     }
@@ -472,7 +498,7 @@ int tina__isolate_start(struct tina__shard *s, struct tina__type *t, uint32_t i)
     struct tina__slot *slot = &t->slots[i];
     memset(slot_struct(t, i), 0, t->stride);
     slot->state = TINA__READY; /* not queued: starting */
-    slot->flags = s->shutdown_seen ? TINA__SHUTDOWN : 0; /* born into a shutdown */
+    slot->flags = (uint8_t)(TINA__STARTING | (s->shutdown_seen ? TINA__SHUTDOWN : 0));
     slot->timer_head = TINA__NIL;
     slot->fired_head = slot->fired_tail = TINA__NIL;
     slot->call_note = TINA__NIL;
@@ -489,6 +515,7 @@ int tina__isolate_start(struct tina__shard *s, struct tina__type *t, uint32_t i)
             return 0;
         }
     }
+    slot->flags &= (uint8_t)~TINA__STARTING;
     slot_park(t, i);
     return 1;
 }
@@ -499,6 +526,7 @@ void tina__isolate_exit(struct tina__shard *s, struct tina__type *t, uint32_t i,
                         uint32_t reason) {
     struct tina__slot *slot = &t->slots[i];
     TINA_ASSERT(slot->state != TINA__EXITING && slot->state != TINA__FREE);
+    if (slot->flags & TINA__QUEUED) queue_remove(t, i);
     slot->state = TINA__EXITING; /* a strategy applied from here skips it */
     if (slot->monitor_head != TINA__NIL)
         tina__monitors_fire(s, slot, tina_handle_make(s->id, t->id, i, slot->generation), how,
@@ -527,6 +555,26 @@ void tina__isolate_exit(struct tina__shard *s, struct tina__type *t, uint32_t i,
         slot->next = t->free_head;
         t->free_head = i;
     }
+}
+
+static void slot_forget_restart(struct tina__shard *s, struct tina__type *t, uint32_t i);
+
+void tina__isolate_terminate(struct tina__shard *s, struct tina__type *t, uint32_t i) {
+    struct tina__slot *slot = &t->slots[i];
+    if (slot->state == TINA__RESTARTING) { /* a dynamic child: it ends with its group */
+        if (slot->child != TINA__NIL && (slot->child & TINA__DYNAMIC) &&
+            list_remove(t, &t->restart, i))
+            slot_forget_restart(s, t, i);
+        return;
+    }
+    if (slot->state != TINA__IDLE && slot->state != TINA__READY && slot->state != TINA__CALLING)
+        return; /* free, or already on its way out */
+    if (slot->flags & TINA__STARTING) return; /* its init is about to run, or running */
+    if (slot->flags & TINA__RUNNING) {        /* torn down as its handler returns */
+        slot->flags |= TINA__DOOMED;
+        return;
+    }
+    tina__isolate_exit(s, t, i, TINA__EXIT_TERMINATED, 0);
 }
 
 static tina_result spawn_into(struct tina__shard *s, uint32_t type_id, const void *args,
@@ -625,7 +673,7 @@ static inline void receive_park(struct tina__shard *s, struct tina__type *t, uin
     if (TINA__LIKELY(slot->flags == 0)) { /* the common case: no notice, not draining */
         if (slot->mbox_count > 0 || slot->fired_head != TINA__NIL) {
             slot->state = TINA__READY;
-            list_push(t, &t->ready, i);
+            queue_push(t, &t->ready, i);
         } else {
             slot->state = TINA__IDLE;
         }
@@ -647,7 +695,7 @@ static void effect_apply(struct tina__shard *s, struct tina__type *t, uint32_t i
         return;
     case TINA_EFFECT_YIELD:
         t->slots[i].flags |= TINA__RESUME;
-        list_push(t, &t->yielded, i);
+        queue_push(t, &t->yielded, i);
         s->stats.yields++;
         return;
     case TINA_EFFECT_DONE:
@@ -727,10 +775,21 @@ static const tina_msg *next_message(struct tina__shard *s, struct tina__type *t,
     return m;
 }
 
+/* A strategy tore this isolate down while its handler ran (an escalation
+ * from a spawn inside it): its effect is dropped and the teardown happens
+ * now, with the strategy's restart rule (supervise.c: supervisor_busy). */
+static void doomed_exit(struct tina__shard *s, struct tina__type *t, uint32_t i) {
+    uint32_t busy = s->supervisor_busy;
+    s->supervisor_busy = 1;
+    tina__isolate_exit(s, t, i, TINA__EXIT_TERMINATED, 0);
+    s->supervisor_busy = busy;
+}
+
 /* One handler call: the next message of the ready queue's head. */
 static void dispatch_one(struct tina__shard *s, struct tina__type *t) {
     uint32_t i = list_pop(t, &t->ready);
     struct tina__slot *slot = &t->slots[i];
+    slot->flags &= (uint8_t)~TINA__QUEUED;
     uint32_t pool_index;
     const tina_msg *m = next_message(s, t, i, &pool_index);
     if (TINA__UNLIKELY(m == NULL)) { /* woken by a timer cancelled since */
@@ -744,10 +803,13 @@ static void dispatch_one(struct tina__shard *s, struct tina__type *t) {
     s->ctx.msg = m;
     s->running_pool_index = pool_index;
     atomic_store_explicit(&s->running, s->ctx.self, memory_order_relaxed); /* for the watchdog */
+    slot->flags |= TINA__RUNNING;
     s->trap_armed = 1;
     tina_effect e = t->handler(slot_struct(t, i), &s->ctx, m);
     if (TINA__UNLIKELY(s->trace != NULL)) s->trace(s, m, &e);
-    effect_apply(s, t, i, &e, m); /* copies user payloads: still armed */
+    slot->flags &= (uint8_t)~TINA__RUNNING;
+    if (TINA__UNLIKELY(slot->flags & TINA__DOOMED)) doomed_exit(s, t, i);
+    else effect_apply(s, t, i, &e, m); /* copies user payloads: still armed */
     s->trap_armed = 0;
     if (pool_index != TINA__NIL) pool_free(s, pool_index);
     s->running_pool_index = TINA__NIL;
@@ -761,7 +823,8 @@ static void dispatch_trapped(struct tina__shard *s, int sig) {
     if (s->running_pool_index != TINA__NIL) pool_free(s, s->running_pool_index);
     s->running_pool_index = TINA__NIL;
     s->ctx.msg = NULL;
-    tina__isolate_exit(s, t, s->ctx.slot, TINA__EXIT_CRASHED, TINA_CRASH_SIGNAL_BASE + (uint32_t)sig);
+    if (t->slots[s->ctx.slot].flags & TINA__DOOMED) doomed_exit(s, t, s->ctx.slot);
+    else tina__isolate_exit(s, t, s->ctx.slot, TINA__EXIT_CRASHED, TINA_CRASH_SIGNAL_BASE + (uint32_t)sig);
     s->budget_left--;
 }
 
@@ -831,7 +894,7 @@ static void shutdown_begin(struct tina__shard *s) {
             if (slot->flags & TINA__IO_PARKED) tina__io_shutdown(s, slot);
             if (slot->state == TINA__IDLE) {
                 slot->state = TINA__READY;
-                list_push(t, &t->ready, i);
+                queue_push(t, &t->ready, i);
             }
         }
         t->restart.head = t->restart.tail = TINA__NIL;
@@ -874,6 +937,15 @@ static void quarantine_enter(struct tina__shard *s) {
     s->quarantine_pending = 0;
     s->quarantined = 1;
     s->stats.quarantines++;
+    for (uint32_t k = 0; k < s->type_count; k++) { /* every queue goes: no walk per exit */
+        struct tina__type *t = &s->types[k];
+        for (uint32_t i = t->ready.head; i != TINA__NIL; i = t->slots[i].next)
+            t->slots[i].flags &= (uint8_t)~TINA__QUEUED;
+        for (uint32_t i = t->yielded.head; i != TINA__NIL; i = t->slots[i].next)
+            t->slots[i].flags &= (uint8_t)~TINA__QUEUED;
+        t->ready.head = t->ready.tail = TINA__NIL;
+        t->yielded.head = t->yielded.tail = TINA__NIL;
+    }
     for (uint32_t k = 0; k < s->type_count; k++) {
         struct tina__type *t = &s->types[k];
         for (uint32_t i = 0; i < t->capacity && (t->live > 0 || s->restart_pending > 0); i++) {
@@ -898,7 +970,9 @@ static void quarantine_revive(struct tina__shard *s) {
     const struct tina_runtime *rt = s->rt;
     for (uint32_t c = 0; c < rt->spec.child_count; c++) {
         uint32_t i = rt->child_slot[(size_t)c * rt->shard_count + s->id];
-        if (i != TINA__NIL) s->types[rt->children[c].type_id].slots[i].state = TINA__READY;
+        if (i == TINA__NIL) continue;
+        s->types[rt->children[c].type_id].slots[i].state = TINA__READY; /* placed, starting */
+        s->types[rt->children[c].type_id].slots[i].flags = TINA__STARTING;
     }
     for (uint32_t k = 0; k < s->type_count; k++) {
         struct tina__type *t = &s->types[k];

@@ -112,12 +112,10 @@ static void dynamic_teardown(struct tina__shard *s, uint32_t g, uint8_t strategy
         for (uint32_t i = 0; i < t->capacity; i++) {
             struct tina__slot *slot = &t->slots[i];
             if (slot->child == TINA__NIL || !(slot->child & TINA__DYNAMIC)) continue;
-            if (slot->state != TINA__IDLE && slot->state != TINA__READY &&
-                slot->state != TINA__CALLING)
-                continue;
+            if (slot->state == TINA__FREE || slot->state == TINA__EXITING) continue;
             uint32_t key = group_member_key(s, g, slot->child & ~TINA__DYNAMIC);
             if (key != TINA__NIL && key_selected(strategy, key, failed))
-                tina__isolate_exit(s, t, i, TINA__EXIT_TERMINATED, 0);
+                tina__isolate_terminate(s, t, i); /* waiting to restart: it ends too */
         }
     }
 }
@@ -136,7 +134,7 @@ static void strategy_apply(struct tina__shard *s, uint32_t g, uint32_t failed, u
         struct tina__type *t = child_type(s, c);
         uint8_t state = t->slots[i].state;
         if (state == TINA__IDLE || state == TINA__READY || state == TINA__CALLING)
-            tina__isolate_exit(s, t, i, TINA__EXIT_TERMINATED, 0);
+            tina__isolate_terminate(s, t, i);
     }
     /* Dynamic children of groups inside the set end with their group. */
     if (failed != TINA__NIL && (strategy != TINA_ONE_FOR_ONE || failed >= rt->spec.child_count))
