@@ -54,13 +54,17 @@ TESTS    := $(basename $(notdir $(wildcard tests/test_*.c tests/sim_*.c)))
 STRESS   := $(basename $(notdir $(wildcard tests/stress_*.c)))
 # What SANITIZE=thread runs: the cross-thread channel and doorbell paths.
 TSAN_TESTS := $(STRESS)
+# The swarm's runner (`make swarm`); tests/sim_swarm.c is its CI slice.
+SEEDS ?= 1000
+FROM  ?= 1
+JOBS  ?= 2
 
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 STATIC   := $(BUILD)/libtina.a
 SHARED   := $(BUILD)/libtina.so
 STAMP    := $(BUILD)/flags.stamp
 
-.PHONY: all lib examples benches tests test run bench install lint clean deps digest-check
+.PHONY: all lib examples benches tests test run bench install lint clean deps digest-check swarm
 all: lib examples benches tests
 
 # Rebuild everything when the compiler or flags change.
@@ -107,7 +111,7 @@ $(SHARED): $(LIB_OBJS)
 # ---- programs ---------------------------------------------------------------
 examples: $(EXAMPLES:%=$(BUILD)/examples/%)
 benches: $(BENCHES:%=$(BUILD)/bench/%)
-tests: $(TESTS:%=$(BUILD)/tests/%) $(STRESS:%=$(BUILD)/tests/%)
+tests: $(TESTS:%=$(BUILD)/tests/%) $(STRESS:%=$(BUILD)/tests/%) $(BUILD)/tests/swarm
 
 $(BUILD)/examples/%: $(BUILD)/obj/examples/%.o $(STATIC)
 	$(call say,LD,$@)
@@ -128,6 +132,11 @@ $(BUILD)/tests/sim_%: $(BUILD)/obj/tests/sim_%.o $(STATIC)
 	$(call say,LD,$@)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(STATIC) -lcriterion $(LIBS)
+
+$(BUILD)/tests/swarm: $(BUILD)/obj/tests/swarm.o $(STATIC)
+	$(call say,LD,$@)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(STATIC) $(LIBS)
 
 $(BUILD)/tests/stress_%: $(BUILD)/obj/tests/stress_%.o $(STATIC)
 	$(call say,LD,$@)
@@ -153,6 +162,11 @@ test: $(RUN_TESTS:%=$(BUILD)/tests/%)
 	done; \
 	echo; echo "tests: $$pass passed, $$fail failed"; \
 	if [ -n "$$bad" ]; then echo "failing suites:$$bad"; exit 1; fi
+
+# The swarm over SEEDS seeds from FROM, JOBS at a time: failing seeds with
+# their replay command, seeds per minute, what the seeds exercised.
+swarm: $(BUILD)/tests/swarm
+	$(BUILD)/tests/swarm --seeds=$(SEEDS) --from=$(FROM) --jobs=$(JOBS)
 
 run: $(BUILD)/examples/dispatcher
 	$(BUILD)/examples/dispatcher

@@ -875,6 +875,19 @@ typedef struct tina_sim_config {
     uint32_t check_every_rounds; /* checkers' period; 0: 1000 (and at the end) */
     tina_sim_check_fn check;     /* optional user checker, run with the built-in ones */
     void *check_user;
+    /* Liveness.  From calm_at_ns of simulated time on (0: never), every
+     * fault is off: rates go to zero, a partition heals, stalls end, delays
+     * stop growing.  A run still going calm_rounds_max rounds after that
+     * (0: no bound) fails with a "liveness:" violation naming what is still
+     * pending.  Whatever the phase, a shard whose passes report work but
+     * change nothing for spin_rounds_max rounds in a row (0: 10,000) -- a
+     * shard that would spin at 100% CPU in production -- is a violation. */
+    uint64_t calm_at_ns;
+    uint32_t calm_rounds_max;
+    uint32_t spin_rounds_max;
+    uint32_t revive_random_per_million; /* per round, the operator calls tina_revive on a shard
+                                           drawn at random, quarantined or not */
+    uint32_t reserved;
 } tina_sim_config;
 
 /* For user checkers: call fn for every live isolate of type_id, shard by

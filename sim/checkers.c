@@ -4,20 +4,39 @@
  * Run between rounds (every check_every_rounds and at the end), when no
  * handler is running, so every structure is at rest.  Each returns 0 or
  * writes the violation into `why` and returns 1.  They walk whole
- * structures (O(pool + slots + timers)), which is why they are the
- * simulator's and not the production loop's.
+ * structures (O(pool + slots + timers + monitors + descriptors)), which is
+ * why they are the simulator's and not the production loop's.  They read
+ * the shard's real structures and recount them from scratch; a counter is
+ * checked against a count, never against another counter it is derived
+ * from.
  *
+ *   lists       every slot is in exactly the lists its state implies: FREE
+ *               on the free list, READY on the ready queue or the yield
+ *               list, a dynamic child RESTARTING on its type's restart list,
+ *               IDLE, CALLING and a static RESTARTING on none; no slot is
+ *               EXITING between passes; each type's live count equals the
+ *               slots found alive, the shard's pending restarts the slots
+ *               found RESTARTING
  *   pool        per shard: the free lists hold exactly user_free and
- *               system_free slots, and free + queued = pool size
+ *               system_free slots, free + queued = pool size, and user
+ *               traffic (send, call, reply) never sits in the system region
  *   mailboxes   each mailbox list is as long as its count; an IDLE isolate
  *               has nothing queued
  *   generations never 0, never lower than last time (a shadow copy)
+ *   timers      every armed entry is owned by a live isolate of that very
+ *               generation and sits in its owner's list; a call's timeout
+ *               guards its owner's pending call, an I/O timeout its op;
+ *               live and free entries add up to the table
+ *   monitors    a watching entry names a live target and is in that
+ *               target's list; free, watching and pending entries add up
+ *   descriptors every open descriptor has a live owner and is in its list
  *   channels    head <= tail <= pending, and dropped <= head
  *   liveness    no timer overdue by more than two wheel ticks, so no caller
  *               is parked in a call past its timeout
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "sim.h"
 
@@ -112,21 +131,207 @@ static int check_liveness(struct tina__shard *s, uint64_t now, char *why, size_t
     return 0;
 }
 
-/* Shadow generations, one per slot of every type of every shard. */
-uint32_t *tina__sim_shadow_alloc(const struct tina_runtime *rt) {
+static int slot_is_alive(const struct tina__slot *slot) {
+    return slot->state == TINA__IDLE || slot->state == TINA__READY ||
+           slot->state == TINA__CALLING;
+}
+
+/* Mark every slot on list `l` (threaded by slot->next) in seen[] with bit
+ * `mark`; a slot met twice, or a list longer than the type, is a fault. */
+static int list_mark(const struct tina__type *t, uint32_t head, uint8_t *seen, uint8_t mark,
+                     const char *name, uint32_t shard, char *why, size_t why_size) {
+    uint32_t n = 0;
+    for (uint32_t i = head; i != TINA__NIL; i = t->slots[i].next) {
+        if (i >= t->capacity || ++n > t->capacity)
+            FAIL("lists: shard %u %s %s list runs past its %u slots", shard, t->name, name,
+                 t->capacity);
+        if (seen[i])
+            FAIL("lists: shard %u %s slot %u is on the %s list and another list (or twice)",
+                 shard, t->name, i, name);
+        seen[i] = mark;
+    }
+    return 0;
+}
+
+enum { ON_FREE = 1, ON_READY = 2, ON_YIELDED = 3, ON_RESTART = 4 };
+
+static int check_lists(struct tina__shard *s, uint8_t *seen, char *why, size_t why_size) {
+    uint32_t restarting = 0;
+    for (uint32_t k = 0; k < s->type_count; k++) {
+        const struct tina__type *t = &s->types[k];
+        memset(seen, 0, t->capacity);
+        if (list_mark(t, t->free_head, seen, ON_FREE, "free", s->id, why, why_size) ||
+            list_mark(t, t->ready.head, seen, ON_READY, "ready", s->id, why, why_size) ||
+            list_mark(t, t->yielded.head, seen, ON_YIELDED, "yield", s->id, why, why_size) ||
+            list_mark(t, t->restart.head, seen, ON_RESTART, "restart", s->id, why, why_size))
+            return 1;
+        uint32_t alive = 0;
+        for (uint32_t i = 0; i < t->capacity; i++) {
+            const struct tina__slot *slot = &t->slots[i];
+            int dynamic = slot->child != TINA__NIL && (slot->child & TINA__DYNAMIC);
+            uint8_t want;
+            switch (slot->state) {
+            case TINA__FREE: want = ON_FREE; break;
+            case TINA__READY: want = seen[i] == ON_YIELDED ? ON_YIELDED : ON_READY; break;
+            case TINA__IDLE: case TINA__CALLING: want = 0; break;
+            case TINA__RESTARTING: want = dynamic ? ON_RESTART : 0; restarting++; break;
+            default:
+                FAIL("lists: shard %u %s slot %u is in state %u between passes", s->id, t->name,
+                     i, slot->state);
+            }
+            if (seen[i] != want)
+                FAIL("lists: shard %u %s slot %u in state %u is on list %u, expected %u "
+                     "(1 free, 2 ready, 3 yield, 4 restart)",
+                     s->id, t->name, i, slot->state, seen[i], want);
+            alive += slot_is_alive(slot);
+        }
+        if (alive != t->live)
+            FAIL("lists: shard %u %s counts %u live isolates, %u slots are alive", s->id, t->name,
+                 t->live, alive);
+    }
+    if (!s->quarantined && restarting != s->restart_pending)
+        FAIL("lists: shard %u counts %u pending restarts, %u slots are RESTARTING", s->id,
+             s->restart_pending, restarting);
+    return 0;
+}
+
+/* User traffic never holds a system slot, and system notices never a user one. */
+static int check_regions(struct tina__shard *s, char *why, size_t why_size) {
+    for (uint32_t k = 0; k < s->type_count; k++) {
+        const struct tina__type *t = &s->types[k];
+        for (uint32_t i = 0; i < t->capacity; i++) {
+            const struct tina__slot *slot = &t->slots[i];
+            uint32_t n = 0;
+            for (uint32_t m = slot->mbox_head; m != TINA__NIL && n++ <= slot->mbox_count;
+                 m = s->msgs[m].link) {
+                int system = s->msgs[m].kind == TINA_MSG_SYSTEM;
+                if (system != (m >= s->pool_user_slots))
+                    FAIL("pool: shard %u %s slot %u holds a %s message (tag %#x) in the %s region",
+                         s->id, t->name, i, system ? "system" : "user", s->msgs[m].tag,
+                         m >= s->pool_user_slots ? "system" : "user");
+            }
+            if (slot->call_note < s->pool_slots && slot->call_note >= s->pool_user_slots)
+                FAIL("pool: shard %u %s slot %u holds a reply in the system region", s->id,
+                     t->name, i);
+        }
+    }
+    return 0;
+}
+
+static struct tina__slot *slot_of_handle(struct tina__shard *s, tina_handle h) {
+    uint32_t type = tina_handle_type(h), i = tina_handle_slot(h);
+    if (tina_handle_shard(h) != s->id || type >= s->type_count || i >= s->types[type].capacity)
+        return NULL;
+    return &s->types[type].slots[i];
+}
+
+static int check_timers(struct tina__shard *s, char *why, size_t why_size) {
+    struct tina__wheel *w = &s->wheel;
+    uint32_t armed = 0, free_count = 0;
+    for (uint32_t i = w->free_head; i != TINA__NIL && free_count <= w->capacity; i = w->timers[i].next)
+        free_count++;
+    for (uint32_t i = 0; i < w->capacity; i++) {
+        const struct tina__timer *e = &w->timers[i];
+        if (e->kind == 0) continue;
+        armed++;
+        struct tina__slot *owner = slot_of_handle(s, e->owner);
+        if (owner == NULL || owner->generation != tina_handle_generation(e->owner) ||
+            !slot_is_alive(owner))
+            FAIL("timers: shard %u timer %u (kind %u) belongs to %#llx, which is not alive", s->id,
+                 i, e->kind, (unsigned long long)e->owner);
+        uint32_t n = 0, found = 0;
+        for (uint32_t j = owner->timer_head; j != TINA__NIL && n++ <= w->capacity;
+             j = w->timers[j].owner_next)
+            found |= j == i;
+        if (!found)
+            FAIL("timers: shard %u timer %u is not in its owner's list", s->id, i);
+        if (e->kind == TINA__TIMER_CALL &&
+            (owner->state != TINA__CALLING || owner->call_timer != i || owner->call_corr != e->corr))
+            FAIL("timers: shard %u call timeout %u does not guard its owner's pending call", s->id, i);
+        if (e->kind == TINA__TIMER_IO &&
+            (!(owner->flags & TINA__IO_PARKED) || s->io == NULL ||
+             s->io->ops[owner->call_timer].timer != i))
+            FAIL("timers: shard %u I/O timeout %u does not guard its owner's operation", s->id, i);
+    }
+    if (armed != w->live || armed + free_count != w->capacity)
+        FAIL("timers: shard %u has %u armed and %u free entries of %u; live says %u", s->id,
+             armed, free_count, w->capacity, w->live);
+    return 0;
+}
+
+static int check_monitors(struct tina__shard *s, char *why, size_t why_size) {
+    struct tina__monitors *m = &s->monitors;
+    uint32_t free_count = 0, pending = 0, watching = 0;
+    for (uint32_t i = m->free_head; i != TINA__NIL && free_count <= m->capacity; i = m->entries[i].next)
+        free_count++;
+    for (uint32_t i = m->pending_head; i != TINA__NIL && pending <= m->capacity; i = m->entries[i].next)
+        pending++;
+    for (uint32_t i = 0; i < m->capacity; i++) {
+        const struct tina__monitor *e = &m->entries[i];
+        if (e->state != 1) continue; /* watching */
+        watching++;
+        struct tina__slot *target = slot_of_handle(s, e->target);
+        if (target == NULL || target->generation != tina_handle_generation(e->target) ||
+            !slot_is_alive(target))
+            FAIL("monitors: shard %u entry %u watches %#llx, which is not alive", s->id, i,
+                 (unsigned long long)e->target);
+        uint32_t n = 0, found = 0;
+        for (uint32_t j = target->monitor_head; j != TINA__NIL && n++ <= m->capacity;
+             j = m->entries[j].next)
+            found |= j == i;
+        if (!found) FAIL("monitors: shard %u entry %u is not in its target's list", s->id, i);
+    }
+    if (free_count + pending + watching != m->capacity)
+        FAIL("monitors: shard %u has %u free, %u pending and %u watching entries of %u", s->id,
+             free_count, pending, watching, m->capacity);
+    return 0;
+}
+
+static int check_fds(struct tina__shard *s, char *why, size_t why_size) {
+    struct tina__io *io = s->io;
+    if (io == NULL) return 0;
+    uint32_t open = 0;
+    for (uint32_t k = 0; k < io->fd_count; k++) {
+        const struct tina__fd *e = &io->fds[k];
+        if (e->os_fd < 0) continue;
+        open++;
+        struct tina__slot *owner = slot_of_handle(s, e->owner);
+        if (owner == NULL || owner->generation != tina_handle_generation(e->owner) ||
+            !slot_is_alive(owner))
+            FAIL("fds: shard %u descriptor %u is owned by %#llx, which is not alive", s->id, k,
+                 (unsigned long long)e->owner);
+    }
+    if (open != io->fds_open)
+        FAIL("fds: shard %u has %u descriptors open, fds_open says %u", s->id, open, io->fds_open);
+    return 0;
+}
+
+static size_t per_shard_slots(const struct tina_runtime *rt) {
     size_t slots = 0;
     for (uint32_t k = 0; k < rt->spec.type_count; k++) slots += rt->types[k].slots_per_shard;
-    return calloc(slots * rt->shard_count + 1, sizeof(uint32_t));
+    return slots;
+}
+
+/* Shadow generations, one per slot of every type of every shard, then a
+ * scratch byte per slot of the largest type (the lists checker's marks). */
+uint32_t *tina__sim_shadow_alloc(const struct tina_runtime *rt) {
+    size_t largest = 0;
+    for (uint32_t k = 0; k < rt->spec.type_count; k++)
+        if (rt->types[k].slots_per_shard > largest) largest = rt->types[k].slots_per_shard;
+    return calloc(per_shard_slots(rt) * rt->shard_count + (largest + 3) / 4 + 1, sizeof(uint32_t));
 }
 
 int tina__sim_check(struct tina_runtime *rt, const struct tina__sim *sim, uint32_t *shadow,
                     char *why, size_t why_size) {
-    size_t per_shard = 0;
-    for (uint32_t k = 0; k < rt->spec.type_count; k++) per_shard += rt->types[k].slots_per_shard;
+    size_t per_shard = per_shard_slots(rt);
+    uint8_t *seen = (uint8_t *)(shadow + per_shard * rt->shard_count); /* after the shadow */
     for (uint32_t id = 0; id < rt->shard_count; id++) {
         struct tina__shard *s = rt->shards[id];
         /* The specific checks first: a wrong mailbox count also unbalances the pool. */
-        if (check_mailboxes(s, why, why_size) || check_pool(s, why, why_size) ||
+        if (check_lists(s, seen, why, why_size) || check_mailboxes(s, why, why_size) ||
+            check_pool(s, why, why_size) || check_regions(s, why, why_size) ||
+            check_timers(s, why, why_size) || check_monitors(s, why, why_size) ||
+            check_fds(s, why, why_size) ||
             check_generations(s, shadow + per_shard * id, why, why_size) ||
             check_channels(s, why, why_size) ||
             /* a shard that sat out the round (a stall) is late by design */

@@ -26,17 +26,33 @@ static tina_msg *sim_channel_reserve(struct tina__shard *s, uint32_t to) {
     return m;
 }
 
-static void sim_channel_commit(struct tina__shard *s, uint32_t to) { ring_commit(s->outbound[to]); }
+static void sim_channel_commit(struct tina__shard *s, uint32_t to) {
+    struct tina__sim *sim = sim_of(s);
+    struct tina__ring *ring = s->outbound[to];
+    const tina_msg *m = &ring->slots[ring->producer.pending & ring->mask];
+    if (sim->carried) ++*tina__sim_net(sim->carried, s->shard_count, s->id, to, m->kind);
+    ring_commit(ring);
+}
+
+/* The network lost the envelope in slot `at` of the ring to `to`. */
+static void net_lost(struct tina__shard *s, uint32_t to, uint64_t at) {
+    struct tina__sim *sim = sim_of(s);
+    struct tina__ring *ring = s->outbound[to];
+    if (sim->lost)
+        ++*tina__sim_net(sim->lost, s->shard_count, s->id, to, ring->slots[at & ring->mask].kind);
+}
 
 /* The network loses some of this pass's messages: drop them from the
  * part of the ring written since the last publish, keeping the survivors in
  * order. */
-static void network_drops(struct tina__shard *s, struct tina__ring *ring, uint64_t from) {
+static void network_drops(struct tina__shard *s, uint32_t to, uint64_t from) {
     struct tina__sim *sim = sim_of(s);
+    struct tina__ring *ring = s->outbound[to];
     uint64_t kept = from;
     for (uint64_t at = from; at < ring->producer.pending; at++) {
         if (tina__sim_chance(sim->drops, sim->drop_per_million)) {
             sim->drops_injected++;
+            net_lost(s, to, at);
             continue;
         }
         if (kept != at) ring->slots[kept & ring->mask] = ring->slots[at & ring->mask];
@@ -83,9 +99,10 @@ static void sim_channel_publish(struct tina__shard *s) {
         if (sim->delays) fresh = sim->delays[(size_t)s->id * sim->shard_count + to].scheduled;
         if (partitioned(sim, s->id, to)) {
             sim->partition_drops[s->id > to] += ring->producer.pending - fresh;
+            for (uint64_t at = fresh; at < ring->producer.pending; at++) net_lost(s, to, at);
             ring->producer.pending = fresh; /* never accepted by the channel */
         } else if (sim->drop_per_million) {
-            network_drops(s, ring, fresh);
+            network_drops(s, to, fresh);
         }
         if (!sim->delays) (void)ring_publish(ring);
     }

@@ -159,6 +159,96 @@ static void partition_step(struct tina_runtime *rt, struct tina__sim *sim) {
     sim->partitions_injected++;
 }
 
+/* What a shard has done so far, as one number that moves whenever a pass
+ * changes anything an isolate or a peer could see: handler calls,
+ * deliveries and drops, timers, supervision, I/O, monitors, notices. */
+static uint64_t shard_progress(const struct tina__shard *s) {
+    const tina_shard_stats *st = &s->stats;
+    return st->dispatched + st->delivered + st->dropped_on_arrival + st->sent + st->timers_fired +
+           st->call_timeouts + st->call_failed + st->restarts + st->spawns + st->crashes +
+           st->done + st->terminated + st->quarantines + st->revivals + st->peer_notices +
+           st->downs_sent + st->notices_dropped + st->io_submitted + st->io_completed +
+           st->io_dead + st->io_cancelled + st->io_timeouts + st->shutdown_notices;
+}
+
+/* The spin detector: a pass that reports work but changed nothing is what
+ * a production shard would repeat at 100% CPU. */
+static void spin_watch(struct tina__sim *sim, const struct tina__shard *s, int worked) {
+    uint64_t now = shard_progress(s);
+    if (worked && now == sim->progress[s->id]) sim->spin_rounds[s->id]++;
+    else sim->spin_rounds[s->id] = 0;
+    sim->progress[s->id] = now;
+}
+
+/* The calm: every fault off from here on, so that what is pending can end. */
+static void calm_begin(struct tina__sim *sim) {
+    sim->calm = 1;
+    sim->calm_round = sim->round;
+    sim->crash_per_million = sim->drop_per_million = sim->stall_per_million = 0;
+    sim->init_fail_per_million = sim->partition_per_million = 0;
+    sim->io_error_per_million = 0;
+    sim->io_delay_max = 0;
+    sim->delay_min = sim->delay_max = 0;
+    sim->revive_random_per_million = 0;
+    if (sim->cut_left > 0) {
+        sim->cut_left = 0;
+        sim->partitions_healed++;
+    }
+    for (uint32_t id = 0; id < TINA_SHARD_COUNT_MAX; id++) sim->stall_left[id] = 0;
+}
+
+/* Why a run has not ended yet, for a liveness violation's text. */
+static void pending_describe(struct tina_runtime *rt, char *why, size_t why_size) {
+    size_t used = strlen(why);
+    for (uint32_t id = 0; id < rt->shard_count && used + 1 < why_size; id++) {
+        struct tina__shard *s = rt->shards[id];
+        uint32_t ready = 0, parked = 0, mail = 0;
+        for (uint32_t k = 0; k < s->type_count; k++) {
+            struct tina__type *t = &s->types[k];
+            ready += t->ready.head != TINA__NIL || t->yielded.head != TINA__NIL;
+            for (uint32_t i = 0; i < t->capacity; i++) {
+                parked += t->slots[i].state == TINA__CALLING;
+                mail += t->slots[i].mbox_count;
+            }
+        }
+        int n = snprintf(why + used, why_size - used,
+                         "; shard %u: ready types %u, parked %u, mail %u, restarts %u, timers %u, "
+                         "downs pending %u",
+                         id, ready, parked, mail, s->restart_pending, s->wheel.live,
+                         s->monitors.pending_head != TINA__NIL);
+        if (n < 0) break;
+        used += (size_t)n < why_size - used ? (size_t)n : why_size - used - 1;
+    }
+}
+
+/* Liveness: a shard spinning, or a calm that does not settle. */
+static int liveness_check(struct tina_runtime *rt, struct tina__sim *sim, char *why,
+                          size_t why_size) {
+    for (uint32_t id = 0; id < rt->shard_count; id++) {
+        if (sim->spin_rounds[id] < sim->spin_rounds_max) continue;
+        snprintf(why, why_size,
+                 "liveness: shard %u passed %u rounds in a row with work pending and nothing done "
+                 "(drain stalls %llu)",
+                 id, sim->spin_rounds[id], (unsigned long long)rt->shards[id]->stats.drain_stalls);
+        return 1;
+    }
+    if (sim->calm && sim->calm_rounds_max && sim->round - sim->calm_round > sim->calm_rounds_max) {
+        snprintf(why, why_size, "liveness: not settled %u rounds into the calm",
+                 sim->calm_rounds_max);
+        pending_describe(rt, why, why_size);
+        return 1;
+    }
+    return 0;
+}
+
+/* The operator at random: tina_revive on any shard, quarantined or not. */
+static void operator_step(struct tina_runtime *rt, struct tina__sim *sim) {
+    if (!tina__sim_chance(sim->operator_rng, sim->revive_random_per_million)) return;
+    uint32_t id = (uint32_t)(tina__rng_next(sim->operator_rng) % rt->shard_count);
+    sim->revivals_asked++;
+    (void)tina_revive(rt, id);
+}
+
 /* One round; returns non-zero if any shard did or has work. */
 static int round_run(struct tina_runtime *rt, struct tina__sim *sim, int shuffle) {
     uint32_t order[TINA_SHARD_COUNT_MAX];
@@ -181,8 +271,10 @@ static int round_run(struct tina_runtime *rt, struct tina__sim *sim, int shuffle
             continue;
         }
         tina__trap_set_shard(s);
-        busy |= tina__shard_pass(s);
+        int worked = tina__shard_pass(s);
+        busy |= worked;
         sim->ran[id] = 1;
+        spin_watch(sim, s, worked);
     }
     return busy;
 }
@@ -259,10 +351,13 @@ static uint32_t sim_loop(struct tina_runtime *rt, struct tina__sim *sim,
     uint32_t reason = TINA_SIM_ROUND_LIMIT;
     for (*rounds = 0; *rounds < limit;) {
         sim->now_ns += tick;
+        if (!sim->calm && sim->calm_at_ns && sim->now_ns >= sim->calm_at_ns) calm_begin(sim);
+        operator_step(rt, sim);
         int busy = round_run(rt, sim, shuffle);
         sim->round = ++*rounds;
         if (watchdog_step(rt, sim)) return TINA_SIM_WATCHDOG;
         revive_step(rt, sim);
+        if (liveness_check(rt, sim, why, why_size)) return TINA_SIM_CHECKER;
         if (*rounds % every == 0 && tina__sim_check(rt, sim, shadow, why, why_size))
             return TINA_SIM_CHECKER;
         if (atomic_load(&rt->stopping)) { reason = TINA_SIM_STOPPED; break; }
@@ -274,6 +369,7 @@ static uint32_t sim_loop(struct tina_runtime *rt, struct tina__sim *sim,
         }
     }
     /* And once more at the end. */
+    sim->final_check = reason + 1;
     if (tina__sim_check(rt, sim, shadow, why, why_size)) return TINA_SIM_CHECKER;
     return reason;
 }
@@ -365,6 +461,7 @@ static tina_result simulate(const tina_spec *spec, const tina_sim_config *config
     }
     tina__sim_stream(sim.partitions, sim.seed, TINA__SIM_DOMAIN_PARTITIONS);
     tina__sim_stream(sim.delay_rng, sim.seed, TINA__SIM_DOMAIN_DELAYS);
+    tina__sim_stream(sim.operator_rng, sim.seed, TINA__SIM_DOMAIN_OPERATOR);
     if (config) {
         sim.crash_per_million = config->crash_per_million;
         sim.drop_per_million = config->drop_per_million;
@@ -382,7 +479,12 @@ static tina_result simulate(const tina_spec *spec, const tina_sim_config *config
         sim.revive_after = config->revive_after_rounds;
         sim.check = config->check;
         sim.check_user = config->check_user;
+        sim.calm_at_ns = config->calm_at_ns;
+        sim.calm_rounds_max = config->calm_rounds_max;
+        sim.spin_rounds_max = config->spin_rounds_max;
+        sim.revive_random_per_million = config->revive_random_per_million;
     }
+    if (sim.spin_rounds_max == 0) sim.spin_rounds_max = 10000;
     if (sim.stall_rounds_max == 0) sim.stall_rounds_max = 10;
     if (sim.partition_rounds_max == 0) sim.partition_rounds_max = 100;
     tina_spec copy = *spec;
@@ -393,7 +495,12 @@ static tina_result simulate(const tina_spec *spec, const tina_sim_config *config
         tina__sim_io_free(&sim); /* shard 0 may have made the world before shard 1 failed */
         return r;
     }
-    if ((sim.delay_max > 0) && tina__sim_delays_alloc(&sim, rt) != 0) {
+    size_t channels = (size_t)rt->shard_count * rt->shard_count * 5;
+    sim.carried = calloc(channels, sizeof(uint64_t));
+    sim.lost = calloc(channels, sizeof(uint64_t));
+    if (!sim.carried || !sim.lost || ((sim.delay_max > 0) && tina__sim_delays_alloc(&sim, rt) != 0)) {
+        free(sim.carried);
+        free(sim.lost);
         tina__sim_delays_free(&sim);
         tina_destroy(rt);
         tina__sim_io_free(&sim);
@@ -419,6 +526,8 @@ static tina_result simulate(const tina_spec *spec, const tina_sim_config *config
     free(shadow);
     report_fill(rt, &sim, reason, rounds, report);
     tina__sim_delays_free(&sim);
+    free(sim.carried);
+    free(sim.lost);
     atomic_store(&rt->started, 2);
     if (traps) {
         tina__trap_thread_leave();

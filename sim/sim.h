@@ -15,6 +15,7 @@
  *   0x0002            network drops
  *   0x0003            partitions
  *   0x0004            delivery delays
+ *   0x0005            the operator's random revivals
  *   0x0100 + shard    that shard's isolate random source (tina_random)
  *   0x0200 + shard    that shard's I/O faults (io_sim.c: errors, delays)
  *   0x0300 + shard    that shard's crash injection
@@ -32,6 +33,7 @@ enum {
     TINA__SIM_DOMAIN_DROPS = 0x0002,
     TINA__SIM_DOMAIN_PARTITIONS = 0x0003,
     TINA__SIM_DOMAIN_DELAYS = 0x0004,
+    TINA__SIM_DOMAIN_OPERATOR = 0x0005,
     TINA__SIM_DOMAIN_ISOLATE = 0x0100,
     TINA__SIM_DOMAIN_IO = 0x0200,
     TINA__SIM_DOMAIN_CRASH = 0x0300,
@@ -74,7 +76,30 @@ struct tina__sim {
     struct tina__sim_world *world;     /* io_sim.c: network and files; NULL until an io_setup */
     tina_sim_check_fn check;           /* the user's checker, or NULL */
     void *check_user;
+    /* Liveness (sim.c): the calm phase and the spin detector. */
+    uint64_t calm_at_ns;               /* 0: no calm phase */
+    uint32_t calm_rounds_max;          /* the run must end this many rounds into the calm */
+    uint32_t calm;                     /* the calm has begun */
+    uint64_t calm_round;               /* ... at this round */
+    uint32_t spin_rounds_max;
+    uint32_t spin_rounds[TINA_SHARD_COUNT_MAX]; /* passes in a row with work and no progress */
+    uint64_t progress[TINA_SHARD_COUNT_MAX];    /* the shard's progress counters, last pass */
+    uint32_t revive_random_per_million;
+    uint64_t operator_rng[4];          /* TINA__SIM_DOMAIN_OPERATOR stream */
+    uint64_t revivals_asked;
+    uint32_t final_check;              /* the checkers' last call, at the end of the run */
+    /* What the network carried, per channel and envelope kind, counted by
+     * the platform as it goes (platform_sim.c): [(from * n + to) * 5 + kind].
+     * carried: committed into the ring; lost: dropped by the network or a
+     * partition before the channel accepted it.  NULL until the run starts. */
+    uint64_t *carried, *lost;
 };
+
+/* The network's count for channel from -> to and a tina_msg_kind. */
+static inline uint64_t *tina__sim_net(uint64_t *counts, uint32_t shard_count, uint32_t from,
+                                      uint32_t to, uint32_t kind) {
+    return &counts[((size_t)from * shard_count + to) * 5 + (kind < 5 ? kind : 4)];
+}
 
 /* Delivery delays of one channel: the release round of each written slot;
  * the ring's tail is moved only past released slots, so order holds. */
