@@ -234,6 +234,49 @@ Test(sched, yield_resumes_on_the_next_pass_with_resume_tag, .timeout = 60) {
 }
 
 /* ------------------------------------------------------------------------ */
+/* Yield with mail waiting: the mail comes first, the resume only without.    */
+/* ------------------------------------------------------------------------ */
+
+#define YIELD_MAIL 3
+static uint32_t ym_mail, ym_resumes, ym_yields;
+
+static tina_effect ym_yielder(void *self, tina_ctx *ctx, const tina_msg *msg) {
+    H_UNUSED(self);
+    if (msg->tag == TINA_TAG_RESUME && ym_mail < YIELD_MAIL) ym_resumes++;
+    if (msg->tag == TAG_GO) ym_mail++;
+    if (ym_mail == YIELD_MAIL) {
+        tina_request_stop(ctx);
+        return tina_receive();
+    }
+    if (++ym_yields > 100) {
+        h_fail(ctx, __FILE__, __LINE__, "a yield loop never read its mailbox");
+        return tina_receive();
+    }
+    return tina_yield(); /* a loop that yields forever, reading what comes */
+}
+
+static tina_effect ym_sender(void *self, tina_ctx *ctx, const tina_msg *msg) {
+    H_UNUSED(self), H_UNUSED(msg);
+    for (int k = 0; k < YIELD_MAIL; k++)
+        H_CHECK_RESULT(ctx, tina_send(ctx, tina_child_handle(ctx, 0, 0), TAG_GO, NULL, 0), TINA_OK);
+    return tina_receive();
+}
+
+Test(sched, a_yielding_isolate_is_handed_its_mail_before_a_resume, .timeout = 60) {
+    const tina_type_spec types[] = {
+        H_TYPE("yielder", plain, 1, 0, 1, h_kick_init, ym_yielder),
+        H_TYPE("sender", plain, 1, 0, 1, h_kick_init, ym_sender),
+    };
+    const tina_child_spec children[] = {H_CHILD(0, 0), H_CHILD(1, 0)};
+    tina_spec spec = h_spec(types, 2, children, 2, 1);
+    tina_runtime *rt = h_boot_and_run(&spec);
+    h_assert_no_failures();
+    cr_assert(eq(u32, ym_mail, YIELD_MAIL), "every message reached the yield loop");
+    cr_assert(eq(u32, ym_resumes, 0), "no resume while mail waited");
+    tina_destroy(rt);
+}
+
+/* ------------------------------------------------------------------------ */
 /* FIFO within a type: isolates run in the order they became ready.           */
 /* ------------------------------------------------------------------------ */
 

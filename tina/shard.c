@@ -726,8 +726,10 @@ static void effect_apply(struct tina__shard *s, struct tina__type *t, uint32_t i
 /* Dispatch                                                                  */
 /* ------------------------------------------------------------------------ */
 
-/* The message to hand the isolate next, in priority order: resume notice,
- * the pending call's outcome, fired timers, then the mailbox.  Notices and
+/* The message to hand the isolate next, in priority order: the shutdown
+ * notice, the pending call's outcome, fired timers, the mailbox, and only
+ * then, if nothing else waits, the resume a yield asked for (SPEC 13:
+ * yield means "run me again soon", not "ignore my mail").  Notices and
  * timers are synthesized into s->synth; *pool_index is NIL for them. */
 static const tina_msg *next_message(struct tina__shard *s, struct tina__type *t, uint32_t i,
                                     uint32_t *pool_index) {
@@ -756,8 +758,13 @@ static const tina_msg *next_message(struct tina__shard *s, struct tina__type *t,
         m->tag = TINA_TAG_SHUTDOWN;
         s->stats.shutdown_notices++;
     } else if (note == TINA__NIL && (slot->flags & TINA__RESUME)) {
-        slot->flags &= (uint8_t)~TINA__RESUME;
-        m->tag = TINA_TAG_RESUME;
+        slot->flags &= (uint8_t)~TINA__RESUME; /* the mail, if any, runs it instead */
+        if (slot->fired_head == TINA__NIL && slot->mbox_head != TINA__NIL) {
+            *pool_index = mailbox_pop(s, slot);
+            return &s->msgs[*pool_index];
+        }
+        if (slot->fired_head != TINA__NIL) (void)tina__timer_deliver(s, slot, m);
+        else m->tag = TINA_TAG_RESUME;
     } else if (note == TINA__NOTE_IO) {
         tina__io_deliver(s, slot, m);
     } else if (note == TINA__NOTE_TIMEOUT) {
