@@ -293,3 +293,67 @@ Test(trap, abrt_sent_to_the_process_ends_it, .timeout = 30, .signal = SIGABRT,
      .disabled = TRAP_TEST_DISABLED) {
     run_until_killed(FAULT_ABRT_TO_PROCESS, true);
 }
+
+/* ---- a fault inside a runtime call takes nothing with it ------------------ */
+
+/* A bad args pointer handed to tina_spawn and tina_spawn_child faults
+ * inside the runtime's call (trapped: the caller crashes) three times; the
+ * caller's fourth incarnation then spawns into every slot of the `kid`
+ * type and fills its group's dynamic room.  Nothing the faulting calls
+ * began may be left taken: no slot, no dynamic count. */
+#define KIDS 2u
+static uint32_t g_spawner_starts, g_kids_spawned, g_children_spawned;
+
+static uint32_t spawner_init(void *self, tina_ctx *ctx, const void *args, size_t size) {
+    H_UNUSED(self), H_UNUSED(args), H_UNUSED(size);
+    g_spawner_starts++;
+    h_kick(ctx);
+    return 0;
+}
+
+static tina_effect kid_handle(void *self, tina_ctx *ctx, const tina_msg *msg) {
+    H_UNUSED(self), H_UNUSED(ctx), H_UNUSED(msg);
+    return tina_receive();
+}
+
+static tina_effect spawner_handle(void *self, tina_ctx *ctx, const tina_msg *msg) {
+    H_UNUSED(self), H_UNUSED(msg);
+    tina_handle h;
+    if (g_spawner_starts <= 3) { /* fault inside the runtime's call */
+        const void *bad = (const void *)(uintptr_t)8;
+        if (g_spawner_starts % 2) (void)tina_spawn(ctx, 1, bad, 16, &h);
+        else (void)tina_spawn_child(ctx, 1, TINA_RESTART_TEMPORARY, 1, bad, 16, &h);
+        h_fail(ctx, __FILE__, __LINE__, "the bad pointer did not fault");
+        return tina_receive();
+    }
+    for (uint32_t k = 0; k < KIDS; k++) /* the group's dynamic room, then the type's slots */
+        if (tina_spawn_child(ctx, 1, TINA_RESTART_TEMPORARY, 1, NULL, 0, &h) == TINA_OK)
+            g_children_spawned++;
+    tina_request_stop(ctx);
+    return tina_receive();
+}
+
+Test(trap, a_fault_inside_spawn_leaks_no_slot_and_no_dynamic_room, .timeout = 30,
+     .disabled = TRAP_TEST_DISABLED) {
+    tina_type_spec types[] = {H_TYPE("spawner", victim, 1, 0, 1, spawner_init, spawner_handle),
+                              H_TYPE("kid", victim, KIDS, 0, 1, NULL, kid_handle)};
+    tina_child_spec children[] = {H_CHILD_ARGS(0, 0, TINA_RESTART_PERMANENT, &g_fault)};
+    children[0].group = 0;
+    static const tina_group_spec groups[] = {
+        {.parent = TINA_GROUP_NONE, .strategy = TINA_ONE_FOR_ONE, .restart_max = 100,
+         .window_ns = 1000000000ull},
+        {.parent = 0, .strategy = TINA_ONE_FOR_ONE, .restart_max = 100,
+         .window_ns = 1000000000ull, .dynamic_max = KIDS}};
+    tina_spec spec = h_spec(types, 2, children, 1, 1);
+    spec.groups = groups;
+    spec.group_count = 2;
+    g_spawner_starts = g_kids_spawned = g_children_spawned = 0;
+    tina_runtime *rt = h_create(&spec);
+    h_run(rt);
+    h_assert_no_failures();
+    tina_shard_stats st = h_stats(rt, 0);
+    cr_assert(eq(u32, g_spawner_starts, 4), "three faults, three restarts");
+    cr_assert(eq(u64, st.crash_segv, 3));
+    cr_assert(eq(u32, g_children_spawned, KIDS), "every kid slot and all the room were free");
+    tina_destroy(rt);
+}

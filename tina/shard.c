@@ -583,6 +583,10 @@ static tina_result spawn_into(struct tina__shard *s, uint32_t type_id, const voi
     if (out) *out = TINA_HANDLE_NONE;
     if (type_id >= s->type_count || (args_size > 0 && args == NULL)) return TINA_EINVAL;
     if (args_size > TINA_ARGS_MAX) return TINA_ETOO_BIG;
+    /* Read the user's args before taking anything: a bad pointer faults
+     * here (the trap crashes the caller) with no slot or room taken. */
+    uint8_t copy[TINA_ARGS_MAX];
+    if (args_size) memcpy(copy, args, args_size);
     struct tina__type *t = &s->types[type_id];
     uint32_t i = t->free_head;
     if (i == TINA__NIL) {
@@ -595,7 +599,7 @@ static tina_result spawn_into(struct tina__shard *s, uint32_t type_id, const voi
     slot->child = child;
     if (child != TINA__NIL) s->groups[child & ~TINA__DYNAMIC].dynamic_count++;
     slot->args_size = (uint8_t)args_size;
-    if (args_size) memcpy(t->args + (size_t)i * TINA_ARGS_MAX, args, args_size);
+    if (args_size) memcpy(t->args + (size_t)i * TINA_ARGS_MAX, copy, args_size);
     tina_handle h = tina_handle_make(s->id, type_id, i, slot->generation);
     if (out) *out = h;
     (void)tina__isolate_start(s, t, i);
