@@ -250,7 +250,9 @@ static inline tina_effect tina_crash(uint32_t reason) {
     return e;
 }
 /* Payload over 96 bytes or a reserved tag wakes the caller at once with
- * TINA_TAG_CALL_FAILED carrying TINA_ETOO_BIG / TINA_ERESERVED_TAG. */
+ * TINA_TAG_CALL_FAILED carrying TINA_ETOO_BIG / TINA_ERESERVED_TAG; so does
+ * a timeout of 0 (TINA_EINVAL).  A timeout too large to add to the clock
+ * (UINT64_MAX, say) saturates: the call waits for its reply, forever. */
 static inline tina_effect tina_call(tina_handle to, uint16_t tag, const void *payload, size_t size,
                                     uint64_t timeout_ns) {
     tina_effect e = {0};
@@ -374,7 +376,8 @@ static inline tina_effect tina_io_recvfrom(tina_fd fd, uint32_t max) {
 /* Give an accept, connect, recv, send or recvfrom a deadline: if it has not
  * completed timeout_ns after it is applied, it is cancelled and completes
  * with -ETIMEDOUT (stats.io_timeouts).  Other ops have no room for one: the
- * result is an effect refused with TINA_EINVAL.  A timeout of 0 means none. */
+ * result is an effect refused with TINA_EINVAL.  A timeout of 0 means none,
+ * and one too large to add to the clock saturates: none either. */
 static inline tina_effect tina_io_timeout(tina_effect e, uint64_t timeout_ns) {
     if (e.kind != TINA_EFFECT_IO || e.tag == TINA_IO_READ || e.tag == TINA_IO_WRITE ||
         e.tag == TINA_IO_SENDTO || e.tag == TINA_IO_CLOSE) {
@@ -514,7 +517,8 @@ typedef struct tina_spec {
     uint32_t no_signal_handlers;   /* non-zero: tina_run leaves SIGINT/SIGTERM alone */
     uint32_t no_trap_handlers;     /* non-zero: no trap boundary (faults kill the process) */
     uint32_t log_level;            /* minimum tina_log_level printed; TINA_LOG_INFO */
-    uint64_t shutdown_timeout_ns;  /* graceful shutdown bound; 5 s */
+    uint64_t shutdown_timeout_ns;  /* graceful shutdown bound; 5 s (too large for the
+                                      clock, e.g. UINT64_MAX: no bound) */
     uint32_t monitor_slots;        /* monitor entries per shard; 4096 */
     uint64_t watchdog_ns;          /* a pass longer than this is a stall; 1 s */
     uint32_t watchdog_policy;      /* tina_watchdog_policy */
@@ -570,7 +574,9 @@ typedef uint64_t tina_timer_id;
  * refused for a full mailbox or pool).  A periodic timer has at most one
  * undelivered fire: periods missed while the isolate was busy are skipped.
  * Only the owner's own timers can be cancelled; cancelling a fired but
- * undelivered timer withdraws it.
+ * undelivered timer withdraws it.  Deadlines saturate: a delay (or a
+ * period) too large to add to the shard clock means "never" -- the timer
+ * stays armed and cancellable but never fires -- never "now".
  * Returns TINA_OK, TINA_ERESERVED_TAG, TINA_ETIMER_EXHAUSTED. */
 TINA_WUR tina_result tina_timer_set(tina_ctx *ctx, uint64_t delay_ns, uint64_t period_ns,
                                     uint16_t tag, tina_timer_id *out);

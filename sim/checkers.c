@@ -124,7 +124,7 @@ static int check_liveness(struct tina__shard *s, uint64_t now, char *why, size_t
     uint64_t late = 2 * w->resolution_ns;
     for (uint32_t b = 0; b <= w->mask; b++)
         for (uint32_t i = w->buckets[b]; i != TINA__NIL; i = w->timers[i].next)
-            if (w->timers[i].deadline_ns + late < now)
+            if (now > w->timers[i].deadline_ns && now - w->timers[i].deadline_ns > late)
                 FAIL("liveness: shard %u timer %u (%s) is %llu ns overdue", s->id, i,
                      w->timers[i].kind == TINA__TIMER_CALL ? "a call's timeout" : "user",
                      (unsigned long long)(now - w->timers[i].deadline_ns));

@@ -176,6 +176,7 @@ struct tina__monitors {
 /* ------------------------------------------------------------------------ */
 
 enum tina__timer_kind { TINA__TIMER_USER = 1, TINA__TIMER_CALL = 2, TINA__TIMER_IO = 3 };
+#define TINA__NEVER UINT64_MAX /* a deadline that saturated: it never comes */
 
 struct tina__timer {
     uint64_t deadline_ns;  /* absolute shard time */

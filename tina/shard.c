@@ -891,7 +891,8 @@ static void slot_forget_restart(struct tina__shard *s, struct tina__type *t, uin
  * dropped.  O(slots), once. */
 static void shutdown_begin(struct tina__shard *s) {
     s->shutdown_seen = 1;
-    s->shutdown_deadline_ns = tina__shard_now(s) + s->rt->spec.shutdown_timeout_ns;
+    uint64_t now = tina__shard_now(s), bound = s->rt->spec.shutdown_timeout_ns;
+    s->shutdown_deadline_ns = bound >= TINA__NEVER - now ? TINA__NEVER : now + bound; /* saturates */
     for (uint32_t k = 0; k < s->type_count; k++) {
         struct tina__type *t = &s->types[k];
         for (uint32_t i = 0; i < t->capacity && (t->live > 0 || s->restart_pending > 0); i++) {

@@ -31,6 +31,11 @@
  *
  * Timer ids are (generation << 32 | index); the generation is bumped when
  * an entry is freed, so an old id can never cancel a newer timer.
+ *
+ * Deadlines saturate: a delay or period too large to add to the clock
+ * gives TINA__NEVER, and such an entry stays owned (cancel and teardown
+ * find it) but in no list, so it never fires and never keeps a shard
+ * awake.  The same holds for call and I/O timeouts, armed here too.
  */
 #include <string.h>
 
@@ -57,8 +62,16 @@ void tina__wheel_init(struct tina__wheel *w, struct tina__timer *timers, uint32_
     w->free_head = 0;
 }
 
+/* The tick whose boundary is the first at or after the deadline, without
+ * overflowing near UINT64_MAX. */
 static inline uint64_t due_tick(const struct tina__wheel *w, const struct tina__timer *e) {
-    return (e->deadline_ns + w->resolution_ns - 1) / w->resolution_ns;
+    return e->deadline_ns / w->resolution_ns + (e->deadline_ns % w->resolution_ns != 0);
+}
+
+/* now + delay, or TINA__NEVER if that does not fit (SPEC 13: a delay too
+ * large to add to the clock means "never", never "now"). */
+static inline uint64_t deadline_after(uint64_t now, uint64_t delay_ns) {
+    return delay_ns >= TINA__NEVER - now ? TINA__NEVER : now + delay_ns;
 }
 
 static struct tina__slot *slot_of(struct tina__shard *s, tina_handle owner) {
@@ -112,6 +125,10 @@ static void due_append(struct tina__wheel *w, uint32_t i) {
 
 static void entry_schedule(struct tina__wheel *w, uint32_t i) {
     struct tina__timer *e = &w->timers[i];
+    if (e->deadline_ns == TINA__NEVER) { /* owned, cancellable, in no list: never fires */
+        e->where = IN_NONE;
+        return;
+    }
     uint64_t tick = due_tick(w, e);
     if (tick <= w->tick) {
         due_append(w, i);
@@ -153,7 +170,7 @@ uint32_t tina__timer_add(struct tina__shard *s, struct tina__slot *owner_slot, t
     if (w->live == 0) w->tick = now / w->resolution_ns;
     w->free_head = e->next;
     w->live++;
-    e->deadline_ns = delay_ns == 0 ? 0 : now + delay_ns;
+    e->deadline_ns = delay_ns == 0 ? 0 : deadline_after(now, delay_ns);
     e->period_ns = period_ns;
     e->owner = owner;
     e->corr = corr;
@@ -239,9 +256,9 @@ uint32_t tina__timer_deliver(struct tina__shard *s, struct tina__slot *slot, tin
     out->size = sizeof(id);
     memcpy(out->payload, &id, sizeof(id));
     if (e->period_ns) {
-        e->deadline_ns += e->period_ns;
         uint64_t now = tina__shard_now(s);
-        if (e->deadline_ns <= now) e->deadline_ns = now + e->period_ns;
+        e->deadline_ns = deadline_after(e->deadline_ns, e->period_ns);
+        if (e->deadline_ns <= now) e->deadline_ns = deadline_after(now, e->period_ns);
         entry_schedule(w, i);
     } else {
         entry_free(s, slot, i);
