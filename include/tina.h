@@ -67,6 +67,7 @@ extern "C" {
     X(ENO_MEMORY, -12, "could not reserve the memory the boot spec needs")          \
     X(ESYSTEM, -13, "operating system call failed (thread, topology or signal)")    \
     X(ESTATE, -14, "operation not allowed in the runtime's current state")          \
+    X(ESHUTDOWN, -15, "cut short: a graceful shutdown began")                       \
     X(EMONITOR_EXHAUSTED, -16, "no free monitor entry on the target's shard")       \
     X(EGROUP_FULL, -17, "the group already has dynamic_max dynamic children")          \
     X(ESPEC_NULL, -20, "spec: spec pointer is NULL")                                 \
@@ -249,10 +250,16 @@ static inline tina_effect tina_crash(uint32_t reason) {
     e.reason = reason;
     return e;
 }
-/* Payload over 96 bytes or a reserved tag wakes the caller at once with
- * TINA_TAG_CALL_FAILED carrying TINA_ETOO_BIG / TINA_ERESERVED_TAG; so does
- * a timeout of 0 (TINA_EINVAL).  A timeout too large to add to the clock
- * (UINT64_MAX, say) saturates: the call waits for its reply, forever. */
+/* The caller parks until exactly one outcome: the reply (TINA_MSG_REPLY),
+ * TINA_TAG_CALL_TIMEOUT, or TINA_TAG_CALL_FAILED carrying an int32 result.
+ * It fails at once when the request cannot be sent (TINA_EMAILBOX_FULL,
+ * TINA_ESTALE, TINA_EHANDLE, TINA_EPOOL_EXHAUSTED -- the reply's slot is
+ * reserved as the call is made -- TINA_ETOO_BIG, TINA_ERESERVED_TAG, a
+ * timeout of 0: TINA_EINVAL); promptly when the runtime learns it failed
+ * (the request dropped on arrival, or its callee ended without answering:
+ * TINA_ESTALE, TINA_EMAILBOX_FULL, TINA_EPOOL_EXHAUSTED); and when a
+ * graceful shutdown begins (TINA_ESHUTDOWN).  A timeout too large to add
+ * to the clock (UINT64_MAX, say) saturates: the call waits, forever. */
 static inline tina_effect tina_call(tina_handle to, uint16_t tag, const void *payload, size_t size,
                                     uint64_t timeout_ns) {
     tina_effect e = {0};
@@ -606,23 +613,30 @@ tina_handle tina_child_handle(const tina_ctx *ctx, uint32_t child_index, uint32_
  * ends (done, crash, torn down by its supervisor, its shard quarantined) the
  * watcher receives one TINA_TAG_DOWN message (kind TINA_MSG_SYSTEM) whose
  * payload is a tina_down.  Monitoring a handle that is already dead gives a
- * DOWN with how = TINA_DOWN_NOPROC.  A DOWN is never delivered to a
- * successor of a dead watcher.  Returns TINA_OK, TINA_EHANDLE,
- * TINA_EMAILBOX_FULL (the channel to the target's shard is full: retry),
- * TINA_ESTALE (the target's shard is quarantined) or TINA_EMONITOR_EXHAUSTED.
+ * DOWN with how = TINA_DOWN_NOPROC; one the target's shard has no entry for
+ * gives how = TINA_DOWN_NO_MONITOR.  A DOWN takes no message slot (it waits
+ * in the monitor's entry, delivered ahead of queued mail) and is never
+ * delivered to a successor of a dead watcher.  Each monitor holds an entry
+ * of this shard's monitor_slots (and one of the target's, if remote) until
+ * its DOWN is delivered.  Returns TINA_OK, TINA_EHANDLE, TINA_EMAILBOX_FULL
+ * (the channel to the target's shard is full: retry), TINA_ESTALE (the
+ * target's shard is quarantined) or TINA_EMONITOR_EXHAUSTED (no entry free).
  */
 typedef enum tina_down_how {
     TINA_DOWN_DONE = 0,        /* returned tina_done(), or finished draining */
     TINA_DOWN_CRASHED = 1,     /* tina_crash(), a failed init or a trapped fault */
     TINA_DOWN_TERMINATED = 2,  /* torn down by its group's strategy */
     TINA_DOWN_QUARANTINED = 3, /* its shard was quarantined */
-    TINA_DOWN_NOPROC = 4       /* it was already dead when monitored */
+    TINA_DOWN_NOPROC = 4,      /* it was already dead when monitored */
+    TINA_DOWN_NO_MONITOR = 5   /* not a death: the target's shard had no monitor entry free
+                                  (reason: TINA_EMONITOR_EXHAUSTED, as an int32); the
+                                  target may well be alive */
 } tina_down_how;
 
 typedef struct tina_down {
     tina_handle target;
     uint32_t how;    /* tina_down_how */
-    uint32_t reason; /* the crash reason, 0 otherwise */
+    uint32_t reason; /* the crash reason; NO_MONITOR: the tina_result; 0 otherwise */
 } tina_down;
 
 TINA_WUR tina_result tina_monitor(tina_ctx *ctx, tina_handle target);
@@ -664,7 +678,8 @@ uint16_t tina_local_port(tina_ctx *ctx, tina_fd fd);
  * (fd_transfer_dropped).  Returns TINA_OK, TINA_EFD_STALE, TINA_EIO_BUSY
  * (an operation is in flight on it, or bytes already arrived for it that
  * no recv has taken yet: receive them, then hand over), TINA_EHANDLE, TINA_ESTALE,
- * TINA_EMAILBOX_FULL or TINA_EPOOL_EXHAUSTED (the descriptor stays here). */
+ * TINA_EMAILBOX_FULL or TINA_EPOOL_EXHAUSTED (the descriptor stays here):
+ * a handoff is user traffic, under the receiver's mailbox bound. */
 TINA_WUR tina_result tina_fd_transfer(tina_ctx *ctx, tina_fd fd, tina_handle to, uint64_t note);
 
 /* ------------------------------------------------------------------------ */
@@ -681,11 +696,12 @@ TINA_WUR tina_result tina_fd_transfer(tina_ctx *ctx, tina_fd fd, tina_handle to,
     X(pool_exhausted)     /* sends refused: user region empty */                        \
     X(stale)              /* sends refused: local target dead */                        \
     X(invalid)            /* sends refused: bad handle, reserved tag, too big */        \
-    X(dropped_on_arrival) /* from channels: stale, full mailbox or late reply */        \
+    X(dropped_on_arrival) /* from channels: stale, full mailbox, no room, late reply */ \
     X(dropped_stale)      /*   of which stale */                                        \
     X(dropped_full)       /*   of which mailbox full */                                 \
+    X(dropped_pool)       /*   of which user region empty (never a stall: SPEC 13) */  \
     X(late_replies)       /*   of which replies after timeout (or to a dead caller) */  \
-    X(drain_stalls)       /* channel drains paused: pool empty, retried next pass */    \
+    X(answers_lost)       /* call-failed or no-monitor answers with no room back */       \
     X(calls)              /* call effects */                                            \
     X(call_failed)        /* calls woken at once: request not sent */                   \
     X(call_timeouts)      /* calls woken by their timeout */                            \
@@ -710,9 +726,10 @@ TINA_WUR tina_result tina_fd_transfer(tina_ctx *ctx, tina_fd fd, tina_handle to,
     X(revivals)           /* times this shard was rebuilt after a quarantine */        \
     X(peer_notices)       /* shard quarantined/restarted notices delivered */           \
     X(stalls)             /* passes the watchdog found stuck past watchdog_ns */        \
-    X(monitors_set)       /* monitor entries created on this shard */                   \
+    X(monitors_set)       /* monitors set by this shard's isolates */                   \
+    X(monitor_exhausted)  /* monitors refused: no entry free (here, or on the target's) */ \
     X(downs_sent)         /* DOWN messages delivered or put into a channel */           \
-    X(downs_deferred)     /* DOWN messages retried next pass (pool or channel full) */ \
+    X(downs_deferred)     /* DOWN messages retried next pass (channel full) */         \
     X(timers_set)                                                                       \
     X(timers_cancelled)                                                                 \
     X(timers_fired)                                                                     \
@@ -806,8 +823,9 @@ void tina_stop(tina_runtime *rt);
  * first SIGINT/SIGTERM calls it, a second one calls tina_stop).  Every live
  * isolate, on every shard, receives one TINA_TAG_SHUTDOWN message (kind
  * TINA_MSG_SYSTEM) ahead of its queued mail -- it needs no message slot,
- * so it arrives even with the pool exhausted; a parked caller gets it after
- * its call's outcome.  An isolate may then drain: it keeps handling its
+ * so it arrives even with the pool exhausted; a pending call is cut short
+ * (TINA_TAG_CALL_FAILED carrying TINA_ESHUTDOWN) and the notice comes
+ * right after.  An isolate may then drain: it keeps handling its
  * mail, timers, yields and calls; the first time it parks in receive with
  * nothing left to handle, it is done.  Nothing is restarted.  When every
  * shard has no isolate left, or shutdown_timeout_ns has passed, the shards

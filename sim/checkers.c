@@ -28,7 +28,8 @@
  *               guards its owner's pending call, an I/O timeout its op;
  *               live and free entries add up to the table
  *   monitors    a watching entry names a live target and is in that
- *               target's list; free, watching and pending entries add up
+ *               target's list; a DOWN waits in its live watcher's ring and
+ *               every ring holds DOWNs only; the states add up
  *   descriptors every open descriptor has a live owner and is in its list
  *   channels    head <= tail <= pending, and dropped <= head
  *   liveness    no timer overdue by more than two wheel ticks, so no caller
@@ -81,7 +82,8 @@ static int check_mailboxes(struct tina__shard *s, char *why, size_t why_size) {
             if (n != slot->mbox_count)
                 FAIL("mailbox: shard %u %s slot %u holds %u messages, its count says %u", s->id,
                      t->name, i, n, slot->mbox_count);
-            if (slot->state == TINA__IDLE && (n > 0 || slot->fired_head != TINA__NIL))
+            if (slot->state == TINA__IDLE &&
+                (n > 0 || slot->fired_head != TINA__NIL || slot->downs != TINA__NIL))
                 FAIL("mailbox: shard %u %s slot %u is parked with mail waiting", s->id, t->name, i);
         }
     }
@@ -204,7 +206,8 @@ static int check_regions(struct tina__shard *s, char *why, size_t why_size) {
             uint32_t n = 0;
             for (uint32_t m = slot->mbox_head; m != TINA__NIL && n++ <= slot->mbox_count;
                  m = s->msgs[m].link) {
-                int system = s->msgs[m].kind == TINA_MSG_SYSTEM;
+                /* a handoff is user traffic in a system envelope */
+                int system = s->msgs[m].kind == TINA_MSG_SYSTEM && s->msgs[m].tag != TINA_TAG_TRANSFER;
                 if (system != (m >= s->pool_user_slots))
                     FAIL("pool: shard %u %s slot %u holds a %s message (tag %#x) in the %s region",
                          s->id, t->name, i, system ? "system" : "user", s->msgs[m].tag,
@@ -261,29 +264,59 @@ static int check_timers(struct tina__shard *s, char *why, size_t why_size) {
 
 static int check_monitors(struct tina__shard *s, char *why, size_t why_size) {
     struct tina__monitors *m = &s->monitors;
-    uint32_t free_count = 0, pending = 0, watching = 0;
+    uint32_t free_count = 0, pending = 0, other = 0, in_rings = 0;
     for (uint32_t i = m->free_head; i != TINA__NIL && free_count <= m->capacity; i = m->entries[i].next)
         free_count++;
     for (uint32_t i = m->pending_head; i != TINA__NIL && pending <= m->capacity; i = m->entries[i].next)
         pending++;
     for (uint32_t i = 0; i < m->capacity; i++) {
         const struct tina__monitor *e = &m->entries[i];
-        if (e->state != 1) continue; /* watching */
-        watching++;
-        struct tina__slot *target = slot_of_handle(s, e->target);
-        if (target == NULL || target->generation != tina_handle_generation(e->target) ||
-            !slot_is_alive(target))
-            FAIL("monitors: shard %u entry %u watches %#llx, which is not alive", s->id, i,
-                 (unsigned long long)e->target);
-        uint32_t n = 0, found = 0;
-        for (uint32_t j = target->monitor_head; j != TINA__NIL && n++ <= m->capacity;
-             j = m->entries[j].next)
-            found |= j == i;
-        if (!found) FAIL("monitors: shard %u entry %u is not in its target's list", s->id, i);
+        if (e->state == 0 || e->state == 2) continue; /* free, pending: counted by their lists */
+        other++;
+        if (e->state == 1) { /* watching: a live target's list holds it */
+            struct tina__slot *target = slot_of_handle(s, e->target);
+            if (target == NULL || target->generation != tina_handle_generation(e->target) ||
+                !slot_is_alive(target))
+                FAIL("monitors: shard %u entry %u watches %#llx, which is not alive", s->id, i,
+                     (unsigned long long)e->target);
+            uint32_t n = 0, found = 0;
+            for (uint32_t j = target->monitor_head; j != TINA__NIL && n++ <= m->capacity;
+                 j = m->entries[j].next)
+                found |= j == i;
+            if (!found) FAIL("monitors: shard %u entry %u is not in its target's list", s->id, i);
+        } else if (e->state == 4) { /* a DOWN to deliver: its live watcher's ring holds it */
+            struct tina__slot *watcher = slot_of_handle(s, e->watcher);
+            if (watcher == NULL || watcher->generation != tina_handle_generation(e->watcher) ||
+                !slot_is_alive(watcher) || watcher->downs == TINA__NIL)
+                FAIL("monitors: shard %u holds a DOWN (entry %u) for %#llx, which is not alive "
+                     "or has no DOWNs", s->id, i, (unsigned long long)e->watcher);
+        } else if (e->state != 3) {
+            FAIL("monitors: shard %u entry %u is in state %u", s->id, i, e->state);
+        }
     }
-    if (free_count + pending + watching != m->capacity)
-        FAIL("monitors: shard %u has %u free, %u pending and %u watching entries of %u", s->id,
-             free_count, pending, watching, m->capacity);
+    /* Every ring holds DOWN entries only, of its own watcher. */
+    for (uint32_t k = 0; k < s->type_count; k++) {
+        struct tina__type *t = &s->types[k];
+        for (uint32_t i = 0; i < t->capacity; i++) {
+            uint32_t tail = t->slots[i].downs, n = 0;
+            if (tail == TINA__NIL) continue;
+            uint32_t j = tail;
+            do {
+                j = m->entries[j].next;
+                if (j >= m->capacity || m->entries[j].state != 4 || ++n > m->capacity)
+                    FAIL("monitors: shard %u %s slot %u has a broken ring of DOWNs", s->id,
+                         t->name, i);
+            } while (j != tail);
+            in_rings += n;
+        }
+    }
+    uint32_t downs = 0;
+    for (uint32_t i = 0; i < m->capacity; i++) downs += m->entries[i].state == 4;
+    if (in_rings != downs)
+        FAIL("monitors: shard %u has %u DOWN entries, its rings hold %u", s->id, downs, in_rings);
+    if (free_count + pending + other != m->capacity)
+        FAIL("monitors: shard %u has %u free, %u pending and %u other entries of %u", s->id,
+             free_count, pending, other, m->capacity);
     return 0;
 }
 

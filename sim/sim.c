@@ -227,9 +227,9 @@ static int liveness_check(struct tina_runtime *rt, struct tina__sim *sim, char *
     for (uint32_t id = 0; id < rt->shard_count; id++) {
         if (sim->spin_rounds[id] < sim->spin_rounds_max) continue;
         snprintf(why, why_size,
-                 "liveness: shard %u passed %u rounds in a row with work pending and nothing done "
-                 "(drain stalls %llu)",
-                 id, sim->spin_rounds[id], (unsigned long long)rt->shards[id]->stats.drain_stalls);
+                 "liveness: shard %u passed %u rounds in a row with work pending and nothing done",
+                 id, sim->spin_rounds[id]);
+        pending_describe(rt, why, why_size);
         return 1;
     }
     if (sim->calm && sim->calm_rounds_max && sim->round - sim->calm_round > sim->calm_rounds_max) {

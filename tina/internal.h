@@ -103,10 +103,13 @@ struct tina__slot {
     uint32_t mbox_count;  /* queued messages */
     uint32_t next;        /* link: free list, ready queue, yield or restart list */
     uint32_t timer_head;  /* first timer this isolate owns, or NIL */
-    uint32_t call_note;   /* reply pool index / TIMEOUT / FAILED(r) to deliver first, or NIL */
+    uint32_t call_note;   /* CALLING: the pool slot reserved for the reply; then the reply
+                             (that slot) / TIMEOUT / FAILED(r) to deliver first; or NIL */
     uint32_t call_timer;  /* timer entry of the pending call's timeout, or NIL */
     uint32_t fired_head;  /* timers fired and not yet delivered, FIFO, or NIL */
     uint32_t fired_tail;
+    uint32_t downs;       /* DOWNs for this isolate, not yet delivered: the newest monitor
+                             entry of a ring threaded by next (FIFO), or NIL */
     uint64_t call_corr;   /* correlation id of the pending call, 0 if none */
     uint32_t child;       /* static child index (supervision), NIL if spawned */
     uint32_t monitor_head; /* monitors watching this isolate, or NIL */
@@ -154,13 +157,21 @@ struct tina__group {
 };
 
 /* A monitor entry lives on the target's shard (monitor.c). */
+/* A monitor entry (monitor.c).  A local monitor is one entry on the shard
+ * of both; a remote one is two: the watcher's (REMOTE, waiting for the
+ * DOWN) and the target's (WATCHING, with `peer` naming the watcher's). */
 struct tina__monitor {
     tina_handle watcher;  /* gets the DOWN; may be on any shard */
-    tina_handle target;   /* on this shard */
-    uint32_t next, prev;  /* target's list, the pending list, or the free list */
-    uint32_t reason;      /* for a pending DOWN */
-    uint8_t state;        /* free, watching, down pending */
-    uint8_t how;          /* for a pending DOWN */
+    tina_handle target;
+    uint32_t next, prev;  /* WATCHING: the target's list; PENDING: the pending list; DOWN:
+                             its watcher's downs (a ring, next only); FREE: the free list */
+    uint32_t reason;      /* the DOWN's, once fired */
+    uint32_t generation;  /* bumped when freed: a DOWN crossing shards names (index,
+                             generation) of the watcher's entry, so a stale one is dropped */
+    uint32_t peer;        /* target side of a remote monitor: the watcher's entry, else NIL */
+    uint32_t peer_generation;
+    uint8_t state;        /* enum tina__monitor_state (monitor.c) */
+    uint8_t how;          /* tina_down_how, once fired */
     uint16_t reserved;
 };
 
@@ -168,7 +179,7 @@ struct tina__monitors {
     struct tina__monitor *entries;
     uint32_t capacity;
     uint32_t free_head;
-    uint32_t pending_head, pending_tail; /* DOWNs waiting for a slot or channel room */
+    uint32_t pending_head, pending_tail; /* DOWNs for other shards, waiting for channel room */
 };
 
 /* ------------------------------------------------------------------------ */
@@ -611,8 +622,9 @@ void tina__isolate_exit(struct tina__shard *s, struct tina__type *t, uint32_t sl
  * still starting; a dynamic child waiting for its restart loses it. */
 void tina__isolate_terminate(struct tina__shard *s, struct tina__type *t, uint32_t slot_index);
 
-/* shard.c: system messages (no mailbox bound, system region on arrival).
- * Returns 1 sent, 0 no room now (retry), -1 the target is gone. */
+/* shard.c: a system envelope to another shard (monitor requests, DOWNs,
+ * handoffs).  Returns 1 sent, 0 no room now (retry), -1 its shard is
+ * quarantined. */
 int tina__system_send(struct tina__shard *s, tina_handle to, uint16_t tag, const void *payload,
                       uint32_t size);
 
@@ -628,7 +640,22 @@ void tina__monitors_init(struct tina__monitors *m, struct tina__monitor *entries
 void tina__monitors_fire(struct tina__shard *s, struct tina__slot *slot, tina_handle target,
                          int how, uint32_t reason);
 void tina__monitor_arrived(struct tina__shard *s, const tina_msg *request);
+/* A DOWN envelope from the target's shard: into its watcher's entry.
+ * Returns 0 if it was stale (the watcher's entry or the watcher gone). */
+int tina__down_arrived(struct tina__shard *s, const tina_msg *down);
 void tina__monitors_flush(struct tina__shard *s);
+/* Dispatch: the oldest DOWN of slot's into *out (the entry is freed). */
+void tina__down_deliver(struct tina__shard *s, struct tina__slot *slot, tina_msg *out);
+/* An isolate ending: its undelivered DOWNs go. */
+void tina__downs_drop(struct tina__shard *s, struct tina__slot *slot);
+
+/* shard.c: a pending call's timeout fired (timer.c; its entry is free):
+ * the reply's reserved slot goes back and the caller wakes. */
+void tina__call_timeout(struct tina__shard *s, struct tina__type *t, uint32_t slot_index);
+/* shard.c: a descriptor handoff's envelope (io.c), under user bounds.
+ * Returns TINA_OK, TINA_ESTALE, TINA_EMAILBOX_FULL or TINA_EPOOL_EXHAUSTED. */
+tina_result tina__transfer_send(struct tina__shard *s, tina_handle to, const void *payload,
+                                uint32_t size);
 
 /* shard.c: message delivery used by timers */
 void tina__slot_ready(struct tina__shard *s, struct tina__type *t, uint32_t slot_index);

@@ -530,10 +530,10 @@ tina_result tina_fd_transfer(tina_ctx *ctx, tina_fd fd, tina_handle to, uint64_t
         if (moved == TINA_FD_NONE) return TINA_EFD_EXHAUSTED;
         body.fd = moved;
     }
-    int sent = tina__system_send(s, to, TINA_TAG_TRANSFER, &body, sizeof(body));
-    if (sent <= 0) {
+    r = tina__transfer_send(s, to, &body, sizeof(body));
+    if (r != TINA_OK) {
         if (local) fd_release(s->io, fd_lookup(s, moved));
-        return sent < 0 ? TINA_ESTALE : TINA_EMAILBOX_FULL;
+        return r;
     }
     fd_release(s->io, e); /* the os fd lives on: in the receiver's entry or the envelope */
     s->stats.fd_transferred++;

@@ -1,28 +1,60 @@
 /*
  * monitor.c -- watching an isolate end, on this shard or another.
  *
- * A monitor entry lives on the target's shard, in a fixed table carved at
- * boot (monitor_slots), linked into the target slot's monitor list.  A
- * local tina_monitor() links it directly; a remote one sends an internal
- * request (TINA__TAG_MONITOR, system kind) through the channel, and the
- * target's shard links it on arrival -- or answers at once with a NOPROC
- * DOWN if the target is already dead.
+ * Entries live in a fixed table per shard (monitor_slots), carved at boot.
+ * A DOWN never takes a message slot: it is kept in a monitor entry of the
+ * watcher's own shard until the dispatcher hands it over (synthesized, like
+ * a fired timer), so no number of monitors can drain the pool's system
+ * region -- a monitor flood is refused by name (TINA_EMONITOR_EXHAUSTED)
+ * when the table is full.
  *
- * When the target ends (tina__isolate_exit, before the slot is reused) every
- * entry in its list turns into a DOWN for its watcher: a TINA_TAG_DOWN
- * system message, delivered locally from the pool's system region or sent
- * through the channel to the watcher's shard, where it also lands in the
- * system region.  Neither can be crowded out by user traffic; if even so
- * there is no room right now, the entry waits on the pending list and is
- * retried every pass, so a DOWN is never lost and never sent twice.  A DOWN
- * addressed to a watcher that has died meanwhile is stale on arrival and
- * dropped: it never reaches the watcher slot's next occupant.
+ *   local   one entry: WATCHING in the target's list; when the target
+ *           ends it becomes the DOWN, moved to its watcher's downs ring
+ *           (state DOWN), and the watcher wakes.  A target already dead
+ *           gives a NOPROC DOWN at once, through the same ring.
+ *   remote  two entries: the watcher's (REMOTE) on its own shard, and,
+ *           once the request (TINA__TAG_MONITOR) crossed, the target's
+ *           (WATCHING, `peer` naming the watcher's entry and generation).
+ *           When the target ends, its entry sends a DOWN envelope back
+ *           (PENDING while the channel is full, retried every pass) and is
+ *           freed; on arrival the DOWN lands in the watcher's entry, which
+ *           joins the downs ring.  A target shard with no entry free
+ *           answers TINA_DOWN_NO_MONITOR (reason TINA_EMONITOR_EXHAUSTED):
+ *           the target is not reported dead.
+ *
+ * A DOWN is never delivered to a successor: a watcher that died has its
+ * undelivered DOWNs dropped with it (tina__downs_drop), a DOWN fired for a
+ * dead local watcher is freed, and a DOWN crossing shards names its
+ * watcher's entry by index and generation, bumped at every free.
+ *
+ * Bounds: an entry is held while its target lives; a REMOTE entry whose
+ * watcher died stays until its DOWN arrives.  The only loss is a
+ * NO_MONITOR answer that finds the channel back full (counted in
+ * answers_lost): there is no entry to keep it in.
  */
 #include <string.h>
 
 #include "internal.h"
 
-enum { MON_FREE = 0, MON_WATCHING = 1, MON_PENDING = 2 };
+enum tina__monitor_state {
+    MON_FREE = 0,
+    MON_WATCHING = 1, /* in its (local) target's list */
+    MON_PENDING = 2,  /* a DOWN for another shard, waiting for channel room */
+    MON_REMOTE = 3,   /* the watcher's side of a remote monitor, waiting for its DOWN */
+    MON_DOWN = 4      /* fired: in its watcher's downs ring, to be delivered */
+};
+
+/* What crosses shards: a request, and the DOWN that answers it. */
+struct monitor_request {
+    tina_handle watcher;
+    uint32_t entry, generation; /* the watcher's entry */
+};
+
+struct down_envelope {
+    tina_down down;
+    uint32_t entry, generation; /* the watcher's entry */
+};
+_Static_assert(sizeof(struct down_envelope) <= TINA_PAYLOAD_MAX, "a DOWN fits a message");
 
 void tina__monitors_init(struct tina__monitors *m, struct tina__monitor *entries, uint32_t count) {
     m->entries = entries;
@@ -30,18 +62,20 @@ void tina__monitors_init(struct tina__monitors *m, struct tina__monitor *entries
     m->pending_head = m->pending_tail = TINA__NIL;
     for (uint32_t i = 0; i < count; i++) {
         memset(&entries[i], 0, sizeof(entries[i]));
+        entries[i].generation = 1;
+        entries[i].peer = TINA__NIL;
         entries[i].next = i + 1 < count ? i + 1 : TINA__NIL;
     }
     m->free_head = count ? 0 : TINA__NIL;
 }
 
-static struct tina__slot *target_slot(struct tina__shard *s, tina_handle target) {
-    return &s->types[tina_handle_type(target)].slots[tina_handle_slot(target)];
+static struct tina__slot *slot_of(struct tina__shard *s, tina_handle h) {
+    return &s->types[tina_handle_type(h)].slots[tina_handle_slot(h)];
 }
 
-static int target_alive(struct tina__shard *s, tina_handle target) {
-    struct tina__slot *slot = target_slot(s, target);
-    return slot->generation == tina_handle_generation(target) &&
+static int alive(struct tina__shard *s, tina_handle h) {
+    struct tina__slot *slot = slot_of(s, h);
+    return slot->generation == tina_handle_generation(h) &&
            (slot->state == TINA__IDLE || slot->state == TINA__READY ||
             slot->state == TINA__CALLING);
 }
@@ -49,22 +83,49 @@ static int target_alive(struct tina__shard *s, tina_handle target) {
 static uint32_t entry_take(struct tina__shard *s) {
     struct tina__monitors *m = &s->monitors;
     uint32_t i = m->free_head;
-    if (i != TINA__NIL) m->free_head = m->entries[i].next;
+    if (i == TINA__NIL) return i;
+    m->free_head = m->entries[i].next;
+    m->entries[i].peer = TINA__NIL;
     return i;
 }
 
 static void entry_free(struct tina__shard *s, uint32_t i) {
     struct tina__monitors *m = &s->monitors;
-    m->entries[i].state = MON_FREE;
-    m->entries[i].next = m->free_head;
+    struct tina__monitor *e = &m->entries[i];
+    e->state = MON_FREE;
+    e->generation = e->generation + 1 ? e->generation + 1 : 1;
+    e->next = m->free_head;
     m->free_head = i;
 }
 
-/* Try to deliver entry i's DOWN now: 1 done (or watcher gone), 0 retry. */
+/* The DOWN of entry i is for a watcher on this shard: into its ring, and
+ * the watcher wakes.  0 if the watcher is gone (the entry is freed). */
+static int down_local(struct tina__shard *s, uint32_t i) {
+    struct tina__monitor *e = &s->monitors.entries[i];
+    if (!alive(s, e->watcher)) {
+        entry_free(s, i);
+        return 0;
+    }
+    struct tina__slot *slot = slot_of(s, e->watcher);
+    e->state = MON_DOWN;
+    if (slot->downs == TINA__NIL) {
+        e->next = i;
+    } else {
+        e->next = s->monitors.entries[slot->downs].next;
+        s->monitors.entries[slot->downs].next = i;
+    }
+    slot->downs = i;
+    tina__slot_wake(s, &s->types[tina_handle_type(e->watcher)], tina_handle_slot(e->watcher));
+    return 1;
+}
+
+/* Try to send entry i's DOWN to its watcher's shard: 1 done (or that shard
+ * is quarantined: the watcher is gone), 0 no room now. */
 static int down_send(struct tina__shard *s, uint32_t i) {
     struct tina__monitor *e = &s->monitors.entries[i];
-    tina_down down = {.target = e->target, .how = e->how, .reason = e->reason};
-    int r = tina__system_send(s, e->watcher, TINA_TAG_DOWN, &down, sizeof(down));
+    struct down_envelope env = {.down = {.target = e->target, .how = e->how, .reason = e->reason},
+                                .entry = e->peer, .generation = e->peer_generation};
+    int r = tina__system_send(s, e->watcher, TINA_TAG_DOWN, &env, sizeof(env));
     if (r == 0) return 0;
     if (r > 0) s->stats.downs_sent++;
     return 1;
@@ -80,34 +141,33 @@ static void pending_append(struct tina__shard *s, uint32_t i) {
     s->stats.downs_deferred++;
 }
 
-/* A DOWN for entry i: now if possible, else from the pending list. */
+/* Entry i fires: a DOWN for its watcher, here or there. */
 static void down_emit(struct tina__shard *s, uint32_t i, int how, uint32_t reason) {
     struct tina__monitor *e = &s->monitors.entries[i];
     e->how = (uint8_t)how;
     e->reason = reason;
-    if (down_send(s, i)) entry_free(s, i);
-    else pending_append(s, i);
+    if (e->peer == TINA__NIL) {
+        if (down_local(s, i)) s->stats.downs_sent++;
+    } else if (down_send(s, i)) {
+        entry_free(s, i);
+    } else {
+        pending_append(s, i);
+    }
 }
 
-/* Link a monitor of `target` (on this shard) by `watcher`, or answer NOPROC. */
-static tina_result monitor_local(struct tina__shard *s, tina_handle watcher, tina_handle target) {
-    uint32_t i = entry_take(s);
-    if (i == TINA__NIL) return TINA_EMONITOR_EXHAUSTED;
+/* Link entry i (watcher and target set) to its live target, or fire NOPROC. */
+static void watch_local(struct tina__shard *s, uint32_t i) {
     struct tina__monitor *e = &s->monitors.entries[i];
-    e->watcher = watcher;
-    e->target = target;
-    s->stats.monitors_set++;
-    if (!target_alive(s, target)) {
+    if (!alive(s, e->target)) {
         down_emit(s, i, TINA_DOWN_NOPROC, 0);
-        return TINA_OK;
+        return;
     }
-    struct tina__slot *slot = target_slot(s, target);
+    struct tina__slot *slot = slot_of(s, e->target);
     e->state = MON_WATCHING;
     e->prev = TINA__NIL;
     e->next = slot->monitor_head;
     if (slot->monitor_head != TINA__NIL) s->monitors.entries[slot->monitor_head].prev = i;
     slot->monitor_head = i;
-    return TINA_OK;
 }
 
 tina_result tina_monitor(tina_ctx *ctx, tina_handle target) {
@@ -116,26 +176,64 @@ tina_result tina_monitor(tina_ctx *ctx, tina_handle target) {
     if (target == TINA_HANDLE_NONE || shard >= s->shard_count || type >= s->type_count ||
         tina_handle_slot(target) >= s->types[type].capacity || tina_handle_generation(target) == 0)
         return TINA_EHANDLE;
-    if (shard == s->id) return monitor_local(s, ctx->self, target);
-    int r = tina__system_send(s, target, TINA__TAG_MONITOR, &ctx->self, sizeof(ctx->self));
-    if (r == 0) return TINA_EMAILBOX_FULL;
-    return r > 0 ? TINA_OK : TINA_ESTALE;
+    uint32_t i = entry_take(s);
+    if (i == TINA__NIL) {
+        s->stats.monitor_exhausted++;
+        return TINA_EMONITOR_EXHAUSTED;
+    }
+    struct tina__monitor *e = &s->monitors.entries[i];
+    e->watcher = ctx->self;
+    e->target = target;
+    s->stats.monitors_set++;
+    if (shard == s->id) {
+        watch_local(s, i);
+        return TINA_OK;
+    }
+    struct monitor_request req = {.watcher = ctx->self, .entry = i, .generation = e->generation};
+    int r = tina__system_send(s, target, TINA__TAG_MONITOR, &req, sizeof(req));
+    if (r <= 0) {
+        entry_free(s, i);
+        s->stats.monitors_set--;
+        return r == 0 ? TINA_EMAILBOX_FULL : TINA_ESTALE;
+    }
+    e->state = MON_REMOTE;
+    return TINA_OK;
 }
 
 /* A request from another shard reached the target's shard. */
 void tina__monitor_arrived(struct tina__shard *s, const tina_msg *request) {
-    tina_handle watcher;
-    memcpy(&watcher, request->payload, sizeof(watcher));
-    if (monitor_local(s, watcher, request->to) == TINA_EMONITOR_EXHAUSTED) {
-        /* No entry to keep: tell the watcher at once rather than never.  It
-         * cannot wait in the pending list without an entry, so it may be lost
-         * if even the channel is full; both are counted. */
-        tina_down down = {.target = request->to, .how = TINA_DOWN_NOPROC, .reason = 0};
-        if (tina__system_send(s, watcher, TINA_TAG_DOWN, &down, sizeof(down)) > 0)
-            s->stats.downs_sent++;
-        else
-            s->stats.notices_dropped++;
+    struct monitor_request req;
+    memcpy(&req, request->payload, sizeof(req));
+    uint32_t i = entry_take(s);
+    if (i == TINA__NIL) { /* nowhere to keep it: say so, by name, if there is room */
+        s->stats.monitor_exhausted++;
+        struct down_envelope env = {
+            .down = {.target = request->to, .how = TINA_DOWN_NO_MONITOR,
+                     .reason = (uint32_t)TINA_EMONITOR_EXHAUSTED},
+            .entry = req.entry, .generation = req.generation};
+        if (tina__system_send(s, req.watcher, TINA_TAG_DOWN, &env, sizeof(env)) == 0)
+            s->stats.answers_lost++;
+        return;
     }
+    struct tina__monitor *e = &s->monitors.entries[i];
+    e->watcher = req.watcher;
+    e->target = request->to;
+    e->peer = req.entry;
+    e->peer_generation = req.generation;
+    watch_local(s, i);
+}
+
+int tina__down_arrived(struct tina__shard *s, const tina_msg *down) {
+    struct down_envelope env;
+    memcpy(&env, down->payload, sizeof(env));
+    struct tina__monitors *m = &s->monitors;
+    if (env.entry >= m->capacity) return 0;
+    struct tina__monitor *e = &m->entries[env.entry];
+    if (e->state != MON_REMOTE || e->generation != env.generation) return 0;
+    e->how = (uint8_t)env.down.how;
+    e->reason = env.down.reason;
+    e->target = env.down.target;
+    return down_local(s, env.entry); /* counted in downs_sent by the shard that sent it */
 }
 
 /* The target is ending: every monitor of it becomes a DOWN. */
@@ -151,7 +249,7 @@ void tina__monitors_fire(struct tina__shard *s, struct tina__slot *slot, tina_ha
     }
 }
 
-/* Each pass: retry the DOWNs that found no room, in order. */
+/* Each pass: retry the DOWNs that found no channel room, in order. */
 void tina__monitors_flush(struct tina__shard *s) {
     struct tina__monitors *m = &s->monitors;
     uint32_t i = m->pending_head, kept_head = TINA__NIL, kept_tail = TINA__NIL;
@@ -169,4 +267,30 @@ void tina__monitors_flush(struct tina__shard *s) {
     }
     m->pending_head = kept_head;
     m->pending_tail = kept_tail;
+}
+
+/* Take the oldest entry off slot's downs ring. */
+static uint32_t downs_pop(struct tina__shard *s, struct tina__slot *slot) {
+    struct tina__monitor *entries = s->monitors.entries;
+    uint32_t tail = slot->downs, head = entries[tail].next;
+    if (head == tail) slot->downs = TINA__NIL;
+    else entries[tail].next = entries[head].next;
+    return head;
+}
+
+void tina__down_deliver(struct tina__shard *s, struct tina__slot *slot, tina_msg *out) {
+    TINA_ASSERT(slot->downs != TINA__NIL);
+    uint32_t i = downs_pop(s, slot);
+    struct tina__monitor *e = &s->monitors.entries[i];
+    TINA_ASSERT(e->state == MON_DOWN && e->watcher == out->to);
+    tina_down d = {.target = e->target, .how = e->how, .reason = e->reason};
+    out->tag = TINA_TAG_DOWN;
+    out->kind = TINA_MSG_SYSTEM;
+    out->size = sizeof(d);
+    memcpy(out->payload, &d, sizeof(d));
+    entry_free(s, i);
+}
+
+void tina__downs_drop(struct tina__shard *s, struct tina__slot *slot) {
+    while (slot->downs != TINA__NIL) entry_free(s, downs_pop(s, slot));
 }

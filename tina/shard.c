@@ -169,10 +169,15 @@ void tina__slot_ready(struct tina__shard *s, struct tina__type *t, uint32_t i) {
     s->did_work = 1;
 }
 
+/* Something waits to be handed over: queued mail, a fired timer, a DOWN. */
+static inline int slot_has_mail(const struct tina__slot *slot) {
+    return slot->mbox_count > 0 || slot->fired_head != TINA__NIL || slot->downs != TINA__NIL;
+}
+
 /* After a handler or init: park, or queue again if mail is waiting. */
 static inline void slot_park(struct tina__type *t, uint32_t i) {
     struct tina__slot *slot = &t->slots[i];
-    if (slot->mbox_count > 0 || slot->fired_head != TINA__NIL || (slot->flags & TINA__SHUTDOWN)) {
+    if (slot_has_mail(slot) || (slot->flags & TINA__SHUTDOWN)) {
         slot->state = TINA__READY;
         queue_push(t, &t->ready, i);
     } else {
@@ -243,43 +248,90 @@ static inline int slot_alive(const struct tina__slot *slot, tina_handle h) {
             slot->state == TINA__CALLING);
 }
 
-/* A reply reached the caller's shard: wake the caller or count it late. */
-static int reply_accept(struct tina__shard *s, const tina_msg *src) {
-    struct tina__type *t = &s->types[tina_handle_type(src->to)];
-    uint32_t i = tina_handle_slot(src->to);
+/* A pending call ends: its timeout goes; the caller is queued with `note`
+ * (the reply, in the slot reserved for it, or a failure). */
+static void call_end(struct tina__shard *s, struct tina__type *t, uint32_t i, tina_handle h,
+                     uint32_t note) {
     struct tina__slot *slot = &t->slots[i];
-    if (!slot_alive(slot, src->to) || slot->state != TINA__CALLING || slot->call_corr != src->corr) {
-        s->stats.late_replies++;
-        return 0;
-    }
-    uint32_t m = pool_alloc_user(s);
-    if (m == TINA__NIL) return -1;
-    memcpy(&s->msgs[m], src, offsetof(tina_msg, payload) + src->size);
-    slot->call_note = m;
+    if (note != slot->call_note) pool_free(s, slot->call_note); /* the reservation goes */
+    slot->call_note = note;
     slot->call_corr = 0;
     if (slot->call_timer != TINA__NIL) {
-        (void)tina__timer_cancel(s, slot, src->to, slot->call_timer,
+        (void)tina__timer_cancel(s, slot, h, slot->call_timer,
                                  s->wheel.timers[slot->call_timer].generation);
         slot->call_timer = TINA__NIL;
     }
     tina__slot_ready(s, t, i);
-    s->stats.delivered++;
-    return 1;
 }
 
-/* A local reply: copied straight into a pool slot by reply_accept. */
+void tina__call_timeout(struct tina__shard *s, struct tina__type *t, uint32_t i) {
+    struct tina__slot *slot = &t->slots[i];
+    call_end(s, t, i, tina_handle_make(s->id, t->id, i, slot->generation), TINA__NOTE_TIMEOUT);
+    s->stats.call_timeouts++;
+}
+
+/* A reply reached the caller's shard: into the slot its call reserved, or
+ * counted late.  A REPLY from no one with tag CALL_FAILED is the runtime's
+ * answer for a request it dropped: the call fails with its result. */
+static void reply_accept(struct tina__shard *s, const tina_msg *src) {
+    struct tina__type *t = &s->types[tina_handle_type(src->to)];
+    uint32_t i = tina_handle_slot(src->to);
+    struct tina__slot *slot = &t->slots[i];
+    if (!slot_alive(slot, src->to) || slot->state != TINA__CALLING ||
+        (slot->flags & TINA__IO_PARKED) || slot->call_corr != src->corr) {
+        s->stats.late_replies++;
+        return;
+    }
+    if (src->from == TINA_HANDLE_NONE && src->tag == TINA_TAG_CALL_FAILED) {
+        int32_t result;
+        memcpy(&result, src->payload, sizeof(result));
+        TINA_ASSERT(result < 0);
+        call_end(s, t, i, src->to, TINA__NOTE_FAILED(result));
+        s->stats.call_failed++;
+        return;
+    }
+    uint32_t m = slot->call_note; /* reserved by the call */
+    TINA_ASSERT(m < s->pool_user_slots);
+    memcpy(&s->msgs[m], src, offsetof(tina_msg, payload) + src->size);
+    call_end(s, t, i, src->to, m);
+    s->stats.delivered++;
+}
+
+/* A local reply: straight into the slot the caller reserved. */
 static __attribute__((noinline)) tina_result reply_local(struct tina__shard *s, tina_handle from,
                                                          tina_handle to, uint16_t tag,
                                                          const void *payload, uint32_t size,
                                                          uint64_t corr) {
     tina_msg reply;
     envelope_fill(&reply, from, to, tag, payload, size, TINA_MSG_REPLY, corr);
-    if (reply_accept(s, &reply) < 0) {
-        s->stats.pool_exhausted++;
-        return TINA_EPOOL_EXHAUSTED;
-    }
+    reply_accept(s, &reply);
     s->stats.sent++;
     return TINA_OK;
+}
+
+/* The runtime knows a call failed (its request was dropped, or its callee
+ * ended without answering): tell the caller now, with the reason, rather
+ * than leave it to its timeout (SPEC 13).  Locally at once; across shards
+ * if the channel back has room (else counted in answers_lost). */
+static void call_answer_failed(struct tina__shard *s, const tina_msg *request, tina_result r) {
+    if (request->kind != TINA_MSG_CALL || request->corr == 0) return;
+    uint32_t shard = tina_handle_shard(request->from);
+    if (shard == s->id) {
+        tina_msg answer;
+        envelope_fill(&answer, TINA_HANDLE_NONE, request->from, TINA_TAG_CALL_FAILED, &r,
+                      sizeof(int32_t), TINA_MSG_REPLY, request->corr);
+        reply_accept(s, &answer);
+        return;
+    }
+    tina_msg *m = s->platform->channel_reserve(s, shard);
+    if (m == NULL || m == TINA__CHANNEL_DOWN) {
+        if (m == NULL) s->stats.answers_lost++;
+        return;
+    }
+    int32_t result = r;
+    envelope_fill(m, TINA_HANDLE_NONE, request->from, TINA_TAG_CALL_FAILED, &result,
+                  sizeof(result), TINA_MSG_REPLY, request->corr);
+    s->platform->channel_commit(s, shard);
 }
 
 static inline __attribute__((always_inline)) tina_result send_local(struct tina__shard *s, tina_handle from, tina_handle to,
@@ -358,23 +410,44 @@ static inline __attribute__((always_inline)) tina_result message_send(struct tin
 int tina__system_send(struct tina__shard *s, tina_handle to, uint16_t tag, const void *payload,
                       uint32_t size) {
     uint32_t shard = tina_handle_shard(to);
-    if (shard == s->id) {
-        struct tina__type *t = &s->types[tina_handle_type(to)];
-        uint32_t i = tina_handle_slot(to);
-        if (!slot_alive(&t->slots[i], to)) return -1;
-        uint32_t m = tina__pool_alloc_system(s);
-        if (m == TINA__NIL) return 0;
-        envelope_fill(&s->msgs[m], 0, to, tag, payload, size, TINA_MSG_SYSTEM, 0);
-        mailbox_push(s, &t->slots[i], m);
-        slot_wake(s, t, i);
-        return 1;
-    }
+    TINA_ASSERT(shard != s->id); /* local notices are synthesized, never sent */
     tina_msg *m = s->platform->channel_reserve(s, shard);
     if (m == NULL) return 0;
     if (m == TINA__CHANNEL_DOWN) return -1;
     envelope_fill(m, 0, to, tag, payload, size, TINA_MSG_SYSTEM, 0);
     s->platform->channel_commit(s, shard);
     return 1;
+}
+
+/* A descriptor handed over (io.c): user traffic in a system envelope, so
+ * it takes a user slot and obeys the receiver's mailbox bound -- a flood of
+ * handoffs cannot drain the system region.  Locally it is delivered now;
+ * across shards the receiving shard applies the same rules on arrival. */
+tina_result tina__transfer_send(struct tina__shard *s, tina_handle to, const void *payload,
+                                uint32_t size) {
+    uint32_t shard = tina_handle_shard(to);
+    if (shard != s->id) {
+        int r = tina__system_send(s, to, TINA_TAG_TRANSFER, payload, size);
+        if (r == 0) s->stats.channel_full++;
+        return r > 0 ? TINA_OK : r == 0 ? TINA_EMAILBOX_FULL : TINA_ESTALE;
+    }
+    struct tina__type *t = &s->types[tina_handle_type(to)];
+    uint32_t i = tina_handle_slot(to);
+    struct tina__slot *slot = &t->slots[i];
+    if (!slot_alive(slot, to)) return TINA_ESTALE;
+    if (slot->mbox_count >= t->mailbox_capacity) {
+        s->stats.mailbox_full++;
+        return TINA_EMAILBOX_FULL;
+    }
+    uint32_t m = pool_alloc_user(s);
+    if (m == TINA__NIL) {
+        s->stats.pool_exhausted++;
+        return TINA_EPOOL_EXHAUSTED;
+    }
+    envelope_fill(&s->msgs[m], 0, to, TINA_TAG_TRANSFER, payload, size, TINA_MSG_SYSTEM, 0);
+    mailbox_push(s, slot, m);
+    slot_wake(s, t, i);
+    return TINA_OK;
 }
 
 tina_result tina_send(tina_ctx *ctx, tina_handle to, uint16_t tag, const void *payload,
@@ -386,50 +459,59 @@ tina_result tina_send(tina_ctx *ctx, tina_handle to, uint16_t tag, const void *p
 /* Draining inbound channels                                                 */
 /* ------------------------------------------------------------------------ */
 
-static int arrival_drop(struct tina__shard *s, struct tina__ring *ring, uint64_t *why) {
+static void arrival_drop(struct tina__shard *s, struct tina__ring *ring, uint64_t *why) {
     s->stats.dropped_on_arrival++;
     if (why) ++*why;
     tina__counter_bump(&ring->consumer.dropped);
-    return 1;
 }
 
-/* One envelope from a channel.  Returns 0 if it must wait (pool empty).
- * A reply goes to its caller; a monitor request to the monitor table; any
- * other system envelope (a notice) lands in the system region with no
- * mailbox bound; user mail in the user region, bounded. */
-static int arrival_accept(struct tina__shard *s, const tina_msg *src, struct tina__ring *ring) {
-    int system = src->kind == TINA_MSG_SYSTEM;
+/* One envelope from a channel, always taken: a reply goes to the slot its
+ * call reserved; a monitor request to the monitor table; a DOWN to its
+ * watcher's entry; anything else to a mailbox -- user traffic (and a
+ * descriptor handoff) into the user region within the mailbox bound, or
+ * dropped and counted, a dropped call answered.  Nothing here waits for
+ * room, so one isolate's backlog never holds up the rest of a channel. */
+static void arrival_accept(struct tina__shard *s, const tina_msg *src, struct tina__ring *ring) {
     if (src->kind == TINA_MSG_REPLY) {
-        int r = reply_accept(s, src);
-        if (r < 0) return 0;
-        return r == 0 ? arrival_drop(s, ring, NULL) : 1;
+        uint64_t late = s->stats.late_replies;
+        reply_accept(s, src);
+        if (s->stats.late_replies != late) arrival_drop(s, ring, NULL);
+        return;
     }
-    if (TINA__UNLIKELY(system && src->tag == TINA__TAG_MONITOR)) {
-        tina__monitor_arrived(s, src);
+    if (TINA__UNLIKELY(src->kind == TINA_MSG_SYSTEM && src->tag != TINA_TAG_TRANSFER)) {
+        if (src->tag == TINA__TAG_MONITOR) tina__monitor_arrived(s, src);
+        else if (!tina__down_arrived(s, src)) {
+            arrival_drop(s, ring, &s->stats.dropped_stale);
+            return;
+        }
         s->stats.delivered++;
-        return 1;
+        return;
     }
     struct tina__type *t = &s->types[tina_handle_type(src->to)];
     uint32_t i = tina_handle_slot(src->to);
     struct tina__slot *slot = &t->slots[i];
-    int transfer = system && src->tag == TINA_TAG_TRANSFER;
-    if (!slot_alive(slot, src->to)) {
+    int transfer = src->kind == TINA_MSG_SYSTEM; /* the one system envelope a user sends */
+    uint64_t *why = NULL;
+    tina_result r = TINA_OK;
+    uint32_t m = TINA__NIL;
+    if (!slot_alive(slot, src->to)) why = &s->stats.dropped_stale, r = TINA_ESTALE;
+    else if (slot->mbox_count >= t->mailbox_capacity) why = &s->stats.dropped_full, r = TINA_EMAILBOX_FULL;
+    else if ((m = pool_alloc_user(s)) == TINA__NIL) why = &s->stats.dropped_pool, r = TINA_EPOOL_EXHAUSTED;
+    if (r != TINA_OK) {
         if (TINA__UNLIKELY(transfer)) tina__io_transfer_drop(s, src);
-        return arrival_drop(s, ring, &s->stats.dropped_stale);
+        call_answer_failed(s, src, r);
+        arrival_drop(s, ring, why);
+        return;
     }
-    if (!system && slot->mbox_count >= t->mailbox_capacity)
-        return arrival_drop(s, ring, &s->stats.dropped_full);
-    uint32_t m = system ? tina__pool_alloc_system(s) : pool_alloc_user(s);
-    if (m == TINA__NIL) return 0;
     memcpy(&s->msgs[m], src, offsetof(tina_msg, payload) + src->size);
     if (TINA__UNLIKELY(transfer) && tina__io_transfer_arrive(s, &s->msgs[m]) == TINA_FD_NONE) {
         pool_free(s, m);
-        return arrival_drop(s, ring, NULL);
+        arrival_drop(s, ring, NULL);
+        return;
     }
     mailbox_push(s, slot, m);
     slot_wake(s, t, i);
     s->stats.delivered++;
-    return 1;
 }
 
 /* Take in, from each peer, the batch it had published when we looked: one
@@ -442,15 +524,10 @@ static void channels_drain(struct tina__shard *s) {
         uint32_t count;
         int refresh = 1;
         while ((count = s->platform->channel_peek(s, from, &batch, refresh)) > 0) {
-            uint32_t taken = 0;
             refresh = 0;
-            while (taken < count && arrival_accept(s, &batch[taken], ring)) taken++;
-            s->platform->channel_release(s, from, taken);
+            for (uint32_t k = 0; k < count; k++) arrival_accept(s, &batch[k], ring);
+            s->platform->channel_release(s, from, count);
             s->did_work = 1;
-            if (taken < count) {
-                s->stats.drain_stalls++;
-                break; /* pool empty: the rest waits in the ring, in order */
-            }
         }
     }
 }
@@ -501,6 +578,7 @@ int tina__isolate_start(struct tina__shard *s, struct tina__type *t, uint32_t i)
     slot->flags = (uint8_t)(TINA__STARTING | (s->shutdown_seen ? TINA__SHUTDOWN : 0));
     slot->timer_head = TINA__NIL;
     slot->fired_head = slot->fired_tail = TINA__NIL;
+    slot->downs = TINA__NIL;
     slot->call_note = TINA__NIL;
     slot->call_timer = TINA__NIL;
     slot->call_corr = 0;
@@ -531,7 +609,12 @@ void tina__isolate_exit(struct tina__shard *s, struct tina__type *t, uint32_t i,
     if (slot->monitor_head != TINA__NIL)
         tina__monitors_fire(s, slot, tina_handle_make(s->id, t->id, i, slot->generation), how,
                             reason);
-    while (slot->mbox_head != TINA__NIL) pool_free(s, mailbox_pop(s, slot));
+    while (slot->mbox_head != TINA__NIL) { /* a request it never answered fails now */
+        uint32_t m = mailbox_pop(s, slot);
+        if (TINA__UNLIKELY(s->msgs[m].kind == TINA_MSG_CALL)) call_answer_failed(s, &s->msgs[m], TINA_ESTALE);
+        pool_free(s, m);
+    }
+    if (slot->downs != TINA__NIL) tina__downs_drop(s, slot);
     if (TINA__UNLIKELY(s->io != NULL))
         tina__io_isolate_exit(s, slot, tina_handle_make(s->id, t->id, i, slot->generation));
     if (slot->call_note < s->pool_slots) pool_free(s, slot->call_note);
@@ -643,18 +726,29 @@ static void effect_call(struct tina__shard *s, struct tina__type *t, uint32_t i,
         call_fail(s, t, i, TINA_EINVAL);
         return;
     }
+    /* The reply's slot is taken now, so that a reply never waits for room
+     * (nor holds a channel up) when it comes: no slot, no call. */
+    uint32_t reserved = pool_alloc_user(s);
+    if (reserved == TINA__NIL) {
+        s->stats.pool_exhausted++;
+        call_fail(s, t, i, TINA_EPOOL_EXHAUSTED);
+        return;
+    }
     uint64_t corr = ++s->corr_next;
     uint32_t timer = tina__timer_add(s, slot, self, e->timeout_ns, 0, 0, TINA__TIMER_CALL, corr);
     if (timer == TINA__NIL) {
+        pool_free(s, reserved);
         call_fail(s, t, i, TINA_ETIMER_EXHAUSTED);
         return;
     }
     tina_result r = message_send(s, self, e->to, e->tag, e->payload, e->size, TINA_MSG_CALL, corr);
     if (r != TINA_OK) {
+        pool_free(s, reserved);
         (void)tina__timer_cancel(s, slot, self, timer, s->wheel.timers[timer].generation);
         call_fail(s, t, i, r);
         return;
     }
+    slot->call_note = reserved;
     slot->call_corr = corr;
     slot->call_timer = timer;
     slot->state = TINA__CALLING;
@@ -675,7 +769,7 @@ static void effect_reply(struct tina__shard *s, const tina_msg *m, const tina_ef
 static inline void receive_park(struct tina__shard *s, struct tina__type *t, uint32_t i) {
     struct tina__slot *slot = &t->slots[i];
     if (TINA__LIKELY(slot->flags == 0)) { /* the common case: no notice, not draining */
-        if (slot->mbox_count > 0 || slot->fired_head != TINA__NIL) {
+        if (slot_has_mail(slot)) {
             slot->state = TINA__READY;
             queue_push(t, &t->ready, i);
         } else {
@@ -683,8 +777,7 @@ static inline void receive_park(struct tina__shard *s, struct tina__type *t, uin
         }
         return;
     }
-    if ((slot->flags & TINA__DRAINING) && slot->mbox_count == 0 &&
-        slot->fired_head == TINA__NIL) {
+    if ((slot->flags & TINA__DRAINING) && !slot_has_mail(slot)) {
         tina__isolate_exit(s, t, i, TINA__EXIT_DONE, 0);
         return;
     }
@@ -693,10 +786,19 @@ static inline void receive_park(struct tina__shard *s, struct tina__type *t, uin
 
 static void effect_apply(struct tina__shard *s, struct tina__type *t, uint32_t i,
                          const tina_effect *e, const tina_msg *m) {
+    /* A callee that ends while handling a call, without replying: the
+     * runtime knows the call failed, so it says so now (SPEC 13). */
+    if (TINA__UNLIKELY(m->kind == TINA_MSG_CALL) && e->kind != TINA_EFFECT_REPLY &&
+        e->kind != TINA_EFFECT_RECEIVE && e->kind != TINA_EFFECT_YIELD &&
+        e->kind != TINA_EFFECT_CALL && e->kind != TINA_EFFECT_IO)
+        call_answer_failed(s, m, TINA_ESTALE);
     switch (e->kind) {
-    case TINA_EFFECT_RECEIVE:
-        receive_park(s, t, i);
+    case TINA_EFFECT_RECEIVE: {
+        uint32_t generation = t->slots[i].generation;
+        receive_park(s, t, i); /* a draining isolate may end here */
+        if (TINA__UNLIKELY(t->slots[i].generation != generation)) call_answer_failed(s, m, TINA_ESTALE);
         return;
+    }
     case TINA_EFFECT_YIELD:
         t->slots[i].flags |= TINA__RESUME;
         queue_push(t, &t->yielded, i);
@@ -740,13 +842,13 @@ static const tina_msg *next_message(struct tina__shard *s, struct tina__type *t,
     struct tina__slot *slot = &t->slots[i];
     uint32_t note = slot->call_note;
     if (TINA__LIKELY(!(slot->flags & (TINA__RESUME | TINA__SHUTDOWN)) && note == TINA__NIL &&
-                     slot->fired_head == TINA__NIL)) {
+                     slot->fired_head == TINA__NIL && slot->downs == TINA__NIL)) {
         if (TINA__UNLIKELY(slot->mbox_head == TINA__NIL)) return NULL; /* timer cancelled */
         *pool_index = mailbox_pop(s, slot);
         return &s->msgs[*pool_index];
     }
     *pool_index = TINA__NIL;
-    if (note != TINA__NIL && note < TINA__NOTE_FIRST) { /* a reply in the pool */
+    if (note != TINA__NIL && note < TINA__NOTE_FIRST) { /* the reply, in its reserved slot */
         slot->call_note = TINA__NIL;
         *pool_index = note;
         return &s->msgs[note];
@@ -757,19 +859,7 @@ static const tina_msg *next_message(struct tina__shard *s, struct tina__type *t,
     m->corr = 0;
     m->kind = TINA_MSG_SYSTEM;
     m->size = 0;
-    if (note == TINA__NIL && (slot->flags & TINA__SHUTDOWN)) {
-        slot->flags = (uint8_t)((slot->flags & ~TINA__SHUTDOWN) | TINA__DRAINING);
-        m->tag = TINA_TAG_SHUTDOWN;
-        s->stats.shutdown_notices++;
-    } else if (note == TINA__NIL && (slot->flags & TINA__RESUME)) {
-        slot->flags &= (uint8_t)~TINA__RESUME; /* the mail, if any, runs it instead */
-        if (slot->fired_head == TINA__NIL && slot->mbox_head != TINA__NIL) {
-            *pool_index = mailbox_pop(s, slot);
-            return &s->msgs[*pool_index];
-        }
-        if (slot->fired_head != TINA__NIL) (void)tina__timer_deliver(s, slot, m);
-        else m->tag = TINA_TAG_RESUME;
-    } else if (note == TINA__NOTE_IO) {
+    if (note == TINA__NOTE_IO) {
         tina__io_deliver(s, slot, m);
     } else if (note == TINA__NOTE_TIMEOUT) {
         slot->call_note = TINA__NIL;
@@ -780,8 +870,26 @@ static const tina_msg *next_message(struct tina__shard *s, struct tina__type *t,
         m->tag = TINA_TAG_CALL_FAILED;
         m->size = sizeof(result);
         memcpy(m->payload, &result, sizeof(result));
+    } else if (slot->flags & TINA__SHUTDOWN) {
+        slot->flags = (uint8_t)((slot->flags & ~TINA__SHUTDOWN) | TINA__DRAINING);
+        m->tag = TINA_TAG_SHUTDOWN;
+        s->stats.shutdown_notices++;
     } else {
-        (void)tina__timer_deliver(s, slot, m);
+        /* Mail of any kind spends a yield: the resume comes only without. */
+        uint8_t resume = slot->flags & TINA__RESUME;
+        slot->flags &= (uint8_t)~TINA__RESUME;
+        if (slot->fired_head != TINA__NIL) {
+            (void)tina__timer_deliver(s, slot, m);
+        } else if (slot->downs != TINA__NIL) {
+            tina__down_deliver(s, slot, m);
+        } else if (slot->mbox_head != TINA__NIL) {
+            *pool_index = mailbox_pop(s, slot);
+            return &s->msgs[*pool_index];
+        } else if (resume) {
+            m->tag = TINA_TAG_RESUME;
+        } else {
+            return NULL; /* woken by a timer cancelled since */
+        }
     }
     return m;
 }
@@ -789,7 +897,9 @@ static const tina_msg *next_message(struct tina__shard *s, struct tina__type *t,
 /* A strategy tore this isolate down while its handler ran (an escalation
  * from a spawn inside it): its effect is dropped and the teardown happens
  * now, with the strategy's restart rule (supervise.c: supervisor_busy). */
-static void doomed_exit(struct tina__shard *s, struct tina__type *t, uint32_t i) {
+static void doomed_exit(struct tina__shard *s, struct tina__type *t, uint32_t i,
+                        const tina_msg *m) {
+    if (m != NULL) call_answer_failed(s, m, TINA_ESTALE);
     uint32_t busy = s->supervisor_busy;
     s->supervisor_busy = 1;
     tina__isolate_exit(s, t, i, TINA__EXIT_TERMINATED, 0);
@@ -819,7 +929,7 @@ static void dispatch_one(struct tina__shard *s, struct tina__type *t) {
     tina_effect e = t->handler(slot_struct(t, i), &s->ctx, m);
     if (TINA__UNLIKELY(s->trace != NULL)) s->trace(s, m, &e);
     slot->flags &= (uint8_t)~TINA__RUNNING;
-    if (TINA__UNLIKELY(slot->flags & TINA__DOOMED)) doomed_exit(s, t, i);
+    if (TINA__UNLIKELY(slot->flags & TINA__DOOMED)) doomed_exit(s, t, i, m);
     else effect_apply(s, t, i, &e, m); /* copies user payloads: still armed */
     s->trap_armed = 0;
     if (pool_index != TINA__NIL) pool_free(s, pool_index);
@@ -831,11 +941,17 @@ static void dispatch_one(struct tina__shard *s, struct tina__type *t) {
  * that was running, as if it had returned tina_crash(). */
 static void dispatch_trapped(struct tina__shard *s, int sig) {
     struct tina__type *t = s->ctx.type;
-    if (s->running_pool_index != TINA__NIL) pool_free(s, s->running_pool_index);
+    uint32_t running = s->running_pool_index;
     s->running_pool_index = TINA__NIL;
     s->ctx.msg = NULL;
-    if (t->slots[s->ctx.slot].flags & TINA__DOOMED) doomed_exit(s, t, s->ctx.slot);
-    else tina__isolate_exit(s, t, s->ctx.slot, TINA__EXIT_CRASHED, TINA_CRASH_SIGNAL_BASE + (uint32_t)sig);
+    const tina_msg *m = running != TINA__NIL ? &s->msgs[running] : NULL;
+    if (t->slots[s->ctx.slot].flags & TINA__DOOMED) {
+        doomed_exit(s, t, s->ctx.slot, m);
+    } else {
+        if (m != NULL) call_answer_failed(s, m, TINA_ESTALE);
+        tina__isolate_exit(s, t, s->ctx.slot, TINA__EXIT_CRASHED, TINA_CRASH_SIGNAL_BASE + (uint32_t)sig);
+    }
+    if (running != TINA__NIL) pool_free(s, running);
     s->budget_left--;
 }
 
@@ -903,7 +1019,13 @@ static void shutdown_begin(struct tina__shard *s) {
             }
             if (slot->state == TINA__FREE) continue;
             slot->flags |= TINA__SHUTDOWN;
-            if (slot->flags & TINA__IO_PARKED) tina__io_shutdown(s, slot);
+            if (slot->flags & TINA__IO_PARKED) {
+                tina__io_shutdown(s, slot);
+            } else if (slot->state == TINA__CALLING) { /* cut short: it gets its notice now */
+                call_end(s, t, i, tina_handle_make(s->id, k, i, slot->generation),
+                         TINA__NOTE_FAILED(TINA_ESHUTDOWN));
+                s->stats.call_failed++;
+            }
             if (slot->state == TINA__IDLE) {
                 slot->state = TINA__READY;
                 queue_push(t, &t->ready, i);
@@ -1238,6 +1360,7 @@ static void type_carve(struct tina__shard *s, struct tina__type *t, const tina_t
         slot->mbox_head = slot->mbox_tail = TINA__NIL;
         slot->timer_head = slot->call_note = slot->call_timer = TINA__NIL;
         slot->fired_head = slot->fired_tail = TINA__NIL;
+        slot->downs = TINA__NIL;
         slot->child = TINA__NIL;
         slot->monitor_head = TINA__NIL;
         slot->next = i + 1 < t->capacity ? i + 1 : TINA__NIL;

@@ -225,12 +225,9 @@ static void entry_fire(struct tina__shard *s, uint32_t i) {
     }
     if (e->kind == TINA__TIMER_CALL) {
         TINA_ASSERT(slot->state == TINA__CALLING && slot->call_corr == e->corr);
-        slot->call_note = TINA__NOTE_TIMEOUT;
-        slot->call_corr = 0;
         slot->call_timer = TINA__NIL;
         entry_free(s, slot, i);
-        tina__slot_ready(s, t, slot_index);
-        s->stats.call_timeouts++;
+        tina__call_timeout(s, t, slot_index);
         return;
     }
     fifo_append(w, &slot->fired_head, &slot->fired_tail, i, IN_FIRED);
