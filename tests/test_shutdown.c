@@ -8,6 +8,7 @@
  * counted; tina_run returns TINA_OK in every case.
  */
 #include "helpers.h"
+#include "internal.h" /* the sleeper's predicate, read directly */
 
 typedef struct plain {
     uint64_t unused;
@@ -179,5 +180,32 @@ Test(shutdown, nothing_restarts_and_the_timeout_bounds_a_spinner, .timeout = 30)
     cr_assert(eq(u64, s1.shutdown_forced, 1), "the spinner was cut off");
     cr_assert(eq(u64, s0.shutdown_forced, 0));
     cr_assert(lt(u64, took, H_MS(5000)), "bounded by the 100 ms timeout, not the default 5 s");
+    tina_destroy(rt);
+}
+
+/* ---- the end of a shutdown reaches a shard about to sleep ----------------- */
+
+/* A drained shard waiting for the others sleeps until a doorbell or its
+ * shutdown deadline.  The last shard to drain rings only peers it finds
+ * asleep; one that is past its last look but not yet asleep sees no
+ * doorbell.  So the sleeper's own last look (tina__shard_has_news, read
+ * after its heavy barrier) must see that every shard has drained, or it
+ * sleeps until its deadline -- 5 s by default.  The race is a window of
+ * nanoseconds between two threads; the predicate it hinges on is tested
+ * here directly, on a runtime whose threads are parked. */
+Test(shutdown, a_shard_about_to_sleep_sees_that_every_shard_drained, .timeout = 30) {
+    tina_type_spec types[] = {H_TYPE("quitter", plain, 1, 0, 1, NULL, quitter)};
+    tina_spec spec = h_spec(types, 1, NULL, 0, 2);
+    tina_runtime *rt = h_create(&spec);
+    struct tina__shard *s = rt->shards[0];
+    s->shutdown_seen = 1;
+    s->quarantine_epoch_seen = atomic_load(&rt->quarantine_epoch);
+    atomic_store(&rt->shutdown, 1);
+    cr_assert(eq(int, tina__shard_has_news(s), 0), "mid-shutdown, nothing new yet");
+    atomic_store(&rt->drained_count, rt->shard_count);
+    cr_assert(ne(int, tina__shard_has_news(s), 0), "every shard drained: that is news");
+    s->shutdown_seen = 0; /* as created, for tina_destroy */
+    atomic_store(&rt->shutdown, 0);
+    atomic_store(&rt->drained_count, 0);
     tina_destroy(rt);
 }

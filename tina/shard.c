@@ -1054,12 +1054,17 @@ static void transitions_bump(struct tina__shard *s) {
 }
 
 /* Something a sleeping shard must wake for, besides its channels and
- * timers: a stop, a shutdown it has not begun, a revival asked of it, a
- * peer's quarantine or revival it has not told its isolates about. */
+ * timers: a stop, a shutdown it has not begun or that every shard has
+ * finished draining, a revival asked of it, a peer's quarantine or revival
+ * it has not told its isolates about.  The last shard to drain rings only
+ * the peers it finds asleep; a peer past its last pass but not yet asleep
+ * learns it here, after its heavy barrier (platform_thread.c). */
 int tina__shard_has_news(struct tina__shard *s) {
     struct tina_runtime *rt = s->rt;
     return atomic_load_explicit(&rt->stopping, memory_order_relaxed) ||
            (!s->shutdown_seen && atomic_load_explicit(&rt->shutdown, memory_order_relaxed)) ||
+           (s->shutdown_seen &&
+            atomic_load_explicit(&rt->drained_count, memory_order_relaxed) == rt->shard_count) ||
            (s->quarantined && atomic_load_explicit(&s->revive_requested, memory_order_relaxed)) ||
            atomic_load_explicit(&rt->quarantine_epoch, memory_order_relaxed) !=
                s->quarantine_epoch_seen;
