@@ -847,7 +847,9 @@ tina_result tina_stats_channel(const tina_runtime *rt, uint32_t from, uint32_t t
 /* Revive a quarantined shard: it is rebuilt from the boot spec (static
  * children restarted with new handles) and every other shard's isolates get
  * a TINA_TAG_SHARD_RESTARTED notice.  SIGUSR2 revives every quarantined
- * shard.  Returns TINA_OK, or TINA_EINVAL for a bad shard index. */
+ * shard.  Returns TINA_OK, TINA_EINVAL for a bad shard index, or
+ * TINA_ESTATE if the shard is not quarantined (nothing is remembered for a
+ * later quarantine). */
 tina_result tina_revive(tina_runtime *rt, uint32_t shard);
 /* Whether a shard is quarantined now. */
 bool tina_quarantined(const tina_runtime *rt, uint32_t shard);

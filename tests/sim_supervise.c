@@ -11,6 +11,7 @@
  * revival with a new handle and stays up.
  */
 #include "helpers.h"
+#include "internal.h" /* a handler reaches its runtime, to play the operator */
 
 static uint32_t g_crashes, g_quarantined, g_restarted, g_downs_crashed, g_fragile_boots;
 static tina_handle g_first_fragile;
@@ -219,4 +220,45 @@ Test(sim_supervise, a_failed_boot_init_does_not_tear_down_siblings_not_yet_start
 Test(sim_supervise, an_escalation_from_inside_a_handler_restarts_its_isolate_after_it, .timeout = 30) {
     sibling_expect(SIB_RUNNING, "running");
     cr_assert(eq(u32, g_sib_orphans, 1), "the handler ran to its end");
+}
+
+/* ---- a revival asked of a healthy shard is refused, not remembered -------- */
+
+/* The operator calls tina_revive on shard 1 while it is healthy; later
+ * shard 1's root fails and it is quarantined.  The old request must not
+ * undo that quarantine: nobody asked for this revival. */
+static int32_t g_early_revive;
+
+static tina_effect early_operator(void *self, tina_ctx *ctx, const tina_msg *msg) {
+    uint32_t *step = self;
+    H_UNUSED(msg);
+    if ((*step)++ == 0) g_early_revive = tina_revive(ctx->shard->rt, 1); /* white-box: the rt */
+    return tina_receive();
+}
+
+Test(sim_supervise, a_revival_asked_of_a_healthy_shard_is_refused_not_remembered, .timeout = 30) {
+    g_crashes = g_quarantined = g_restarted = g_downs_crashed = g_fragile_boots = 0;
+    g_early_revive = 1;
+    static tina_type_spec types[2];
+    types[0] = (tina_type_spec)H_TYPE("operator", uint32_t, 1, 16, 1, h_kick_init, early_operator);
+    types[1] = (tina_type_spec)H_TYPE("fragile", uint64_t, 1, 16, 1, fragile_init, fragile_handle);
+    static tina_child_spec children[2];
+    children[0] = (tina_child_spec)H_CHILD(0, 0);
+    children[1] = (tina_child_spec)H_CHILD(1, 1);
+    children[1].restart = TINA_RESTART_PERMANENT;
+    static const tina_group_spec groups[] = {
+        {.parent = TINA_GROUP_NONE, .strategy = TINA_ONE_FOR_ONE, .restart_max = 1,
+         .window_ns = 1000000000ull}};
+    tina_spec spec = h_spec(types, 2, children, 2, 2);
+    spec.groups = groups;
+    spec.group_count = 1;
+    tina_sim_config config = {.seed = 5, .round_limit = 100000};
+    tina_sim_report r;
+    unsetenv("TINA_SEED");
+    H_ASSERT_RESULT(tina_simulate(&spec, &config, &r), TINA_OK);
+    h_assert_no_failures();
+    cr_assert(eq(u64, r.total.quarantines, 1));
+    cr_assert(eq(u64, r.total.revivals, 0), "the early request did not undo the quarantine");
+    cr_assert(eq(i32, g_early_revive, TINA_ESTATE), "shard 1 was not quarantined: %s",
+              tina_result_name(g_early_revive));
 }

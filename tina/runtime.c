@@ -361,8 +361,13 @@ static void shard_ring(struct tina_runtime *rt, uint32_t id) {
     rt->platform->wake(rt->shards[id], id);
 }
 
+/* Only a quarantined shard can be revived: a request for a healthy one is
+ * refused, not kept for its next quarantine (which it would undo at once).
+ * The shard clears any request as it enters a quarantine, so one that
+ * races with its revival is not kept either. */
 tina_result tina_revive(tina_runtime *rt, uint32_t shard) {
     if (rt == NULL || shard >= rt->shard_count) return TINA_EINVAL;
+    if (!(atomic_load(&rt->shards[shard]->transitions) & 1u)) return TINA_ESTATE;
     atomic_store(&rt->shards[shard]->revive_requested, 1);
     shard_ring(rt, shard);
     return TINA_OK;

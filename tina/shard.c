@@ -1075,6 +1075,7 @@ int tina__shard_has_news(struct tina__shard *s) {
 static void quarantine_enter(struct tina__shard *s) {
     s->quarantine_pending = 0;
     s->quarantined = 1;
+    atomic_store_explicit(&s->revive_requested, 0, memory_order_relaxed); /* none is for this one */
     s->stats.quarantines++;
     for (uint32_t k = 0; k < s->type_count; k++) { /* every queue goes: no walk per exit */
         struct tina__type *t = &s->types[k];
