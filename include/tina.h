@@ -458,7 +458,10 @@ typedef enum tina_strategy {
  * group fails as a member of its parent (everything in it is torn down and
  * the parent's strategy applies).  The root failing quarantines the shard,
  * or aborts the process if tina_spec.quarantine_abort is set.
- * A spec without groups gets an implicit root: one-for-one, no budget.
+ * A spec without groups gets an implicit root: one-for-one, 100 restarts a
+ * second (a child that can never start ends in a quarantine, not a silent
+ * loop).  Every crash, restart, escalation, quarantine, revival and forced
+ * shutdown is logged, rate-limited (stats.log_suppressed).
  */
 typedef struct tina_group_spec {
     uint32_t parent;      /* group index, or TINA_GROUP_NONE for group 0 */
@@ -742,6 +745,7 @@ TINA_WUR tina_result tina_fd_transfer(tina_ctx *ctx, tina_fd fd, tina_handle to,
     X(wakeups_sent)       /* doorbells rung on sleeping peers */                        \
     X(log_written)                                                                      \
     X(log_dropped)        /* log ring full */                                           \
+    X(log_suppressed)     /* the runtime's own lines (crashes, restarts...) rate-limited */ \
     X(live)               /* isolates alive now */                                      \
     X(pool_user_free)     /* user region slots free now */                              \
     X(pool_system_free)   /* system region slots free now */                            \

@@ -159,6 +159,13 @@ static inline tina_spec h_spec(const tina_type_spec *types, uint32_t type_count,
     return s;
 }
 
+/* A root group that restarts as often as asked: 1024 restarts inside 1 ns
+ * is never reached.  For tests that crash on purpose faster than the
+ * implicit root's default budget (100 restarts a second) allows. */
+static const tina_group_spec h_root_unbounded[1] = {
+    {.parent = TINA_GROUP_NONE, .strategy = TINA_ONE_FOR_ONE,
+     .restart_max = TINA_GROUP_RESTARTS_MAX, .window_ns = 1}};
+
 static inline tina_runtime *h_create(const tina_spec *spec) {
     tina_runtime *rt = NULL;
     tina_boot_report report;

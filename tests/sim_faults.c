@@ -45,6 +45,8 @@ static tina_sim_report run(tina_sim_config config) {
         children[k].restart = TINA_RESTART_PERMANENT;
     }
     tina_spec spec = h_spec(types, 1, children, ISOLATES, 2);
+    spec.groups = h_root_unbounded; /* thousands of injected crashes, every one restarted */
+    spec.group_count = 1;
     spec.pool_user_slots = 16384;
     spec.ring_slots = 4096;
     spec.watchdog_ns = g_watchdog_ns;

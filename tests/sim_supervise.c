@@ -262,3 +262,37 @@ Test(sim_supervise, a_revival_asked_of_a_healthy_shard_is_refused_not_remembered
     cr_assert(eq(i32, g_early_revive, TINA_ESTATE), "shard 1 was not quarantined: %s",
               tina_result_name(g_early_revive));
 }
+
+/* ---- no silent crash loop under the implicit root -------------------------- */
+
+/* A spec with no groups and a permanent child whose init always fails: the
+ * implicit root's default budget ends the loop (the shard is quarantined),
+ * and the crashes, restarts, escalation and quarantine are logged. */
+static uint32_t never_init(void *self, tina_ctx *ctx, const void *args, size_t size) {
+    H_UNUSED(self), H_UNUSED(ctx), H_UNUSED(args), H_UNUSED(size);
+    return 13;
+}
+
+Test(sim_supervise, a_child_that_never_starts_is_bounded_by_the_implicit_root, .timeout = 30) {
+    static tina_type_spec types[1];
+    types[0] = (tina_type_spec)H_TYPE("never", uint32_t, 1, 16, 1, never_init, doomed_handle);
+    static tina_child_spec children[1];
+    children[0] = (tina_child_spec)H_CHILD(0, 0);
+    children[0].restart = TINA_RESTART_PERMANENT;
+    tina_spec spec = h_spec(types, 1, children, 1, 1);
+    spec.log_level = TINA_LOG_INFO;
+    tina_sim_config config = {.seed = 12, .round_limit = 20000};
+    tina_sim_report r;
+    unsetenv("TINA_SEED");
+    H_ASSERT_RESULT(tina_simulate(&spec, &config, &r), TINA_OK);
+    h_assert_no_failures();
+    cr_assert(eq(u32, r.reason, TINA_SIM_QUIESCENT), "the loop ended: %s", r.failure);
+    cr_assert(le(u64, r.total.restarts, 100), "%llu restarts", (unsigned long long)r.total.restarts);
+    cr_assert(eq(u64, r.total.escalations, 1));
+    cr_assert(eq(u64, r.total.quarantines, 1));
+    /* One line per crash and restart, rate-limited, then the escalation and
+     * the quarantine: at least the first burst, and not one per crash. */
+    cr_assert(ge(u64, r.total.log_written, 4), "%llu lines", (unsigned long long)r.total.log_written);
+    cr_assert(ge(u64, r.total.log_written + r.total.log_suppressed, r.total.crashes + r.total.restarts),
+              "every crash and restart is a line, written or counted as suppressed");
+}

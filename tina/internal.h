@@ -52,6 +52,11 @@ void tina__assert_fail(const char *expr, const char *file, int line) __attribute
 #define TINA__DEFAULT_SHUTDOWN_NS 5000000000ull
 #define TINA__DEFAULT_MONITORS 4096u
 #define TINA__DEFAULT_WATCHDOG_NS 1000000000ull
+/* The implicit root (a spec with no groups): 100 restarts a second, then the
+ * shard is quarantined -- a child that can never start is a loop, not a
+ * workload. */
+#define TINA__ROOT_RESTARTS 100u
+#define TINA__ROOT_WINDOW_NS 1000000000ull
 #define TINA__TAG_MONITOR 0x0Au /* internal: a monitor request crossing shards */
 #define TINA__DEFAULT_IO_BUFFER_BYTES 16384u
 #define TINA__ALTSTACK_BYTES (64u * 1024u) /* signal stack for the trap boundary */
@@ -145,7 +150,7 @@ struct tina__type {
 struct tina__group {
     uint32_t parent;        /* group index, NIL for the root */
     uint8_t strategy;       /* tina_strategy */
-    uint8_t unlimited;      /* the implicit root: no budget */
+    uint8_t implicit;       /* the root of a spec with no groups: the default budget */
     uint16_t reserved;
     uint32_t restart_max;
     uint32_t restart_used;  /* timestamps recorded, <= restart_max */
@@ -236,7 +241,15 @@ struct tina__log {
     uint32_t mask;
     uint32_t level_min;
     uint64_t head, tail; /* tail - head entries queued */
+    /* The runtime's own lines (tina__log_event) are rate-limited: a token
+     * bucket of TINA__LOG_EVENT_BURST, one token back every
+     * TINA__LOG_EVENT_EVERY_NS of shard time. */
+    uint32_t event_tokens;
+    uint64_t event_refill_ns;
+    uint64_t event_suppressed; /* since the last line written: said in the next one */
 };
+#define TINA__LOG_EVENT_BURST 16u
+#define TINA__LOG_EVENT_EVERY_NS 100000000ull /* 10 lines a second after the burst */
 
 /* ------------------------------------------------------------------------ */
 /* The platform seam                                                          */
@@ -605,6 +618,11 @@ uint64_t tina__timers_next_deadline(struct tina__shard *s);
 void tina__log_init(struct tina__log *log, struct tina__log_entry *entries, uint32_t count,
                     uint32_t level_min);
 void tina__log_flush(struct tina__shard *s);
+/* A line of the runtime's own about an isolate (crash, restart, escalation,
+ * quarantine, forced shutdown), rate-limited per shard; lines skipped are
+ * counted (stats.log_suppressed) and said in the next one. */
+void tina__log_event(struct tina__shard *s, tina_log_level level, tina_handle h,
+                     uint32_t type_id, const char *fmt, ...) TINA_PRINTF(5, 6);
 
 /* shard.c: isolate life, used by supervise.c */
 int tina__isolate_start(struct tina__shard *s, struct tina__type *t, uint32_t slot_index);

@@ -7,6 +7,12 @@
  * text needs (one per 16 KiB).  A full ring drops the new line and counts
  * it (stats.log_dropped): logging never blocks and never allocates.
  *
+ * The runtime writes lines of its own into the same ring (tina__log_event):
+ * crashes, restarts, escalations, quarantines, revivals and forced
+ * shutdowns, so that no crash loop is silent.  They are rate-limited per
+ * shard -- a burst of 16, then 10 a second of shard time -- and the next
+ * line written says how many were skipped (stats.log_suppressed).
+ *
  * Line format:
  *   [   12.345678] shard=0 INFO  worker#0001000000001: text
  *                  time since boot        type#handle(hex)
@@ -26,32 +32,79 @@ void tina__log_init(struct tina__log *log, struct tina__log_entry *entries, uint
     log->mask = count - 1;
     log->level_min = level_min;
     log->head = log->tail = 0;
+    log->event_tokens = TINA__LOG_EVENT_BURST;
+    log->event_refill_ns = 0;
+    log->event_suppressed = 0;
 }
 
-void tina_log(tina_ctx *ctx, tina_log_level level, const char *fmt, ...) {
-    struct tina__shard *s = ctx->shard;
+/* Append one line, or drop and count it if the ring is full. */
+static void log_append(struct tina__shard *s, tina_log_level level, tina_handle h,
+                       uint32_t type_id, const char *prefix, const char *fmt, va_list ap) {
     struct tina__log *log = &s->log;
-    if ((uint32_t)level < log->level_min) return;
     if (log->tail - log->head > log->mask) {
         s->stats.log_dropped++;
         return;
     }
     struct tina__log_entry *e = &log->entries[log->tail & log->mask];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(e->text, sizeof(e->text), fmt, ap);
-    va_end(ap);
+    int n = prefix ? snprintf(e->text, sizeof(e->text), "%s", prefix) : 0;
     if (n < 0) n = 0;
+    if (n < (int)sizeof(e->text)) {
+        int m = vsnprintf(e->text + n, sizeof(e->text) - (size_t)n, fmt, ap);
+        n += m > 0 ? m : 0;
+    }
     if (n > (int)sizeof(e->text) - 1) n = (int)sizeof(e->text) - 1;
     e->length = (uint8_t)n;
     e->time_ns = tina__shard_now(s);
-    e->handle = ctx->self;
-    e->type_id = ctx->type ? (uint16_t)ctx->type->id : 0xffff;
+    e->handle = h;
+    e->type_id = (uint16_t)type_id;
     e->level = (uint8_t)(level < TINA_LOG_DEBUG   ? TINA_LOG_DEBUG
                          : level > TINA_LOG_ERROR ? TINA_LOG_ERROR
                                                   : level);
     log->tail++;
     s->stats.log_written++;
+}
+
+void tina_log(tina_ctx *ctx, tina_log_level level, const char *fmt, ...) {
+    struct tina__shard *s = ctx->shard;
+    if ((uint32_t)level < s->log.level_min) return;
+    va_list ap;
+    va_start(ap, fmt);
+    log_append(s, level, ctx->self, ctx->type ? ctx->type->id : 0xffffu, NULL, fmt, ap);
+    va_end(ap);
+}
+
+void tina__log_event(struct tina__shard *s, tina_log_level level, tina_handle h,
+                     uint32_t type_id, const char *fmt, ...) {
+    struct tina__log *log = &s->log;
+    if ((uint32_t)level < log->level_min) return;
+    uint64_t now = tina__shard_now(s);
+    if (log->event_tokens < TINA__LOG_EVENT_BURST) {
+        uint64_t back = (now - log->event_refill_ns) / TINA__LOG_EVENT_EVERY_NS;
+        if (back > 0) {
+            log->event_tokens = back >= TINA__LOG_EVENT_BURST - log->event_tokens
+                                    ? TINA__LOG_EVENT_BURST
+                                    : log->event_tokens + (uint32_t)back;
+            log->event_refill_ns = now;
+        }
+    } else {
+        log->event_refill_ns = now;
+    }
+    if (log->event_tokens == 0) {
+        log->event_suppressed++;
+        s->stats.log_suppressed++;
+        return;
+    }
+    log->event_tokens--;
+    char prefix[48];
+    prefix[0] = 0;
+    if (log->event_suppressed)
+        snprintf(prefix, sizeof(prefix), "(%llu lines suppressed) ",
+                 (unsigned long long)log->event_suppressed);
+    log->event_suppressed = 0;
+    va_list ap;
+    va_start(ap, fmt);
+    log_append(s, level, h, type_id, prefix[0] ? prefix : NULL, fmt, ap);
+    va_end(ap);
 }
 
 static void write_all(const char *buf, size_t len) {

@@ -88,9 +88,11 @@ static tina_result spec_copy(struct tina_runtime *rt, const tina_spec *resolved)
     if (!rt->groups) return TINA_ENO_MEMORY;
     if (resolved->group_count) {
         memcpy(rt->groups, resolved->groups, rt->group_count * sizeof(*rt->groups));
-    } else {
+    } else { /* the implicit root: one-for-one, with a default budget (SPEC 13) */
         rt->groups[0].parent = TINA_GROUP_NONE;
         rt->groups[0].strategy = TINA_ONE_FOR_ONE;
+        rt->groups[0].restart_max = TINA__ROOT_RESTARTS;
+        rt->groups[0].window_ns = TINA__ROOT_WINDOW_NS;
     }
     rt->spec.groups = rt->groups;
     if (rt->spec.ring_override_count)

@@ -190,6 +190,10 @@ static inline uint32_t generation_next(uint32_t g) {
     return g ? g : 1;
 }
 
+static inline uint32_t generation_prev(uint32_t g) {
+    return g > 1 ? g - 1 : TINA_GENERATION_MASK;
+}
+
 static inline tina_handle slot_handle(const struct tina__type *t, uint32_t i, uint32_t generation) {
     return t->handle_base | ((tina_handle)i << 28) | generation;
 }
@@ -625,9 +629,15 @@ void tina__isolate_exit(struct tina__shard *s, struct tina__type *t, uint32_t i,
     slot->flags = 0;
     slot->generation = generation_next(slot->generation);
     t->live--;
-    if (how == TINA__EXIT_CRASHED) s->stats.crashes++;
-    else if (how == TINA__EXIT_DONE) s->stats.done++;
-    else s->stats.terminated++;
+    if (how == TINA__EXIT_CRASHED) {
+        s->stats.crashes++;
+        tina__log_event(s, TINA_LOG_WARN, tina_handle_make(s->id, t->id, i, generation_prev(slot->generation)),
+                        t->id, "crashed, reason %#x", reason);
+    } else if (how == TINA__EXIT_DONE) {
+        s->stats.done++;
+    } else {
+        s->stats.terminated++;
+    }
     s->did_work = 1;
     if (tina__supervise_exit(s, t, i, how, reason)) {
         slot->state = TINA__RESTARTING;
@@ -1073,6 +1083,8 @@ int tina__shard_has_news(struct tina__shard *s) {
 /* The root group failed: tear every isolate down and stop dispatching.
  * Peers see sends to this shard fail as stale and get a notice. */
 static void quarantine_enter(struct tina__shard *s) {
+    tina__log_event(s, TINA_LOG_ERROR, 0, 0xffffu,
+                    "shard %u quarantined: its root group failed; every isolate is torn down", s->id);
     s->quarantine_pending = 0;
     s->quarantined = 1;
     atomic_store_explicit(&s->revive_requested, 0, memory_order_relaxed); /* none is for this one */
@@ -1130,6 +1142,7 @@ static void quarantine_revive(struct tina__shard *s) {
     }
     s->quarantined = 0;
     s->stats.revivals++;
+    tina__log_event(s, TINA_LOG_WARN, 0, 0xffffu, "shard %u revived", s->id);
     for (uint32_t c = 0; c < rt->spec.child_count; c++) {
         uint32_t i = rt->child_slot[(size_t)c * rt->shard_count + s->id];
         if (i != TINA__NIL) (void)tina__isolate_start(s, &s->types[rt->children[c].type_id], i);
@@ -1222,6 +1235,10 @@ int tina__shard_shutdown_state(struct tina__shard *s) {
     }
     if (tina__shard_now(s) >= s->shutdown_deadline_ns) {
         s->stats.shutdown_forced = live_count(s);
+        if (s->stats.shutdown_forced)
+            tina__log_event(s, TINA_LOG_WARN, 0, 0xffffu,
+                            "shutdown deadline passed: %llu isolates still alive are forced",
+                            (unsigned long long)s->stats.shutdown_forced);
         return 2;
     }
     return s->drained ? 1 : 0;
@@ -1386,12 +1403,12 @@ static void groups_carve(struct tina__shard *s, uint8_t *base, const struct tina
         memset(grp, 0, sizeof(*grp));
         grp->parent = gs->parent == TINA_GROUP_NONE ? TINA__NIL : gs->parent;
         grp->strategy = (uint8_t)gs->strategy;
-        grp->unlimited = rt->spec.group_count == 0; /* the implicit root */
+        grp->implicit = rt->spec.group_count == 0;
         grp->restart_max = gs->restart_max;
         grp->dynamic_max = gs->dynamic_max;
         grp->window_ns = gs->window_ns;
         grp->restart_at = times;
-        if (!grp->unlimited) times += gs->restart_max;
+        times += gs->restart_max;
     }
 }
 

@@ -83,6 +83,7 @@ void tina__layout_compute(const tina_spec *spec, uint32_t shard, uint32_t shard_
     l->group_times_off = at;
     for (uint32_t g = 0; g < spec->group_count; g++)
         at += sizeof(uint64_t) * spec->groups[g].restart_max;
+    if (spec->group_count == 0) at += sizeof(uint64_t) * TINA__ROOT_RESTARTS; /* implicit root */
     at = align64(at);
     l->monitors_off = at;
     at = align64(at + sizeof(struct tina__monitor) * spec->monitor_slots);

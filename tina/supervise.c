@@ -78,7 +78,6 @@ static uint32_t group_member_key(const struct tina__shard *s, uint32_t g, uint32
 
 /* Charge one restart; 0 if that exceeds the group's budget. */
 static int budget_charge(struct tina__shard *s, struct tina__group *g) {
-    if (g->unlimited) return 1;
     uint64_t now = tina__shard_now(s);
     if (g->restart_used < g->restart_max) {
         g->restart_at[(g->restart_next + g->restart_used) % g->restart_max] = now;
@@ -156,6 +155,11 @@ static int member_failed(struct tina__shard *s, uint32_t g, uint32_t key, uint32
             return depth == 0;
         }
         s->stats.escalations++;
+        tina__log_event(s, TINA_LOG_WARN, 0, 0xffffu,
+                        "group %u over its budget (%u restarts in %llu ms): %s", g,
+                        s->groups[g].restart_max,
+                        (unsigned long long)(s->groups[g].window_ns / 1000000u),
+                        s->groups[g].parent == TINA__NIL ? "the root fails" : "escalated");
         if (s->groups[g].parent == TINA__NIL) {
             if (s->rt->spec.quarantine_abort) {
                 s->trap_armed = 0; /* this abort is the policy, not a handler's fault */
@@ -199,6 +203,13 @@ int tina__supervise_exit(struct tina__shard *s, struct tina__type *t, uint32_t s
     return restart;
 }
 
+static void restart_one(struct tina__shard *s, struct tina__type *t, uint32_t i) {
+    s->stats.restarts++;
+    tina__log_event(s, TINA_LOG_INFO, tina_handle_make(s->id, t->id, i, t->slots[i].generation),
+                    t->id, "restarted");
+    (void)tina__isolate_start(s, t, i);
+}
+
 void tina__supervise_restart_pending(struct tina__shard *s) {
     if (s->restart_pending == 0) return;
     const struct tina_runtime *rt = s->rt;
@@ -210,8 +221,7 @@ void tina__supervise_restart_pending(struct tina__shard *s) {
             uint32_t next = t->slots[i].next;
             TINA_ASSERT(t->slots[i].state == TINA__RESTARTING);
             s->restart_pending--;
-            s->stats.restarts++;
-            (void)tina__isolate_start(s, t, i);
+            restart_one(s, t, i);
             i = next;
         }
     }
@@ -221,7 +231,6 @@ void tina__supervise_restart_pending(struct tina__shard *s) {
         struct tina__type *t = child_type(s, c);
         if (t->slots[i].state != TINA__RESTARTING) continue;
         s->restart_pending--;
-        s->stats.restarts++;
-        (void)tina__isolate_start(s, t, i);
+        restart_one(s, t, i);
     }
 }
