@@ -925,6 +925,10 @@ typedef struct tina_sim_config {
 void tina_sim_each(const tina_runtime *rt, uint32_t type_id,
                    void (*fn)(void *acc, tina_handle h, const void *state), void *acc);
 
+/* A spec's shard_count of 0 under the simulator, which pins nothing: a
+ * fixed count, so that a seed means the same execution on any host. */
+#define TINA_SIM_SHARD_COUNT_DEFAULT 4u
+
 /* The reason an injected crash reports. */
 #define TINA_CRASH_INJECTED 0xfd000000u
 

@@ -10,6 +10,7 @@
  * overrides the configured seed; a run with only a far timer left jumps
  * straight to it.
  */
+#include <sched.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -186,4 +187,59 @@ Test(sim, only_timers_left_jumps_straight_to_the_next_one, .timeout = 30) {
     cr_assert(ge(u64, g_fired_at, 10ull * 1000000000ull), "the timer fired at 10 s simulated");
     cr_assert(lt(u64, r.rounds, 100), "in a handful of rounds, not a million ticks");
     cr_assert(eq(u64, r.total.timers_fired, 1));
+}
+
+/* ---- shard_count 0 under the simulator: a fixed count, not the host's --- */
+
+/* shard_count 0 means "one shard per core" to tina_run; to the simulator,
+ * which pins nothing, it must not depend on the host, or a seed would
+ * replay differently on another machine.  Run once with this process
+ * allowed one CPU and once with every CPU it had: the same shard count
+ * (TINA_SIM_SHARD_COUNT_DEFAULT) and the same digest. */
+static uint32_t anywhere_init(void *self, tina_ctx *ctx, const void *args, size_t size) {
+    H_UNUSED(self), H_UNUSED(args), H_UNUSED(size);
+    tina_timer_id id;
+    return tina_timer_set(ctx, 10000u + tina_random(ctx) % 10000u, 0, TAG_TICK, &id) == TINA_OK ? 0 : 1;
+}
+
+static tina_effect anywhere(void *self, tina_ctx *ctx, const tina_msg *msg) {
+    uint32_t *n = self;
+    if (msg->tag == TAG_TICK && ++*n < 20) {
+        uint32_t to = (uint32_t)(tina_random(ctx) % tina_shard_count(ctx));
+        (void)tina_send(ctx, tina_child_handle(ctx, 0, to), TAG_PING, n, sizeof(*n));
+        tina_timer_id id;
+        (void)tina_timer_set(ctx, 10000u, 0, TAG_TICK, &id);
+    }
+    return tina_receive();
+}
+
+static tina_sim_report run_anywhere(void) {
+    static tina_type_spec types[1];
+    types[0] = (tina_type_spec)H_TYPE("anywhere", uint32_t, 1, 64, 1, anywhere_init, anywhere);
+    static tina_child_spec children[1];
+    children[0] = (tina_child_spec)H_CHILD(0, TINA_SHARD_EVERY);
+    tina_spec spec = h_spec(types, 1, children, 1, 0); /* shard_count 0 */
+    tina_sim_config config = {.seed = 21, .shuffle = 1};
+    tina_sim_report r;
+    unsetenv("TINA_SEED");
+    H_ASSERT_RESULT(tina_simulate(&spec, &config, &r), TINA_OK);
+    return r;
+}
+
+Test(sim, shard_count_zero_is_the_same_whatever_cpus_the_host_allows, .timeout = 60) {
+    cpu_set_t all, one;
+    cr_assert(eq(int, sched_getaffinity(0, sizeof(all), &all), 0));
+    tina_sim_report wide = run_anywhere();
+    CPU_ZERO(&one);
+    for (int cpu = 0; cpu < CPU_SETSIZE; cpu++)
+        if (CPU_ISSET(cpu, &all)) {
+            CPU_SET(cpu, &one);
+            break;
+        }
+    cr_assert(eq(int, sched_setaffinity(0, sizeof(one), &one), 0));
+    tina_sim_report narrow = run_anywhere();
+    sched_setaffinity(0, sizeof(all), &all);
+    cr_assert(eq(u32, wide.shard_count, TINA_SIM_SHARD_COUNT_DEFAULT));
+    cr_assert(eq(u32, narrow.shard_count, wide.shard_count), "one CPU or many");
+    cr_assert(eq(u64, narrow.digest, wide.digest));
 }

@@ -120,6 +120,21 @@ tina_result tina__topology_cores(const tina_spec *spec, int with_topology, uint3
                  TINA_SHARD_COUNT_MAX);
         return TINA_ESPEC_SHARDS;
     }
+    if (!with_topology) { /* the simulator pins nothing: no host fact may count here */
+        uint32_t shards = spec->core_count ? spec->core_count
+                          : spec->shard_count ? spec->shard_count : TINA_SIM_SHARD_COUNT_DEFAULT;
+        if (shards > TINA_SHARD_COUNT_MAX ||
+            (spec->core_count && (spec->cores == NULL ||
+                                  (spec->shard_count != 0 && spec->shard_count != spec->core_count)))) {
+            snprintf(why, why_size, "core_count: %u (need 1..%u, a cores array, equal to shard_count %u)",
+                     spec->core_count, TINA_SHARD_COUNT_MAX, spec->shard_count);
+            return TINA_ESPEC_CORES;
+        }
+        for (uint32_t i = 0; i < shards; i++) cores[i] = spec->core_count ? spec->cores[i] : i;
+        *shard_count = shards;
+        *oversubscribed = 0;
+        return TINA_OK;
+    }
     if (spec->core_count > 0) {
         if (spec->cores == NULL || spec->core_count > TINA_SHARD_COUNT_MAX ||
             (spec->shard_count != 0 && spec->shard_count != spec->core_count)) {
@@ -141,14 +156,6 @@ tina_result tina__topology_cores(const tina_spec *spec, int with_topology, uint3
     }
     uint32_t avail[TINA_SHARD_COUNT_MAX];
     uint32_t n = 0;
-    if (!with_topology && spec->shard_count != 0) { /* nothing is pinned (the simulator) */
-        for (int cpu = 0; cpu < CPU_SETSIZE && n < TINA_SHARD_COUNT_MAX; cpu++)
-            if (CPU_ISSET(cpu, &allowed)) avail[n++] = (uint32_t)cpu;
-        for (uint32_t i = 0; i < spec->shard_count; i++) cores[i] = avail[i % n];
-        *shard_count = spec->shard_count;
-        *oversubscribed = 0;
-        return TINA_OK;
-    }
     n = allowed_cores(&allowed, avail, TINA_SHARD_COUNT_MAX);
     uint32_t quota = cgroup_quota_cores();
     if (quota > 0 && quota < n) n = quota;
