@@ -712,6 +712,7 @@ TINA_WUR tina_result tina_fd_transfer(tina_ctx *ctx, tina_fd fd, tina_handle to,
     X(reply_invalid)      /* reply effects with no call to answer */                    \
     X(spawns)             /* isolates started (boot, spawn, restart) */                 \
     X(spawn_failed)       /* spawn refused: no slot */                                  \
+    X(slots_retired)      /* slots at their last generation: never used again */        \
     X(init_failed)        /* init returned a reason */                                  \
     X(done)               /* done effects */                                            \
     X(crashes)            /* crash effects, init failures and trapped faults */         \

@@ -175,7 +175,7 @@ static int check_lists(struct tina__shard *s, uint8_t *seen, char *why, size_t w
             switch (slot->state) {
             case TINA__FREE: want = ON_FREE; break;
             case TINA__READY: want = seen[i] == ON_YIELDED ? ON_YIELDED : ON_READY; break;
-            case TINA__IDLE: case TINA__CALLING: want = 0; break;
+            case TINA__IDLE: case TINA__CALLING: case TINA__RETIRED: want = 0; break;
             case TINA__RESTARTING: want = dynamic ? ON_RESTART : 0; restarting++; break;
             default:
                 FAIL("lists: shard %u %s slot %u is in state %u between passes", s->id, t->name,

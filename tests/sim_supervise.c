@@ -296,3 +296,64 @@ Test(sim_supervise, a_child_that_never_starts_is_bounded_by_the_implicit_root, .
     cr_assert(ge(u64, r.total.log_written + r.total.log_suppressed, r.total.crashes + r.total.restarts),
               "every crash and restart is a line, written or counted as suppressed");
 }
+
+/* ---- a generation never comes back ---------------------------------------- */
+
+/* A slot's generation has 28 bits.  Were it to wrap after its last value,
+ * the next incarnation would carry the handle of the first, and a handle
+ * kept that long would reach a stranger.  The slot is retired instead:
+ * never used again, counted.  (A slot reaches its last generation after
+ * 268 million incarnations; the test starts it there, white-box.) */
+static tina_handle g_first_kid;
+static int32_t g_respawn, g_old_send;
+static uint32_t g_wrap_step;
+
+static tina_effect kid(void *self, tina_ctx *ctx, const tina_msg *msg) {
+    H_UNUSED(self), H_UNUSED(ctx), H_UNUSED(msg);
+    return tina_done();
+}
+
+static tina_effect wrapper(void *self, tina_ctx *ctx, const tina_msg *msg) {
+    H_UNUSED(self), H_UNUSED(msg);
+    tina_handle h;
+    switch (g_wrap_step++) {
+    case 0: /* the first incarnation; it ends at once */
+        H_CHECK_RESULT(ctx, tina_spawn(ctx, 1, NULL, 0, &g_first_kid), TINA_OK);
+        H_CHECK_RESULT(ctx, tina_send(ctx, g_first_kid, H_TAG_FIRST, NULL, 0), TINA_OK);
+        return tina_yield();
+    case 1: /* 268 million incarnations later: the last generation */
+        ctx->shard->types[1].slots[0].generation = TINA_GENERATION_MASK;
+        H_CHECK_RESULT(ctx, tina_spawn(ctx, 1, NULL, 0, &h), TINA_OK);
+        H_CHECK_EQ(ctx, tina_handle_generation(h), TINA_GENERATION_MASK);
+        H_CHECK_RESULT(ctx, tina_send(ctx, h, H_TAG_FIRST, NULL, 0), TINA_OK);
+        return tina_yield();
+    case 2: /* it ended: no generation is left for the slot */
+        g_respawn = tina_spawn(ctx, 1, NULL, 0, &h);
+        g_old_send = tina_send(ctx, g_first_kid, H_TAG_FIRST, NULL, 0);
+        return tina_receive();
+    default:
+        return tina_receive();
+    }
+}
+
+Test(sim_supervise, a_slot_at_its_last_generation_is_retired_not_wrapped, .timeout = 30) {
+    g_wrap_step = 0;
+    g_respawn = g_old_send = 1;
+    static tina_type_spec types[2];
+    types[0] = (tina_type_spec)H_TYPE("wrapper", uint32_t, 1, 16, 1, h_kick_init, wrapper);
+    types[1] = (tina_type_spec)H_TYPE("kid", uint32_t, 1, 16, 1, NULL, kid);
+    static tina_child_spec children[1];
+    children[0] = (tina_child_spec)H_CHILD(0, 0);
+    tina_spec spec = h_spec(types, 2, children, 1, 1);
+    tina_sim_config config = {.seed = 13, .round_limit = 10000};
+    tina_sim_report r;
+    unsetenv("TINA_SEED");
+    H_ASSERT_RESULT(tina_simulate(&spec, &config, &r), TINA_OK);
+    h_assert_no_failures();
+    cr_assert(eq(u32, r.reason, TINA_SIM_QUIESCENT), "%s", r.failure);
+    cr_assert(eq(i32, g_old_send, TINA_ESTALE), "the first handle stays stale: %s",
+              tina_result_name(g_old_send));
+    cr_assert(eq(i32, g_respawn, TINA_ENO_SLOT), "the slot is not used again: %s",
+              tina_result_name(g_respawn));
+    cr_assert(eq(u64, r.total.slots_retired, 1));
+}

@@ -71,7 +71,8 @@ enum tina__slot_state {
     TINA__READY,       /* alive, in the ready queue or the yield list, or running */
     TINA__CALLING,     /* alive, parked in a call: only the reply or timeout wakes it */
     TINA__RESTARTING,  /* dead, generation bumped, waiting to be restarted */
-    TINA__EXITING      /* being torn down (inside tina__isolate_exit) */
+    TINA__EXITING,     /* being torn down (inside tina__isolate_exit) */
+    TINA__RETIRED      /* its last generation is spent: never used again */
 };
 
 enum tina__slot_flag {

@@ -604,6 +604,19 @@ int tina__isolate_start(struct tina__shard *s, struct tina__type *t, uint32_t i)
 
 /* Teardown: mailbox back to the pool, timers cancelled, generation bumped;
  * then the supervisor decides between the free list and a restart. */
+/* Out of generations: on no list, never alive again.  A restart its
+ * supervisor wanted cannot happen (a dynamic child's room goes back). */
+static void slot_retire(struct tina__shard *s, struct tina__type *t, uint32_t i, int restart) {
+    struct tina__slot *slot = &t->slots[i];
+    if (restart && slot->child != TINA__NIL && (slot->child & TINA__DYNAMIC))
+        s->groups[slot->child & ~TINA__DYNAMIC].dynamic_count--;
+    slot->state = TINA__RETIRED;
+    s->stats.slots_retired++;
+    tina__log_event(s, TINA_LOG_WARN, tina_handle_make(s->id, t->id, i, slot->generation), t->id,
+                    "slot %u retired: its last generation is spent%s", i,
+                    restart ? "; the restart cannot happen" : "");
+}
+
 void tina__isolate_exit(struct tina__shard *s, struct tina__type *t, uint32_t i, int how,
                         uint32_t reason) {
     struct tina__slot *slot = &t->slots[i];
@@ -627,11 +640,16 @@ void tina__isolate_exit(struct tina__shard *s, struct tina__type *t, uint32_t i,
     slot->call_timer = TINA__NIL;
     slot->call_corr = 0;
     slot->flags = 0;
-    slot->generation = generation_next(slot->generation);
+    /* A generation is never used twice: the slot whose last one this was
+     * retires (it would wrap to a handle given out 268 million lives ago). */
+    int retiring = slot->generation == TINA_GENERATION_MASK;
+    if (!retiring) slot->generation = generation_next(slot->generation);
     t->live--;
     if (how == TINA__EXIT_CRASHED) {
         s->stats.crashes++;
-        tina__log_event(s, TINA_LOG_WARN, tina_handle_make(s->id, t->id, i, generation_prev(slot->generation)),
+        tina__log_event(s, TINA_LOG_WARN,
+                        tina_handle_make(s->id, t->id, i,
+                                         retiring ? slot->generation : generation_prev(slot->generation)),
                         t->id, "crashed, reason %#x", reason);
     } else if (how == TINA__EXIT_DONE) {
         s->stats.done++;
@@ -639,7 +657,10 @@ void tina__isolate_exit(struct tina__shard *s, struct tina__type *t, uint32_t i,
         s->stats.terminated++;
     }
     s->did_work = 1;
-    if (tina__supervise_exit(s, t, i, how, reason)) {
+    int restart = tina__supervise_exit(s, t, i, how, reason);
+    if (TINA__UNLIKELY(retiring)) {
+        slot_retire(s, t, i, restart);
+    } else if (restart) {
         slot->state = TINA__RESTARTING;
         s->restart_pending++;
         if (slot->child != TINA__NIL && (slot->child & TINA__DYNAMIC)) list_push(t, &t->restart, i);
@@ -1027,7 +1048,7 @@ static void shutdown_begin(struct tina__shard *s) {
                 slot_forget_restart(s, t, i);
                 continue;
             }
-            if (slot->state == TINA__FREE) continue;
+            if (slot->state == TINA__FREE || slot->state == TINA__RETIRED) continue;
             slot->flags |= TINA__SHUTDOWN;
             if (slot->flags & TINA__IO_PARKED) {
                 tina__io_shutdown(s, slot);
@@ -1104,7 +1125,7 @@ static void quarantine_enter(struct tina__shard *s) {
             struct tina__slot *slot = &t->slots[i];
             if (slot->state == TINA__RESTARTING) {
                 slot_forget_restart(s, t, i);
-            } else if (slot->state != TINA__FREE) {
+            } else if (slot->state != TINA__FREE && slot->state != TINA__RETIRED) {
                 tina__isolate_exit(s, t, i, TINA__EXIT_QUARANTINED, 0);
             }
         }
@@ -1122,7 +1143,8 @@ static void quarantine_revive(struct tina__shard *s) {
     const struct tina_runtime *rt = s->rt;
     for (uint32_t c = 0; c < rt->spec.child_count; c++) {
         uint32_t i = rt->child_slot[(size_t)c * rt->shard_count + s->id];
-        if (i == TINA__NIL) continue;
+        if (i == TINA__NIL || s->types[rt->children[c].type_id].slots[i].state == TINA__RETIRED)
+            continue;
         s->types[rt->children[c].type_id].slots[i].state = TINA__READY; /* placed, starting */
         s->types[rt->children[c].type_id].slots[i].flags = TINA__STARTING;
     }
@@ -1145,7 +1167,8 @@ static void quarantine_revive(struct tina__shard *s) {
     tina__log_event(s, TINA_LOG_WARN, 0, 0xffffu, "shard %u revived", s->id);
     for (uint32_t c = 0; c < rt->spec.child_count; c++) {
         uint32_t i = rt->child_slot[(size_t)c * rt->shard_count + s->id];
-        if (i != TINA__NIL) (void)tina__isolate_start(s, &s->types[rt->children[c].type_id], i);
+        if (i != TINA__NIL && s->types[rt->children[c].type_id].slots[i].state == TINA__READY)
+            (void)tina__isolate_start(s, &s->types[rt->children[c].type_id], i);
     }
     transitions_bump(s);
 }
