@@ -173,7 +173,9 @@ static int check_lists(struct tina__shard *s, uint8_t *seen, char *why, size_t w
             int dynamic = slot->child != TINA__NIL && (slot->child & TINA__DYNAMIC);
             uint8_t want;
             switch (slot->state) {
-            case TINA__FREE: want = ON_FREE; break;
+            case TINA__FREE: /* a static child's slot stays its own, off the free list */
+                want = slot->child != TINA__NIL && !(slot->child & TINA__DYNAMIC) ? 0 : ON_FREE;
+                break;
             case TINA__READY: want = seen[i] == ON_YIELDED ? ON_YIELDED : ON_READY; break;
             case TINA__IDLE: case TINA__CALLING: case TINA__RETIRED: want = 0; break;
             case TINA__RESTARTING: want = dynamic ? ON_RESTART : 0; restarting++; break;

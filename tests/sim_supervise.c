@@ -357,3 +357,80 @@ Test(sim_supervise, a_slot_at_its_last_generation_is_retired_not_wrapped, .timeo
               tina_result_name(g_respawn));
     cr_assert(eq(u64, r.total.slots_retired, 1));
 }
+
+/* ---- a static child's slot belongs to it, also once it has ended ---------- */
+
+/* A one-for-all group: the temporary static child `once` ends (done, not
+ * restarted) and `steady` crashes later.  Meanwhile a spawner spawned a
+ * plain isolate of `once`'s type.  The strategy must tear down the group's
+ * members, never a stranger that happens to sit in the slot `once` left. */
+static uint32_t g_stranger_downs, g_stranger_alive;
+static tina_handle g_stranger;
+
+/* Type 0 is shared: the static child `once` ends on its first message;
+ * the stranger spawned later into its slot stays. */
+static tina_effect stranger_or_once(void *self, tina_ctx *ctx, const tina_msg *msg) {
+    H_UNUSED(self), H_UNUSED(msg);
+    if (tina_self(ctx) == tina_child_handle(ctx, 0, 0)) return tina_done();
+    return tina_receive();
+}
+
+static tina_effect steady(void *self, tina_ctx *ctx, const tina_msg *msg) {
+    uint32_t *step = self;
+    tina_timer_id id;
+    if (msg->tag == H_TAG_KICK && (*step)++ == 0) {
+        H_CHECK_RESULT(ctx, tina_timer_set(ctx, 1000000, 0, H_TAG_FIRST, &id), TINA_OK);
+        return tina_receive();
+    }
+    if (msg->tag == H_TAG_FIRST && *step == 1) return tina_crash(2);
+    return tina_receive();
+}
+
+static tina_effect stranger_maker(void *self, tina_ctx *ctx, const tina_msg *msg) {
+    uint32_t *step = self;
+    tina_timer_id id;
+    if (msg->tag == H_TAG_KICK) { /* after `once` is gone */
+        H_CHECK_RESULT(ctx, tina_timer_set(ctx, 500000, 0, H_TAG_FIRST + 1, &id), TINA_OK);
+        return tina_receive();
+    }
+    if (msg->tag == H_TAG_FIRST + 1 && (*step)++ == 0) {
+        H_CHECK_RESULT(ctx, tina_spawn(ctx, 0, NULL, 0, &g_stranger), TINA_OK);
+        H_CHECK_RESULT(ctx, tina_monitor(ctx, g_stranger), TINA_OK);
+        H_CHECK_RESULT(ctx, tina_timer_set(ctx, 3000000, 0, H_TAG_FIRST + 2, &id), TINA_OK);
+    }
+    if (msg->tag == TINA_TAG_DOWN) g_stranger_downs++;
+    if (msg->tag == H_TAG_FIRST + 2) g_stranger_alive = tina_send(ctx, g_stranger, H_TAG_FIRST + 3,
+                                                                 NULL, 0) == TINA_OK;
+    return tina_receive();
+}
+
+Test(sim_supervise, a_strategy_never_reaches_a_stranger_in_an_ended_childs_slot, .timeout = 30) {
+    g_stranger_downs = g_stranger_alive = 0;
+    static tina_type_spec types[3];
+    /* type 0 is shared: `once` (static) and the stranger (spawned) */
+    types[0] = (tina_type_spec)H_TYPE("shared", uint32_t, 2, 16, 1, h_kick_init, stranger_or_once);
+    types[1] = (tina_type_spec)H_TYPE("steady", uint32_t, 1, 16, 1, h_kick_init, steady);
+    types[2] = (tina_type_spec)H_TYPE("maker", uint32_t, 1, 16, 1, h_kick_init, stranger_maker);
+    static tina_child_spec children[3];
+    children[0] = (tina_child_spec)H_CHILD(0, 0); /* once: temporary */
+    children[0].group = 1;
+    children[1] = (tina_child_spec)H_CHILD(1, 0); /* steady: permanent */
+    children[1].restart = TINA_RESTART_PERMANENT;
+    children[1].group = 1;
+    children[2] = (tina_child_spec)H_CHILD(2, 0);
+    static const tina_group_spec groups[] = {
+        {.parent = TINA_GROUP_NONE, .strategy = TINA_ONE_FOR_ONE, .restart_max = 10,
+         .window_ns = 1000000000ull},
+        {.parent = 0, .strategy = TINA_ONE_FOR_ALL, .restart_max = 10, .window_ns = 1000000000ull}};
+    tina_spec spec = h_spec(types, 3, children, 3, 1);
+    spec.groups = groups;
+    spec.group_count = 2;
+    tina_sim_config config = {.seed = 14, .round_limit = 100000, .check_every_rounds = 1};
+    tina_sim_report r;
+    unsetenv("TINA_SEED");
+    H_ASSERT_RESULT(tina_simulate(&spec, &config, &r), TINA_OK);
+    h_assert_no_failures();
+    cr_assert(eq(u32, r.reason, TINA_SIM_QUIESCENT), "%s", r.failure);
+    cr_assert(eq(u32, g_stranger_downs, 0), "the stranger was not torn down");
+    cr_assert(eq(u32, g_stranger_alive, 1), "and is still alive after the group's restart");
+}

@@ -604,6 +604,18 @@ int tina__isolate_start(struct tina__shard *s, struct tina__type *t, uint32_t i)
 
 /* Teardown: mailbox back to the pool, timers cancelled, generation bumped;
  * then the supervisor decides between the free list and a restart. */
+/* A dead slot nobody will restart.  A static child's slot stays its own
+ * (FREE, on no list): the supervision tree, its restarts and a revival
+ * name it by child index, and a spawned stranger there would be torn down
+ * or restarted as that child.  Any other goes back on the free list. */
+static void slot_release(struct tina__type *t, uint32_t i) {
+    struct tina__slot *slot = &t->slots[i];
+    slot->state = TINA__FREE;
+    if (slot->child != TINA__NIL && !(slot->child & TINA__DYNAMIC)) return;
+    slot->next = t->free_head;
+    t->free_head = i;
+}
+
 /* Out of generations: on no list, never alive again.  A restart its
  * supervisor wanted cannot happen (a dynamic child's room goes back). */
 static void slot_retire(struct tina__shard *s, struct tina__type *t, uint32_t i, int restart) {
@@ -665,9 +677,7 @@ void tina__isolate_exit(struct tina__shard *s, struct tina__type *t, uint32_t i,
         s->restart_pending++;
         if (slot->child != TINA__NIL && (slot->child & TINA__DYNAMIC)) list_push(t, &t->restart, i);
     } else {
-        slot->state = TINA__FREE;
-        slot->next = t->free_head;
-        t->free_head = i;
+        slot_release(t, i);
     }
 }
 
@@ -1027,9 +1037,7 @@ static void slot_forget_restart(struct tina__shard *s, struct tina__type *t, uin
     struct tina__slot *slot = &t->slots[i];
     if (slot->child != TINA__NIL && (slot->child & TINA__DYNAMIC))
         s->groups[slot->child & ~TINA__DYNAMIC].dynamic_count--;
-    slot->state = TINA__FREE;
-    slot->next = t->free_head;
-    t->free_head = i;
+    slot_release(t, i);
     s->restart_pending--;
 }
 
