@@ -211,10 +211,13 @@ static void pending_describe(struct tina_runtime *rt, char *why, size_t why_size
                 mail += t->slots[i].mbox_count;
             }
         }
-        int n = snprintf(why + used, why_size - used,
-                         "; shard %u: ready types %u, parked %u, mail %u, restarts %u, timers %u, "
-                         "downs pending %u",
-                         id, ready, parked, mail, s->restart_pending, s->wheel.live,
+        if (!ready && !parked && !mail && !s->restart_pending && !s->wheel.live &&
+            s->monitors.pending_head == TINA__NIL && !s->quarantined)
+            continue; /* nothing to say */
+        uint64_t next = tina__shard_next_deadline(s);
+        int n = snprintf(why + used, why_size - used, "; s%u q%u r%u p%u m%u rs%u t%u@%llx d%u", id,
+                         s->quarantined, ready, parked, mail, s->restart_pending, s->wheel.live,
+                         (unsigned long long)(next == UINT64_MAX ? 0 : next / 1000000u),
                          s->monitors.pending_head != TINA__NIL);
         if (n < 0) break;
         used += (size_t)n < why_size - used ? (size_t)n : why_size - used - 1;
@@ -233,8 +236,8 @@ static int liveness_check(struct tina_runtime *rt, struct tina__sim *sim, char *
         return 1;
     }
     if (sim->calm && sim->calm_rounds_max && sim->round - sim->calm_round > sim->calm_rounds_max) {
-        snprintf(why, why_size, "liveness: not settled %u rounds into the calm",
-                 sim->calm_rounds_max);
+        snprintf(why, why_size, "liveness: not settled %u rounds into the calm (channels %d, io %d)",
+                 sim->calm_rounds_max, channels_pending(rt), tina__sim_io_pending(rt));
         pending_describe(rt, why, why_size);
         return 1;
     }

@@ -32,6 +32,10 @@ static tina_effect armer(void *self, tina_ctx *ctx, const tina_msg *msg) {
     }
     if (msg->tag == TAG_SOON) {
         g_soon_fired++;
+        /* A deadline that fits, one nanosecond short of the end of time:
+         * within a wheel tick of UINT64_MAX, where rounding up overflows. */
+        H_CHECK_RESULT(ctx, tina_timer_set(ctx, UINT64_MAX - tina_now_ns(ctx) - 1, 0, TAG_HUGE, &id),
+                       TINA_OK);
         for (uint32_t k = 0; k < H_COUNT(huge_delays); k++) {
             H_CHECK_RESULT(ctx, tina_timer_set(ctx, huge_delays[k], 0, TAG_HUGE, &id), TINA_OK);
             /* fires once, 1 us from now; its next period never comes */

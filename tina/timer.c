@@ -307,10 +307,12 @@ uint64_t tina__timers_next_deadline(struct tina__shard *s) {
         for (uint32_t b = 0; b <= w->mask; b++)
             for (uint32_t i = w->buckets[b]; i != TINA__NIL; i = w->timers[i].next)
                 if (w->timers[i].deadline_ns < earliest) earliest = w->timers[i].deadline_ns;
-        /* The wheel fires at the tick boundary after the deadline. */
-        if (earliest != UINT64_MAX)
-            return (earliest + w->resolution_ns - 1) / w->resolution_ns * w->resolution_ns;
-        return UINT64_MAX; /* only fired, undelivered entries: nothing to wait for */
+        /* The wheel fires at the tick boundary after the deadline; one past
+         * the clock's end is never (rounding up must not wrap to "now",
+         * which would have an idle shard spin). */
+        if (earliest == UINT64_MAX) return UINT64_MAX; /* only fired entries: nothing to wait for */
+        uint64_t tick = earliest / w->resolution_ns + (earliest % w->resolution_ns != 0);
+        return tick > UINT64_MAX / w->resolution_ns ? TINA__NEVER : tick * w->resolution_ns;
     }
     for (uint64_t k = w->tick + 1; k <= w->tick + 1 + w->mask; k++) {
         uint32_t i = w->buckets[k & w->mask];
