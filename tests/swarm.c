@@ -42,13 +42,13 @@ static void usage(FILE *f) {
 }
 
 static void counts_print(const struct swarm_counts *c, uint64_t seeds) {
-    printf("features on (seeds) and what they did (summed over %llu seeds):\n",
+    printf("features: times each was exercised, summed over %llu seeds\n",
            (unsigned long long)seeds);
 #define SWARM_PRINT(name) printf("  %-22s %llu\n", #name, (unsigned long long)c->name);
     SWARM_FEATURES(SWARM_PRINT)
-    printf("fault kinds on (seeds):\n");
+    printf("fault kinds: seeds with each switched on\n");
     SWARM_FAULTS(SWARM_PRINT)
-    printf("events:\n");
+    printf("what happened, summed:\n");
     SWARM_EVENTS(SWARM_PRINT)
 #undef SWARM_PRINT
 }
@@ -66,7 +66,16 @@ static int one_seed(uint64_t seed, int verbose) {
     char line[512];
     tina_sim_summary(&r.report, line, sizeof(line));
     printf("%s\n", line);
-    if (verbose) counts_print(&r.counts, 1);
+    if (verbose) {
+        counts_print(&r.counts, 1);
+        printf("runtime: answers_lost %llu, late_replies %llu, dropped_on_arrival %llu, "
+               "channel_full %llu, call_timeouts %llu\n",
+               (unsigned long long)r.report.total.answers_lost,
+               (unsigned long long)r.report.total.late_replies,
+               (unsigned long long)r.report.total.dropped_on_arrival,
+               (unsigned long long)r.report.total.channel_full,
+               (unsigned long long)r.report.total.call_timeouts);
+    }
     if (r.failed) {
         printf("FAILED: %s\n", r.why);
         return 1;
