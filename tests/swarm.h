@@ -164,13 +164,14 @@ struct swarm_iso {
     uint64_t call_lost_before; /* the target shard's answers_lost when the call was made */
     uint64_t call_nonce;
     tina_handle call_to;
+    uint64_t call_made_ns, call_deadline_ns;
     uint32_t io_pending;     /* returned an io effect: its completion comes next */
     uint32_t io_op;
     uint32_t shutdown_seen;
     uint32_t calm_done;      /* wound down after the calm began */
     uint64_t seq_next;
     struct { tina_handle from; uint64_t seq; } seen[SWARM_SEEN];
-    struct { tina_timer_id id; uint32_t periodic; } timers[SWARM_TIMERS];
+    struct { tina_timer_id id; uint32_t periodic; uint64_t due_ns, period_ns; } timers[SWARM_TIMERS];
     tina_timer_id beat;
     struct { tina_handle target; uint32_t count; } monitors[SWARM_MONITORS];
     /* I/O: one session at a time (client, conn or server). */
@@ -196,6 +197,7 @@ struct swarm_world {
     uint64_t sent_ok[TINA_SHARD_COUNT_MAX][TINA_SHARD_COUNT_MAX]; /* remote sends that said OK */
     uint64_t handled[TINA_SHARD_COUNT_MAX][TINA_SHARD_COUNT_MAX]; /* ... handled at the far end */
     uint32_t shutdown_asked;
+    uint64_t shutdown_asked_ns;
     char violation[192];           /* the first model violation */
     struct swarm_counts counts;
     /* The spec's arrays live here: the runtime copies them at create. */
@@ -352,6 +354,16 @@ static void arrival_check(struct swarm_iso *me, tina_ctx *ctx, const tina_msg *m
             W.counts.calls_replied++;
         } else if (msg->tag == TINA_TAG_CALL_TIMEOUT) {
             W.counts.calls_timed_out++;
+            if (tina_now_ns(ctx) < me->call_deadline_ns)
+                swarm_violation(ctx, "a call timed out at %llu ns, its deadline %llu ns",
+                                (unsigned long long)tina_now_ns(ctx),
+                                (unsigned long long)me->call_deadline_ns);
+            /* A shutdown cuts a pending call short (SPEC 13): a call made before
+             * it, whose timeout is well after it, must not time out.  (The
+             * shutdown reaches a stalled shard up to 2 ms late.) */
+            if (W.shutdown_asked && me->call_made_ns < W.shutdown_asked_ns &&
+                me->call_deadline_ns > W.shutdown_asked_ns + 5000000)
+                swarm_violation(ctx, "a call pending at the shutdown waited out its timeout");
             /* Unless its answer found the channel back full (counted). */
             if (me->call_dead && !W.drops_on &&
                 answers_lost_of(tina_handle_shard(me->call_to)) == me->call_lost_before)
@@ -457,11 +469,18 @@ static void act_send(struct swarm_iso *me, tina_ctx *ctx) {
     W.counts.sends_refused++;
 }
 
-static void timer_note(struct swarm_iso *me, tina_timer_id id, uint32_t periodic) {
+/* a + b, or UINT64_MAX if it does not fit: when a timer may fire, at the
+ * earliest (the runtime saturates the same way: SPEC 13). */
+static uint64_t add_saturated(uint64_t a, uint64_t b) { return b > UINT64_MAX - a ? UINT64_MAX : a + b; }
+
+static void timer_note(struct swarm_iso *me, tina_timer_id id, uint32_t periodic, uint64_t due_ns,
+                       uint64_t period_ns) {
     for (uint32_t k = 0; k < SWARM_TIMERS; k++)
         if (me->timers[k].id == 0) {
             me->timers[k].id = id;
             me->timers[k].periodic = periodic;
+            me->timers[k].due_ns = due_ns;
+            me->timers[k].period_ns = period_ns;
             return;
         }
 }
@@ -505,7 +524,7 @@ static void act_timer(struct swarm_iso *me, tina_ctx *ctx) {
     tina_timer_id id;
     tina_result r = tina_timer_set(ctx, delay, period, SWARM_TAG_TIMER, &id);
     if (!periodic) W.counts.timer_once++;
-    if (r == TINA_OK) timer_note(me, id, periodic);
+    if (r == TINA_OK) timer_note(me, id, periodic, add_saturated(tina_now_ns(ctx), delay), period);
     else if (r != TINA_ETIMER_EXHAUSTED) swarm_violation(ctx, "tina_timer_set: %s", tina_result_name(r));
 }
 
@@ -587,7 +606,14 @@ static void timer_check(struct swarm_iso *me, tina_ctx *ctx, const tina_msg *msg
     }
     for (uint32_t k = 0; k < SWARM_TIMERS; k++) {
         if (me->timers[k].id != id) continue;
+        uint64_t now = tina_now_ns(ctx);
+        if (now < me->timers[k].due_ns)
+            swarm_violation(ctx, "timer %#llx fired at %llu ns, due at %llu ns",
+                            (unsigned long long)id, (unsigned long long)now,
+                            (unsigned long long)me->timers[k].due_ns);
         if (!me->timers[k].periodic) me->timers[k].id = 0;
+        /* its next period, as documented: after this one, never sooner */
+        else me->timers[k].due_ns = add_saturated(me->timers[k].due_ns, me->timers[k].period_ns);
         return;
     }
     swarm_violation(ctx, "timer %#llx delivered, not armed", (unsigned long long)id);
@@ -875,6 +901,8 @@ static tina_effect effect_draw(struct swarm_iso *me, tina_ctx *ctx, const tina_m
         me->call_dead = kind == SW_send_dead && timeout >= 15000000;
         me->call_to = to;
         me->call_lost_before = answers_lost_of(tina_handle_shard(to));
+        me->call_made_ns = tina_now_ns(ctx);
+        me->call_deadline_ns = add_saturated(me->call_made_ns, timeout);
         return tina_call(to, SWARM_TAG_SEQ, &me->out, size, timeout);
     }
     if (n < 240 && W.io_on && feature(ctx, SW_io) && me->mode == MODE_ACTOR) {
@@ -927,6 +955,7 @@ static tina_effect swarm_handle(void *self, tina_ctx *ctx, const tina_msg *msg) 
     }
     if (W.features[SW_shutdown] && !W.shutdown_asked && tina_now_ns(ctx) >= W.shutdown_at_ns) {
         W.shutdown_asked = 1;
+        W.shutdown_asked_ns = tina_now_ns(ctx);
         W.counts.shutdown++;
         tina_request_shutdown(ctx);
     }
