@@ -170,3 +170,45 @@ Test(sim_deadlines, a_shutdown_bound_of_uint64_max_never_forces, .timeout = 30) 
     cr_assert(eq(u32, g_drained, 1), "it drained in its own time");
     cr_assert(eq(u64, r.total.shutdown_forced, 0));
 }
+
+/* ---- a zero-delay periodic timer's next period counts from when it was set */
+
+static uint64_t g_set_at, g_fires[3];
+static uint32_t g_fire_count;
+
+static tina_effect zero_periodic(void *self, tina_ctx *ctx, const tina_msg *msg) {
+    H_UNUSED(self);
+    tina_timer_id id;
+    if (msg->tag == H_TAG_KICK) { /* wait 3 ms, so that "from 0" and "from now" differ */
+        H_CHECK_RESULT(ctx, tina_timer_set(ctx, 3000000, 0, TAG_LATER, &id), TINA_OK);
+        return tina_receive();
+    }
+    if (msg->tag == TAG_LATER) {
+        g_set_at = tina_now_ns(ctx);
+        H_CHECK_RESULT(ctx, tina_timer_set(ctx, 0, 5000000, TAG_SOON, &id), TINA_OK);
+        return tina_receive();
+    }
+    if (msg->tag == TAG_SOON && g_fire_count < 3) {
+        g_fires[g_fire_count++] = tina_now_ns(ctx);
+        if (g_fire_count == 3) (void)tina_timer_cancel(ctx, *(const tina_timer_id *)msg->payload);
+    }
+    return tina_receive();
+}
+
+Test(sim_deadlines, a_zero_delay_periodic_timer_fires_now_then_a_period_later, .timeout = 30) {
+    g_fire_count = 0;
+    static tina_type_spec types[1];
+    types[0] = (tina_type_spec)H_TYPE("zero", uint32_t, 1, 16, 1, h_kick_init, zero_periodic);
+    tina_child_spec children[] = {H_CHILD(0, 0)};
+    tina_spec spec = h_spec(types, 1, children, 1, 1);
+    tina_sim_config config = {.seed = 3, .round_limit = 1000000};
+    tina_sim_report r;
+    unsetenv("TINA_SEED");
+    H_ASSERT_RESULT(tina_simulate(&spec, &config, &r), TINA_OK);
+    h_assert_no_failures();
+    cr_assert(eq(u32, g_fire_count, 3));
+    cr_assert(le(u64, g_fires[0] - g_set_at, 1000000), "the first fire comes at once");
+    cr_assert(ge(u64, g_fires[1], g_set_at + 5000000), "the second a period after it was set: %llu",
+              (unsigned long long)(g_fires[1] - g_set_at));
+    cr_assert(ge(u64, g_fires[2], g_set_at + 10000000), "and the third two periods after");
+}

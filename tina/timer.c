@@ -170,7 +170,9 @@ uint32_t tina__timer_add(struct tina__shard *s, struct tina__slot *owner_slot, t
     if (w->live == 0) w->tick = now / w->resolution_ns;
     w->free_head = e->next;
     w->live++;
-    e->deadline_ns = delay_ns == 0 ? 0 : deadline_after(now, delay_ns);
+    /* A zero delay is due now: the next pass sees it, and a period counts
+     * from now (a deadline of 0 would count it from the clock's start). */
+    e->deadline_ns = deadline_after(now, delay_ns);
     e->period_ns = period_ns;
     e->owner = owner;
     e->corr = corr;
@@ -180,7 +182,8 @@ uint32_t tina__timer_add(struct tina__shard *s, struct tina__slot *owner_slot, t
     e->owner_next = owner_slot->timer_head;
     if (owner_slot->timer_head != TINA__NIL) w->timers[owner_slot->timer_head].owner_prev = i;
     owner_slot->timer_head = i;
-    entry_schedule(w, i);
+    if (delay_ns == 0) due_append(w, i); /* this pass's timer phase, never a tick later */
+    else entry_schedule(w, i);
     if (kind == TINA__TIMER_USER) s->stats.timers_set++;
     return i;
 }
