@@ -249,7 +249,26 @@ static void operator_step(struct tina_runtime *rt, struct tina__sim *sim) {
     if (!tina__sim_chance(sim->operator_rng, sim->revive_random_per_million)) return;
     uint32_t id = (uint32_t)(tina__rng_next(sim->operator_rng) % rt->shard_count);
     sim->revivals_asked++;
+    sim->revive_asked_quarantined[id] |= tina_quarantined(rt, id);
     (void)tina_revive(rt, id);
+}
+
+/* Every revival answers a request made while its shard was quarantined:
+ * a request for a healthy shard must not be kept for its next quarantine. */
+static int revivals_check(struct tina_runtime *rt, struct tina__sim *sim, char *why,
+                          size_t why_size) {
+    for (uint32_t id = 0; id < rt->shard_count; id++) {
+        uint64_t now = rt->shards[id]->stats.revivals;
+        if (now == sim->revivals_seen[id]) continue;
+        sim->revivals_seen[id] = now;
+        if (!sim->revive_asked_quarantined[id]) {
+            snprintf(why, why_size, "operator: shard %u was revived, and nobody asked while it "
+                     "was quarantined", id);
+            return 1;
+        }
+        sim->revive_asked_quarantined[id] = 0;
+    }
+    return 0;
 }
 
 /* One round; returns non-zero if any shard did or has work. */
@@ -296,7 +315,9 @@ static int fast_forward(struct tina_runtime *rt, struct tina__sim *sim, uint64_t
         uint64_t d = tina__shard_next_deadline(rt->shards[id]);
         if (d < next) next = d;
     }
-    if (next == UINT64_MAX) return 0;
+    /* A deadline within a tick of the clock's end (584 years in) is as
+     * good as never: the simulated clock does not wrap. */
+    if (next >= UINT64_MAX - tick_ns) return 0;
     if (next > sim->now_ns + tick_ns) sim->now_ns = next - tick_ns;
     return 1;
 }
@@ -333,6 +354,7 @@ static void revive_step(struct tina_runtime *rt, struct tina__sim *sim) {
         } else if (sim->quarantined_since[id] == 0) {
             sim->quarantined_since[id] = sim->round + 1;
         } else if (sim->round + 1 - sim->quarantined_since[id] >= sim->revive_after) {
+            sim->revive_asked_quarantined[id] = 1;
             (void)tina_revive(rt, id); /* its next pass rebuilds it; pending until then */
         }
     }
@@ -353,11 +375,13 @@ static uint32_t sim_loop(struct tina_runtime *rt, struct tina__sim *sim,
     int shuffle = config && config->shuffle;
     uint32_t reason = TINA_SIM_ROUND_LIMIT;
     for (*rounds = 0; *rounds < limit;) {
-        sim->now_ns += tick;
+        sim->now_ns = sim->now_ns < UINT64_MAX - tick ? sim->now_ns + tick : UINT64_MAX;
         if (!sim->calm && sim->calm_at_ns && sim->now_ns >= sim->calm_at_ns) calm_begin(sim);
         operator_step(rt, sim);
         int busy = round_run(rt, sim, shuffle);
         sim->round = ++*rounds;
+        /* before the operator's requests of this round: they are for later revivals */
+        if (revivals_check(rt, sim, why, why_size)) return TINA_SIM_CHECKER;
         if (watchdog_step(rt, sim)) return TINA_SIM_WATCHDOG;
         revive_step(rt, sim);
         if (liveness_check(rt, sim, why, why_size)) return TINA_SIM_CHECKER;

@@ -87,6 +87,8 @@ struct tina__sim {
     uint32_t revive_random_per_million;
     uint64_t operator_rng[4];          /* TINA__SIM_DOMAIN_OPERATOR stream */
     uint64_t revivals_asked;
+    uint8_t revive_asked_quarantined[TINA_SHARD_COUNT_MAX]; /* asked while it was quarantined */
+    uint64_t revivals_seen[TINA_SHARD_COUNT_MAX];           /* the shard's revivals counter */
     uint32_t final_check;              /* the checkers' last call, at the end of the run */
     /* What the network carried, per channel and envelope kind, counted by
      * the platform as it goes (platform_sim.c): [(from * n + to) * 5 + kind].

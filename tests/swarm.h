@@ -1237,7 +1237,7 @@ static void swarm_draw_world(uint64_t seed, tina_spec *spec, tina_sim_config *co
     config->check = swarm_check;
     config->calm_at_ns = W.calm_at_ns;
     config->calm_rounds_max = SWARM_CALM_ROUNDS;
-    config->spin_rounds_max = 5000;
+    config->spin_rounds_max = 1000; /* 10 ms of passes doing nothing: > any stall drawn (2 ms) */
 }
 
 /* What a seed drew, for whoever replays it. */
