@@ -20,8 +20,9 @@
  *   pool        per shard: the free lists hold exactly user_free and
  *               system_free slots, free + queued = pool size, and user
  *               traffic (send, call, reply) never sits in the system region
- *   mailboxes   each mailbox list is as long as its count; an IDLE isolate
- *               has nothing queued
+ *   mailboxes   each mailbox list is as long as its count, and holds no
+ *               more user messages than its bound; an IDLE isolate has
+ *               nothing queued
  *   generations never 0, never lower than last time (a shadow copy)
  *   timers      every armed entry is owned by a live isolate of that very
  *               generation and sits in its owner's list; a call's timeout
@@ -31,7 +32,8 @@
  *               target's list; a DOWN waits in its live watcher's ring and
  *               every ring holds DOWNs only; the states add up
  *   descriptors every open descriptor has a live owner and is in its list
- *   channels    head <= tail <= pending, and dropped <= head
+ *   channels    head <= tail <= pending, and the consumer's own counts of
+ *               what it delivered and dropped add up to its head
  *   liveness    no timer overdue by more than two wheel ticks, so no caller
  *               is parked in a call past its timeout
  */
@@ -82,6 +84,14 @@ static int check_mailboxes(struct tina__shard *s, char *why, size_t why_size) {
             if (n != slot->mbox_count)
                 FAIL("mailbox: shard %u %s slot %u holds %u messages, its count says %u", s->id,
                      t->name, i, n, slot->mbox_count);
+            uint32_t user = 0; /* user traffic (a handoff too) obeys the bound; notices do not */
+            n = 0;
+            for (uint32_t m = slot->mbox_head; m != TINA__NIL && n++ <= slot->mbox_count;
+                 m = s->msgs[m].link)
+                user += s->msgs[m].kind != TINA_MSG_SYSTEM || s->msgs[m].tag == TINA_TAG_TRANSFER;
+            if (user > t->mailbox_capacity)
+                FAIL("mailbox: shard %u %s slot %u holds %u user messages, its bound is %u", s->id,
+                     t->name, i, user, t->mailbox_capacity);
             if (slot->state == TINA__IDLE &&
                 (n > 0 || slot->fired_head != TINA__NIL || slot->downs != TINA__NIL))
                 FAIL("mailbox: shard %u %s slot %u is parked with mail waiting", s->id, t->name, i);
@@ -112,11 +122,17 @@ static int check_channels(struct tina__shard *s, char *why, size_t why_size) {
         struct tina__ring *r = s->inbound[from];
         uint64_t head = atomic_load(&r->head), tail = atomic_load(&r->tail);
         uint64_t dropped = atomic_load(&r->consumer.dropped);
+        uint64_t delivered = atomic_load(&r->consumer.delivered);
         if (head > tail || tail > r->producer.pending || dropped > head ||
             r->producer.pending - head > r->mask + 1)
             FAIL("channel %u->%u: head %llu tail %llu pending %llu dropped %llu", from, s->id,
                  (unsigned long long)head, (unsigned long long)tail,
                  (unsigned long long)r->producer.pending, (unsigned long long)dropped);
+        /* Two counts the consumer keeps, against the index it moved. */
+        if (delivered + dropped != head)
+            FAIL("channel %u->%u: consumed %llu, but delivered %llu + dropped %llu", from, s->id,
+                 (unsigned long long)head, (unsigned long long)delivered,
+                 (unsigned long long)dropped);
     }
     return 0;
 }

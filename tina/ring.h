@@ -40,17 +40,21 @@ struct tina__ring {
     _Alignas(64) struct {
         uint64_t tail_cache;           /* consumer: last tail it read */
         _Atomic uint64_t dropped;      /* consumer: dropped on arrival */
+        _Atomic uint64_t delivered;    /* consumer: delivered (counted per batch, so that
+                                          head = delivered + dropped is a check, not a definition) */
     } consumer;
     _Alignas(64) tina_msg *slots;      /* boot: capacity envelopes */
     uint64_t mask;                     /* boot: capacity - 1 */
 };
 _Static_assert(sizeof(struct tina__ring) == 5 * 64, "five cache lines, no false sharing");
 
-static inline void tina__counter_bump(_Atomic uint64_t *counter) {
+static inline void tina__counter_add(_Atomic uint64_t *counter, uint64_t n) {
     /* Single writer: a load and a store, never a locked instruction. */
-    atomic_store_explicit(counter, atomic_load_explicit(counter, memory_order_relaxed) + 1,
+    atomic_store_explicit(counter, atomic_load_explicit(counter, memory_order_relaxed) + n,
                           memory_order_relaxed);
 }
+
+static inline void tina__counter_bump(_Atomic uint64_t *counter) { tina__counter_add(counter, 1); }
 
 static inline void ring_init(struct tina__ring *ring, tina_msg *slots, uint32_t capacity) {
     atomic_init(&ring->tail, 0);
@@ -60,6 +64,7 @@ static inline void ring_init(struct tina__ring *ring, tina_msg *slots, uint32_t 
     atomic_init(&ring->head, 0);
     ring->consumer.tail_cache = 0;
     atomic_init(&ring->consumer.dropped, 0);
+    atomic_init(&ring->consumer.delivered, 0);
     ring->slots = slots;
     ring->mask = capacity - 1;
 }

@@ -480,11 +480,10 @@ tina_result tina_stats_channel(const tina_runtime *rt, uint32_t from, uint32_t t
     struct tina__ring *ring = rt->shards[to]->inbound[from];
     uint64_t head = atomic_load_explicit(&ring->head, memory_order_acquire);
     uint64_t tail = atomic_load_explicit(&ring->tail, memory_order_acquire);
-    uint64_t dropped = atomic_load_explicit(&ring->consumer.dropped, memory_order_relaxed);
     out->accepted = tail;
     out->full = atomic_load_explicit(&ring->producer.full, memory_order_relaxed);
-    out->dropped = dropped;
-    out->delivered = head - dropped;
+    out->dropped = atomic_load_explicit(&ring->consumer.dropped, memory_order_relaxed);
+    out->delivered = atomic_load_explicit(&ring->consumer.delivered, memory_order_relaxed);
     out->in_flight = tail - head;
     out->slots = (uint32_t)(ring->mask + 1);
     return TINA_OK;

@@ -469,27 +469,29 @@ static void arrival_drop(struct tina__shard *s, struct tina__ring *ring, uint64_
     tina__counter_bump(&ring->consumer.dropped);
 }
 
-/* One envelope from a channel, always taken: a reply goes to the slot its
+/* One envelope from a channel, always taken (1 delivered, 0 dropped and
+ * counted): a reply goes to the slot its
  * call reserved; a monitor request to the monitor table; a DOWN to its
  * watcher's entry; anything else to a mailbox -- user traffic (and a
  * descriptor handoff) into the user region within the mailbox bound, or
  * dropped and counted, a dropped call answered.  Nothing here waits for
  * room, so one isolate's backlog never holds up the rest of a channel. */
-static void arrival_accept(struct tina__shard *s, const tina_msg *src, struct tina__ring *ring) {
+static int arrival_accept(struct tina__shard *s, const tina_msg *src, struct tina__ring *ring) {
     if (src->kind == TINA_MSG_REPLY) {
         uint64_t late = s->stats.late_replies;
         reply_accept(s, src);
-        if (s->stats.late_replies != late) arrival_drop(s, ring, NULL);
-        return;
+        if (s->stats.late_replies == late) return 1;
+        arrival_drop(s, ring, NULL);
+        return 0;
     }
     if (TINA__UNLIKELY(src->kind == TINA_MSG_SYSTEM && src->tag != TINA_TAG_TRANSFER)) {
         if (src->tag == TINA__TAG_MONITOR) tina__monitor_arrived(s, src);
         else if (!tina__down_arrived(s, src)) {
             arrival_drop(s, ring, &s->stats.dropped_stale);
-            return;
+            return 0;
         }
         s->stats.delivered++;
-        return;
+        return 1;
     }
     struct tina__type *t = &s->types[tina_handle_type(src->to)];
     uint32_t i = tina_handle_slot(src->to);
@@ -505,17 +507,18 @@ static void arrival_accept(struct tina__shard *s, const tina_msg *src, struct ti
         if (TINA__UNLIKELY(transfer)) tina__io_transfer_drop(s, src);
         call_answer_failed(s, src, r);
         arrival_drop(s, ring, why);
-        return;
+        return 0;
     }
     memcpy(&s->msgs[m], src, offsetof(tina_msg, payload) + src->size);
     if (TINA__UNLIKELY(transfer) && tina__io_transfer_arrive(s, &s->msgs[m]) == TINA_FD_NONE) {
         pool_free(s, m);
         arrival_drop(s, ring, NULL);
-        return;
+        return 0;
     }
     mailbox_push(s, slot, m);
     slot_wake(s, t, i);
     s->stats.delivered++;
+    return 1;
 }
 
 /* Take in, from each peer, the batch it had published when we looked: one
@@ -529,7 +532,9 @@ static void channels_drain(struct tina__shard *s) {
         int refresh = 1;
         while ((count = s->platform->channel_peek(s, from, &batch, refresh)) > 0) {
             refresh = 0;
-            for (uint32_t k = 0; k < count; k++) arrival_accept(s, &batch[k], ring);
+            uint32_t delivered = 0;
+            for (uint32_t k = 0; k < count; k++) delivered += (uint32_t)arrival_accept(s, &batch[k], ring);
+            tina__counter_add(&ring->consumer.delivered, delivered);
             s->platform->channel_release(s, from, count);
             s->did_work = 1;
         }
