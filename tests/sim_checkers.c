@@ -5,12 +5,17 @@
  * A saboteur isolate reaches into its own shard's internals (this test
  * includes the runtime's private header on purpose) and breaks one
  * invariant; the next check (every round here) must stop the run with
- * reason TINA_SIM_CHECKER and name the broken invariant.
+ * reason TINA_SIM_CHECKER and name the broken invariant.  The liveness
+ * rules (a shard that would spin, a calm that does not settle) are checked
+ * the same way.
  */
 #include "helpers.h"
 #include "internal.h"
 
-enum sabotage { POOL, MAILBOX, GENERATION, CHANNEL, LIVENESS, NOTHING };
+enum sabotage {
+    POOL, MAILBOX, GENERATION, CHANNEL, LIVENESS, LISTS, LIVE_COUNT, REGION, TIMER_OWNER,
+    MONITOR_TARGET, MAILBOX_BOUND, SPIN, NOTHING
+};
 static enum sabotage g_sabotage;
 
 static tina_effect saboteur(void *self, tina_ctx *ctx, const tina_msg *msg) {
@@ -22,6 +27,7 @@ static tina_effect saboteur(void *self, tina_ctx *ctx, const tina_msg *msg) {
         return tina_receive();
     }
     tina_timer_id id;
+    if (*step > 5) return tina_receive(); /* once */
     switch (g_sabotage) {
     case POOL: s->user_free++; break;
     case MAILBOX: ctx->type->slots[ctx->slot].mbox_count += 2; break;
@@ -31,6 +37,31 @@ static tina_effect saboteur(void *self, tina_ctx *ctx, const tina_msg *msg) {
         H_CHECK_RESULT(ctx, tina_timer_set(ctx, 1000000000u, 0, H_TAG_FIRST, &id), TINA_OK);
         s->wheel.timers[(uint32_t)id].deadline_ns = 1; /* due long ago, never fired */
         break;
+    case LISTS: /* a free slot looks alive, still on the free list */
+        ctx->type->slots[ctx->type->capacity - 1].state = TINA__IDLE;
+        break;
+    case LIVE_COUNT: ctx->type->live++; break;
+    case REGION: /* a user message dressed as a system notice, in the user region */
+        H_CHECK_RESULT(ctx, tina_send(ctx, tina_self(ctx), H_TAG_FIRST, NULL, 0), TINA_OK);
+        s->msgs[ctx->type->slots[ctx->slot].mbox_tail].kind = TINA_MSG_SYSTEM;
+        return tina_yield(); /* the mail waits to the next pass: the check sees it */
+    case TIMER_OWNER: /* a timer whose owner is another incarnation */
+        H_CHECK_RESULT(ctx, tina_timer_set(ctx, 1000000000u, 0, H_TAG_FIRST, &id), TINA_OK);
+        s->wheel.timers[(uint32_t)id].owner ^= 1;
+        break;
+    case MONITOR_TARGET: { /* a monitor of itself, then its target's generation moves */
+        H_CHECK_RESULT(ctx, tina_monitor(ctx, tina_self(ctx)), TINA_OK);
+        s->monitors.entries[ctx->type->slots[ctx->slot].monitor_head].target ^= 1;
+        break;
+    }
+    case MAILBOX_BOUND: /* mail past the bound, through the back door */
+        for (int k = 0; k < 3; k++)
+            H_CHECK_RESULT(ctx, tina_send(ctx, tina_self(ctx), H_TAG_FIRST, NULL, 0), TINA_OK);
+        ctx->type->mailbox_capacity = 1;
+        return tina_yield(); /* the mail waits to the next pass: the check sees it */
+    case SPIN: /* work pending that no pass will ever do */
+        s->restart_pending++;
+        break;
     case NOTHING: break;
     }
     return tina_receive();
@@ -38,11 +69,13 @@ static tina_effect saboteur(void *self, tina_ctx *ctx, const tina_msg *msg) {
 
 static tina_sim_report run(enum sabotage what) {
     g_sabotage = what;
+    uint32_t spin = what == SPIN ? 50 : 0; /* the detector before the lists checker looks */
     static tina_type_spec types[1];
     types[0] = (tina_type_spec)H_TYPE("saboteur", uint32_t, 2, 0, 1, h_kick_init, saboteur);
     tina_child_spec children[] = {H_CHILD(0, 0)};
     tina_spec spec = h_spec(types, 1, children, 1, 2);
-    tina_sim_config config = {.seed = 5, .check_every_rounds = 1, .round_limit = 100000};
+    tina_sim_config config = {.seed = 5, .check_every_rounds = spin ? 100000 : 1,
+                              .round_limit = 100000, .spin_rounds_max = spin};
     tina_sim_report r;
     unsetenv("TINA_SEED");
     H_ASSERT_RESULT(tina_simulate(&spec, &config, &r), TINA_OK);
@@ -67,6 +100,41 @@ Test(sim_checkers, mailbox_counts, .timeout = 30) { expect_caught(MAILBOX, "mail
 Test(sim_checkers, generations, .timeout = 30) { expect_caught(GENERATION, "generation"); }
 Test(sim_checkers, channel_accounting, .timeout = 30) { expect_caught(CHANNEL, "channel"); }
 Test(sim_checkers, liveness, .timeout = 30) { expect_caught(LIVENESS, "liveness"); }
+Test(sim_checkers, slot_lists, .timeout = 30) { expect_caught(LISTS, "lists"); }
+Test(sim_checkers, live_counts, .timeout = 30) { expect_caught(LIVE_COUNT, "lists"); }
+Test(sim_checkers, user_traffic_outside_the_user_region, .timeout = 30) {
+    expect_caught(REGION, "pool");
+}
+Test(sim_checkers, timer_owners, .timeout = 30) { expect_caught(TIMER_OWNER, "timers"); }
+Test(sim_checkers, monitor_targets, .timeout = 30) { expect_caught(MONITOR_TARGET, "monitors"); }
+Test(sim_checkers, mailbox_bounds, .timeout = 30) { expect_caught(MAILBOX_BOUND, "mailbox"); }
+Test(sim_checkers, a_shard_that_would_spin, .timeout = 30) { expect_caught(SPIN, "liveness"); }
+
+/* ---- a calm that never settles ------------------------------------------------ */
+
+static tina_effect ticker(void *self, tina_ctx *ctx, const tina_msg *msg) {
+    H_UNUSED(self), H_UNUSED(msg);
+    tina_timer_id id;
+    if (msg->tag == H_TAG_KICK) /* a periodic timer nobody cancels: never quiescent */
+        H_CHECK_RESULT(ctx, tina_timer_set(ctx, 100000, 100000, H_TAG_FIRST, &id), TINA_OK);
+    return tina_receive();
+}
+
+Test(sim_checkers, a_run_that_does_not_settle_in_the_calm, .timeout = 30) {
+    static tina_type_spec types[1];
+    types[0] = (tina_type_spec)H_TYPE("ticker", uint32_t, 1, 16, 1, h_kick_init, ticker);
+    tina_child_spec children[] = {H_CHILD(0, 0)};
+    tina_spec spec = h_spec(types, 1, children, 1, 1);
+    tina_sim_config config = {.seed = 5, .round_limit = 1000000, .calm_at_ns = 1000000,
+                              .calm_rounds_max = 500};
+    tina_sim_report r;
+    unsetenv("TINA_SEED");
+    H_ASSERT_RESULT(tina_simulate(&spec, &config, &r), TINA_OK);
+    cr_assert(eq(u32, r.reason, TINA_SIM_CHECKER));
+    cr_assert(eq(int, strncmp(r.failure, "liveness: not settled 500 rounds", 32), 0), "%s", r.failure);
+    cr_assert(le(u64, r.rounds, 2000), "stopped right after its bound: %llu rounds",
+              (unsigned long long)r.rounds);
+}
 
 /* ---- user checkers and sweeps ------------------------------------------------ */
 
