@@ -184,8 +184,8 @@ tina_result tina_monitor(tina_ctx *ctx, tina_handle target) {
     struct tina__monitor *e = &s->monitors.entries[i];
     e->watcher = ctx->self;
     e->target = target;
-    s->stats.monitors_set++;
     if (shard == s->id) {
+        s->stats.monitors_set++;
         watch_local(s, i);
         return TINA_OK;
     }
@@ -193,9 +193,9 @@ tina_result tina_monitor(tina_ctx *ctx, tina_handle target) {
     int r = tina__system_send(s, target, TINA__TAG_MONITOR, &req, sizeof(req));
     if (r <= 0) {
         entry_free(s, i);
-        s->stats.monitors_set--;
         return r == 0 ? TINA_EMAILBOX_FULL : TINA_ESTALE;
     }
+    s->stats.monitors_set++;
     e->state = MON_REMOTE;
     return TINA_OK;
 }

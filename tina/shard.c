@@ -319,20 +319,20 @@ static __attribute__((noinline)) tina_result reply_local(struct tina__shard *s, 
  * if the channel back has room (else counted in answers_lost). */
 static void call_answer_failed(struct tina__shard *s, const tina_msg *request, tina_result r) {
     if (request->kind != TINA_MSG_CALL || request->corr == 0) return;
+    int32_t result = r;
     uint32_t shard = tina_handle_shard(request->from);
     if (shard == s->id) {
         tina_msg answer;
-        envelope_fill(&answer, TINA_HANDLE_NONE, request->from, TINA_TAG_CALL_FAILED, &r,
-                      sizeof(int32_t), TINA_MSG_REPLY, request->corr);
+        envelope_fill(&answer, TINA_HANDLE_NONE, request->from, TINA_TAG_CALL_FAILED, &result,
+                      sizeof(result), TINA_MSG_REPLY, request->corr);
         reply_accept(s, &answer);
         return;
     }
     tina_msg *m = s->platform->channel_reserve(s, shard);
-    if (m == NULL || m == TINA__CHANNEL_DOWN) {
+    if (m == NULL || m == TINA__CHANNEL_DOWN) { /* down: the caller is gone with its shard */
         if (m == NULL) s->stats.answers_lost++;
         return;
     }
-    int32_t result = r;
     envelope_fill(m, TINA_HANDLE_NONE, request->from, TINA_TAG_CALL_FAILED, &result,
                   sizeof(result), TINA_MSG_REPLY, request->corr);
     s->platform->channel_commit(s, shard);
