@@ -38,6 +38,7 @@ static void usage(FILE *f) {
                "  --seed=S     run one seed in this process and print its report\n"
                "  --verbose    with --seed: the counts of what it did\n"
                "  --quiet      only the failing seeds and the summary\n"
+               "  --digests    and each seed's digest and rounds (to compare two builds)\n"
                "  --help       this text\n");
 }
 
@@ -85,10 +86,11 @@ static int one_seed(uint64_t seed, int verbose) {
 
 int main(int argc, char **argv) {
     uint64_t seeds = 100, from = 1, jobs = 1, seed = 0;
-    int quiet = 0, verbose = 0, single = 0;
+    int quiet = 0, verbose = 0, single = 0, digests = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help")) { usage(stdout); return 0; }
         if (!strcmp(argv[i], "--quiet")) quiet = 1;
+        else if (!strcmp(argv[i], "--digests")) digests = quiet = 1;
         else if (!strcmp(argv[i], "--verbose")) verbose = 1;
         else if (flag_u64(argv[i], "--seeds", &seeds) || flag_u64(argv[i], "--from", &from) ||
                  flag_u64(argv[i], "--jobs", &jobs)) continue;
@@ -144,6 +146,9 @@ int main(int argc, char **argv) {
         }
         done++;
         counts_add(&sum, &r.counts);
+        if (digests)
+            printf("seed 0x%llx digest 0x%016llx rounds %llu\n", (unsigned long long)r.seed,
+                   (unsigned long long)r.report.digest, (unsigned long long)r.report.rounds);
         if (r.failed) {
             failed++;
             printf("seed 0x%llx FAILED: %s\n  replay: TINA_SEED=0x%llx build/tests/swarm\n",
