@@ -509,6 +509,7 @@ static tina_result bank_sweep(uint64_t first, uint32_t count, int broken, const 
 /* ---- main ---------------------------------------------------------------------------------- */
 
 #ifndef BANK_NO_MAIN
+#include "flags.h"
 
 static void print_counts(const struct bank_counts *c) {
     printf("transfers: done %" PRIu64 ", refused (insufficient funds) %" PRIu64
@@ -581,51 +582,33 @@ static void usage(FILE *f) {
                "%u accounts on %u shards move money in %u transfers under the deterministic\n"
                "simulator with every fault on; a checker proves no money is made or lost.\n"
                "\n"
-               "  --seed=N   simulate this seed (default 1; the environment variable\n"
-               "             TINA_SEED overrides it) and print the counters and the report\n"
-               "  --seeds=N  sweep N seeds, from --seed, and print the command that replays\n"
-               "             each failing one (TINA_SEED is ignored)\n"
+               "  --seed=N   simulate this seed, 1..2^64-1 (default 1; the environment\n"
+               "             variable TINA_SEED overrides it) and print the counters and\n"
+               "             the report\n"
+               "  --seeds=N  sweep N seeds, 1..1000000, from --seed, and print the command\n"
+               "             that replays each failing one (TINA_SEED is ignored)\n"
                "  --broken   accounts forget to deduplicate DEBIT retries: faults make\n"
                "             money disappear, and the checker must say so\n"
                "  --help     this text\n"
                "\n"
-               "Exit status 0 when every run conserved money and finished every transfer.\n",
+               "Exit status 0 when every run conserved money and finished every transfer;\n"
+               "1 when one did not; 2 for a bad flag.\n",
             ACCOUNTS, SHARDS, TELLERS * TRANSFERS_PER_TELLER);
-}
-
-/* --name=value with value an integer (decimal or 0x hex) in 1..max. */
-static int flag_u64(const char *arg, const char *name, uint64_t max, uint64_t *out) {
-    size_t n = strlen(name);
-    if (strncmp(arg, name, n) != 0 || arg[n] != '=') return 0;
-    char *end;
-    unsigned long long v = strtoull(arg + n + 1, &end, 0);
-    if (arg[n + 1] == 0 || arg[n + 1] == '-' || *end || v == 0 || v > max) {
-        fprintf(stderr, "bank: bad value in %s (need 1..%llu)\n", arg, (unsigned long long)max);
-        exit(2);
-    }
-    *out = v;
-    return 1;
 }
 
 int main(int argc, char **argv) {
     uint64_t seed = 1, seeds = 0;
-    int broken = 0;
+    uint32_t broken = 0;
+    flags_help(argc, argv, usage);
+    flags f = {.program = "bank"};
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help")) {
-            usage(stdout);
-            return 0;
-        }
-        if (!strcmp(argv[i], "--broken")) {
-            broken = 1;
-            continue;
-        }
-        if (!flag_u64(argv[i], "--seeds", 1000000, &seeds) &&
-            !flag_u64(argv[i], "--seed", UINT64_MAX, &seed)) {
-            fprintf(stderr, "bank: unknown flag %s\n", argv[i]);
-            usage(stderr);
-            return 2;
-        }
+        const char *arg = argv[i];
+        if (!flag_switch(&f, arg, "--broken", &broken) &&
+            !flag_u64(&f, arg, "--seeds", 1, 1000000, &seeds) &&
+            !flag_u64(&f, arg, "--seed", 1, UINT64_MAX, &seed))
+            flag_unknown(&f, arg);
     }
+    flags_end(&f);
     g_broken = broken;
     return seeds ? run_sweep(seed, (uint32_t)seeds, broken) : run_one(seed, broken);
 }

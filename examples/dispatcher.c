@@ -36,6 +36,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "flags.h"
 #include "tina.h"
 
 #define WORKERS_MAX 64u
@@ -304,64 +305,53 @@ static int simulate(const tina_spec *spec) {
     return ok ? 0 : 1;
 }
 
-static int flag_u32(const char *arg, const char *name, uint32_t *out) {
-    size_t n = strlen(name);
-    if (strncmp(arg, name, n) != 0 || arg[n] != '=') return 0;
-    char *end;
-    unsigned long v = strtoul(arg + n + 1, &end, 10);
-    if (*end || v == 0 || v > 3600) {
-        fprintf(stderr, "dispatcher: bad value in %s\n", arg);
-        exit(2);
-    }
-    *out = (uint32_t)v;
+static void usage(FILE *f) {
+    fprintf(f, "usage: dispatcher [--seconds=S] [--workers=N] [--sim [--seed=N | --seeds=N]\n"
+               "                  [--faults=P]]\n"
+               "  --seconds=S  run time in seconds, 1..3600 (default 3): a third normal, a\n"
+               "               third overloaded at 10x, a third calm, then a graceful shutdown\n"
+               "  --workers=N  workers per shard, 1..%u (default 4, at most %u in all)\n"
+               "  --sim        run under the deterministic simulator (2 shards) and print\n"
+               "               the report line: seed, trace digest, rounds, reason\n"
+               "  --seed=N     the simulation's seed, 1..%u (default 1; TINA_SEED overrides)\n"
+               "  --seeds=N    sweep N seeds, 1..1000000, from --seed under the simulator's\n"
+               "               checkers and print the command that replays each failing one\n"
+               "  --faults=P   injected faults under --sim: %s (default none)\n"
+               "  --help       this text\n"
+               "Exit status 0 when the counters tell the story; 1 when they do not;\n"
+               "2 for a bad flag.\n",
+            WORKERS_MAX, WORKERS_MAX, UINT32_MAX, TINA_SIM_FAULT_PROFILES);
+}
+
+/* --faults=P: a profile tina_sim_faults knows.  Returns 1 when arg is --faults. */
+static int flag_faults(flags *f, const char *arg) {
+    const char *profile;
+    tina_sim_config probe = {0};
+    if (!flag_text(f, arg, "--faults", &profile)) return 0;
+    if (!profile) return 1; /* named already */
+    if (tina_sim_faults(&probe, profile) != TINA_OK)
+        return flag_bad(f, arg, "unknown profile (one of " TINA_SIM_FAULT_PROFILES ")");
+    g_faults = profile;
+    g_sim = 1;
     return 1;
 }
 
-static void usage(FILE *f) {
-    fprintf(f, "usage: dispatcher [--seconds=S] [--workers=N]\n"
-               "  --seconds=S  run time in seconds (default 3): a third normal, a third\n"
-               "               overloaded at 10x, a third calm, then a graceful shutdown\n"
-               "  --workers=N  workers per shard (default 4, at most %u in all)\n"
-               "  --sim        run under the deterministic simulator (2 shards) and print\n"
-               "               the report line: seed, trace digest, rounds, reason\n"
-               "  --seed=N     the simulation's seed (default 1; TINA_SEED overrides)\n"
-               "  --seeds=N    sweep N seeds from --seed under the simulator's checkers and\n"
-               "               print the command that replays each failing one\n"
-               "  --faults=P   injected faults under --sim: %s (default none)\n",
-            WORKERS_MAX, TINA_SIM_FAULT_PROFILES);
-}
-
 int main(int argc, char **argv) {
+    flags_help(argc, argv, usage);
+    flags f = {.program = "dispatcher"};
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help")) {
-            usage(stdout);
-            return 0;
-        }
-        if (!strcmp(argv[i], "--sim")) {
+        const char *arg = argv[i];
+        if (flag_u32(&f, arg, "--seeds", 1, 1000000, &g_seeds)) {
             g_sim = 1;
             continue;
         }
-        if (!strncmp(argv[i], "--faults=", 9)) {
-            tina_sim_config probe = {0};
-            g_faults = argv[i] + 9;
-            if (tina_sim_faults(&probe, g_faults) != TINA_OK) {
-                fprintf(stderr, "dispatcher: %s: unknown profile (one of %s)\n", argv[i],
-                        TINA_SIM_FAULT_PROFILES);
-                return 2;
-            }
-            g_sim = 1;
-            continue;
-        }
-        if (flag_u32(argv[i], "--seeds", &g_seeds)) {
-            g_sim = 1;
-            continue;
-        }
-        if (!flag_u32(argv[i], "--seconds", &g_seconds) && !flag_u32(argv[i], "--seed", &g_seed) &&
-            !flag_u32(argv[i], "--workers", &g_workers_per_shard)) {
-            usage(stderr);
-            return 2;
-        }
+        if (!flag_switch(&f, arg, "--sim", &g_sim) && !flag_faults(&f, arg) &&
+            !flag_u32(&f, arg, "--seconds", 1, 3600, &g_seconds) &&
+            !flag_u32(&f, arg, "--seed", 1, UINT32_MAX, &g_seed) &&
+            !flag_u32(&f, arg, "--workers", 1, WORKERS_MAX, &g_workers_per_shard))
+            flag_unknown(&f, arg);
     }
+    flags_end(&f);
     static uint32_t slot_args[WORKERS_MAX];
     static tina_child_spec children[1 + WORKERS_MAX];
     tina_type_spec types[] = {
@@ -384,8 +374,8 @@ int main(int argc, char **argv) {
         return 1;
     }
     if (report.shard_count > SHARDS_MAX || report.shard_count * g_workers_per_shard > WORKERS_MAX) {
-        fprintf(stderr, "dispatcher: %u shards x %u workers is over %u\n", report.shard_count,
-                g_workers_per_shard, WORKERS_MAX);
+        fprintf(stderr, "dispatcher: %u shards x %u workers (--workers=%u) is over %u\n",
+                report.shard_count, g_workers_per_shard, g_workers_per_shard, WORKERS_MAX);
         return 2;
     }
     for (uint32_t k = 0; k < g_workers_per_shard; k++) {

@@ -37,6 +37,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "flags.h"
 #include "tina.h"
 
 #define SHARD_COUNT 2u
@@ -212,28 +213,12 @@ static void usage(FILE *to) {
             SHARD_COUNT, OVERLOAD_FACTOR, SECONDS_DEFAULT);
 }
 
-static int parse_flags(int argc, char **argv, uint64_t *seconds) {
-    for (int i = 1; i < argc; i++) {
-        const char *arg = argv[i];
-        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
-            usage(stdout);
-            exit(0);
-        } else if (strncmp(arg, "--seconds=", 10) == 0) {
-            char *end = NULL;
-            errno = 0;
-            unsigned long long v = strtoull(arg + 10, &end, 10);
-            if (errno != 0 || end == arg + 10 || *end != '\0' || arg[10] == '-' || v < 1 ||
-                v > 3600) {
-                fprintf(stderr, "loadshed: --seconds wants 1..3600, got '%s'\n", arg + 10);
-                return -1;
-            }
-            *seconds = v;
-        } else {
-            fprintf(stderr, "loadshed: unknown flag '%s' (try --help)\n", arg);
-            return -1;
-        }
-    }
-    return 0;
+static void parse_flags(int argc, char **argv, uint64_t *seconds) {
+    flags_help(argc, argv, usage);
+    flags f = {.program = "loadshed"};
+    for (int i = 1; i < argc; i++)
+        if (!flag_u64(&f, argv[i], "--seconds", 1, 3600, seconds)) flag_unknown(&f, argv[i]);
+    flags_end(&f);
 }
 
 static void print_counters(const tina_shard_stats *stats) {
@@ -304,7 +289,7 @@ static int audit(const tina_runtime *rt, const tina_shard_stats *stats) {
 
 int main(int argc, char **argv) {
     uint64_t seconds = SECONDS_DEFAULT;
-    if (parse_flags(argc, argv, &seconds) != 0) return 2;
+    parse_flags(argc, argv, &seconds);
 
     tina_type_spec types[2] = {
         {.name = "consumer",

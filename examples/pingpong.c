@@ -25,6 +25,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "flags.h"
 #include "tina.h"
 
 #define TAG_START (TINA_TAG_USER + 0)
@@ -115,41 +116,16 @@ static void usage(FILE *to) {
             MESSAGES_DEFAULT);
 }
 
-static int parse_u64(const char *text, uint64_t *out) {
-    char *end = NULL;
-    errno = 0;
-    unsigned long long v = strtoull(text, &end, 10);
-    if (errno != 0 || end == text || *end != '\0' || text[0] == '-') return -1;
-    *out = v;
-    return 0;
-}
-
-static int parse_flags(int argc, char **argv, uint64_t *messages, uint32_t *shards) {
+static void parse_flags(int argc, char **argv, uint64_t *messages, uint32_t *shards) {
+    flags_help(argc, argv, usage);
+    flags f = {.program = "pingpong"};
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
-        uint64_t v;
-        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
-            usage(stdout);
-            exit(0);
-        } else if (strncmp(arg, "--messages=", 11) == 0) {
-            if (parse_u64(arg + 11, &v) != 0 || v == 0) {
-                fprintf(stderr, "pingpong: --messages wants a positive integer, got '%s'\n",
-                        arg + 11);
-                return -1;
-            }
-            *messages = v;
-        } else if (strncmp(arg, "--shards=", 9) == 0) {
-            if (parse_u64(arg + 9, &v) != 0 || (v != 1 && v != 2)) {
-                fprintf(stderr, "pingpong: --shards wants 1 or 2, got '%s'\n", arg + 9);
-                return -1;
-            }
-            *shards = (uint32_t)v;
-        } else {
-            fprintf(stderr, "pingpong: unknown flag '%s' (try --help)\n", arg);
-            return -1;
-        }
+        if (!flag_u64(&f, arg, "--messages", 1, UINT64_MAX, messages) &&
+            !flag_u32(&f, arg, "--shards", 1, 2, shards))
+            flag_unknown(&f, arg);
     }
-    return 0;
+    flags_end(&f);
 }
 
 /* Every channel must balance: accepted = delivered + dropped + in flight. */
@@ -191,7 +167,7 @@ static void print_counters(const tina_runtime *rt, uint32_t shard_count) {
 
 int main(int argc, char **argv) {
     uint32_t shard_count = 1;
-    if (parse_flags(argc, argv, &g_message_count, &shard_count) != 0) return 2;
+    parse_flags(argc, argv, &g_message_count, &shard_count);
 
     uint32_t ponger_shard = shard_count - 1;
     player_args pinger_args = {CHILD_PINGER, ponger_shard};

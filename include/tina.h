@@ -28,6 +28,20 @@
 extern "C" {
 #endif
 
+/* The header compiles as C11 and as C++11: the C11 keywords it uses, and
+ * the zero initializer of the effect builders ({0} draws C++'s
+ * missing-field-initializers warning), under each language's spelling.
+ * Same meaning, same layout. */
+#ifdef __cplusplus
+#define TINA__STATIC_ASSERT(expr, why) static_assert(expr, why)
+#define TINA__ALIGNAS(bytes) alignas(bytes)
+#define TINA__ZERO {}
+#else
+#define TINA__STATIC_ASSERT(expr, why) _Static_assert(expr, why)
+#define TINA__ALIGNAS(bytes) _Alignas(bytes)
+#define TINA__ZERO {0}
+#endif
+
 /* warn_unused_result only where a (void) cast silences it (clang); gcc
  * warns even through (void), which would forbid an explicit choice. */
 #if defined(__clang__)
@@ -192,10 +206,10 @@ typedef struct tina_msg {
     uint16_t tag;      /* user tags >= TINA_TAG_USER */
     uint8_t size;      /* payload bytes, 0..TINA_PAYLOAD_MAX */
     uint8_t kind;      /* tina_msg_kind */
-    uint32_t link;     /* runtime use: mailbox link; do not rely on it */
-    _Alignas(8) uint8_t payload[TINA_PAYLOAD_MAX];
+    uint32_t reserved; /* the runtime's: links the envelope in a mailbox or free list */
+    TINA__ALIGNAS(8) uint8_t payload[TINA_PAYLOAD_MAX];
 } tina_msg;
-_Static_assert(sizeof(tina_msg) == 128, "the envelope is exactly two cache lines");
+TINA__STATIC_ASSERT(sizeof(tina_msg) == 128, "the envelope is exactly two cache lines");
 
 /* ------------------------------------------------------------------------ */
 /* Effects                                                                   */
@@ -211,30 +225,79 @@ typedef enum tina_effect_kind {
     TINA_EFFECT_IO = 6       /* submit one I/O operation and park until it completes */
 } tina_effect_kind;
 
-typedef struct tina_effect {
-    uint8_t kind;        /* tina_effect_kind */
-    uint8_t size;        /* call/reply payload bytes */
-    uint16_t tag;        /* call/reply tag */
-    uint32_t reason;     /* crash reason (user-defined, non-zero) */
-    tina_handle to;      /* call target */
-    uint64_t timeout_ns; /* call timeout */
-    const void *payload; /* call/reply payload; copied when the handler returns */
+/* A descriptor of the shard's table (see I/O below): shard 8 | zero 8 |
+ * slot 16 | generation 32; 0 is none. */
+typedef uint64_t tina_fd; /* shard 8 | zero 8 | slot 16 | generation 32; 0 is none */
+#define TINA_FD_NONE ((tina_fd)0)
+
+/* What a handler returns, made by the builders below (tina_receive(),
+ * tina_call(), tina_io_recv(), ...): a tagged union.  `kind` is the first
+ * byte of every member and says which member is meant; each member's
+ * fields mean one thing.  32 bytes, zeroed by the builders. */
+typedef struct tina_effect_call { /* TINA_EFFECT_CALL */
+    uint8_t kind;
+    uint8_t size;          /* payload bytes */
+    uint16_t tag;          /* the request's tag */
+    uint32_t reserved;
+    tina_handle to;        /* the callee */
+    uint64_t timeout_ns;   /* after the call is made */
+    const void *payload;   /* copied when the handler returns */
+} tina_effect_call;
+
+typedef struct tina_effect_reply { /* TINA_EFFECT_REPLY */
+    uint8_t kind;
+    uint8_t size;          /* payload bytes */
+    uint16_t tag;          /* the reply's tag */
+    uint32_t reserved;
+    const void *payload;   /* copied when the handler returns */
+} tina_effect_reply;
+
+typedef struct tina_effect_crash { /* TINA_EFFECT_CRASH */
+    uint8_t kind;
+    uint8_t reserved[3];
+    uint32_t reason;       /* user-defined, non-zero */
+} tina_effect_crash;
+
+typedef struct tina_effect_io { /* TINA_EFFECT_IO */
+    uint8_t kind;
+    uint8_t op;            /* tina_io_op */
+    uint8_t addr_len;      /* connect, sendto: bytes at the address */
+    uint8_t reserved;
+    uint32_t len;          /* recv, read, recvfrom: at most; send, write, sendto: bytes of data */
+    tina_fd fd;
+    union {
+        const void *data;  /* send, write, sendto: the bytes, copied when the handler returns */
+        const void *peer;  /* connect: the address */
+    };
+    union {
+        uint64_t timeout_ns;  /* accept, connect, recv, send, recvfrom: 0 (none) or a deadline */
+        uint64_t offset;      /* read, write: the file offset (UINT64_MAX: the current one) */
+        const void *dest;     /* sendto: the address */
+    };
+} tina_effect_io;
+
+typedef union tina_effect {
+    tina_effect_call call; /* first: a zero initializer clears all 32 bytes */
+    tina_effect_reply reply;
+    tina_effect_crash crash;
+    tina_effect_io io;
+    uint8_t kind;          /* tina_effect_kind; RECEIVE, YIELD and DONE carry nothing else */
 } tina_effect;
-_Static_assert(sizeof(tina_effect) <= 32, "effects are returned in registers or a small slot");
+TINA__STATIC_ASSERT(sizeof(tina_effect) == 32, "effects are returned in a small slot");
 
 static inline tina_effect tina_receive(void) {
-    tina_effect e = {0};
-    e.kind = TINA_EFFECT_RECEIVE;
+    tina_effect e = TINA__ZERO;
+    e.call.kind = TINA_EFFECT_RECEIVE;
     return e;
 }
 static inline tina_effect tina_yield(void) {
-    tina_effect e = {0};
-    e.kind = TINA_EFFECT_YIELD;
+    tina_effect e = TINA__ZERO;
+    e.call.kind = TINA_EFFECT_YIELD;
     return e;
 }
 static inline tina_effect tina_done(void) {
-    tina_effect e = {0};
-    e.kind = TINA_EFFECT_DONE;
+    tina_effect e = TINA__ZERO;
+    e.call.kind = TINA_EFFECT_DONE;
     return e;
 }
 /* Crash reasons: any non-zero value of the user's below
@@ -245,9 +308,9 @@ static inline tina_effect tina_done(void) {
 #define TINA_CRASH_UNKNOWN_EFFECT 0xfe000000u
 
 static inline tina_effect tina_crash(uint32_t reason) {
-    tina_effect e = {0};
-    e.kind = TINA_EFFECT_CRASH;
-    e.reason = reason;
+    tina_effect e = TINA__ZERO;
+    e.crash.kind = TINA_EFFECT_CRASH;
+    e.crash.reason = reason;
     return e;
 }
 /* The caller parks until exactly one outcome: the reply (TINA_MSG_REPLY),
@@ -262,21 +325,21 @@ static inline tina_effect tina_crash(uint32_t reason) {
  * to the clock (UINT64_MAX, say) saturates: the call waits, forever. */
 static inline tina_effect tina_call(tina_handle to, uint16_t tag, const void *payload, size_t size,
                                     uint64_t timeout_ns) {
-    tina_effect e = {0};
-    e.kind = TINA_EFFECT_CALL;
-    e.to = to;
-    e.tag = tag;
-    e.payload = payload;
-    e.size = size > 255 ? 255 : (uint8_t)size;
-    e.timeout_ns = timeout_ns;
+    tina_effect e = TINA__ZERO;
+    e.call.kind = TINA_EFFECT_CALL;
+    e.call.to = to;
+    e.call.tag = tag;
+    e.call.payload = payload;
+    e.call.size = size > 255 ? 255 : (uint8_t)size;
+    e.call.timeout_ns = timeout_ns;
     return e;
 }
 static inline tina_effect tina_reply(uint16_t tag, const void *payload, size_t size) {
-    tina_effect e = {0};
-    e.kind = TINA_EFFECT_REPLY;
-    e.tag = tag;
-    e.payload = payload;
-    e.size = size > 255 ? 255 : (uint8_t)size;
+    tina_effect e = TINA__ZERO;
+    e.reply.kind = TINA_EFFECT_REPLY;
+    e.reply.tag = tag;
+    e.reply.payload = payload;
+    e.reply.size = size > 255 ? 255 : (uint8_t)size;
     return e;
 }
 
@@ -301,8 +364,6 @@ static inline tina_effect tina_reply(uint16_t tag, const void *payload, size_t s
  * TINA_EIO_OFF (the spec's fd_slots is 0) and TINA_EIO_BUFFERS (every
  * operation entry of the shard is in use).
  */
-typedef uint64_t tina_fd; /* shard 8 | zero 8 | slot 16 | generation 32; 0 is none */
-#define TINA_FD_NONE ((tina_fd)0)
 
 typedef enum tina_io_op {
     TINA_IO_ACCEPT = 0,   /* fd: a listening socket; done.fd: the new connection */
@@ -330,7 +391,7 @@ typedef struct tina_io_done {
     uint8_t addr[28];    /* accept, recvfrom: the peer (struct sockaddr_in or _in6) */
     uint32_t reserved;
 } tina_io_done;
-_Static_assert(sizeof(tina_io_done) <= TINA_PAYLOAD_MAX, "an I/O completion fits a message");
+TINA__STATIC_ASSERT(sizeof(tina_io_done) <= TINA_PAYLOAD_MAX, "an I/O completion fits a message");
 
 /* The payload of a TINA_TAG_TRANSFER message: a descriptor handed to this
  * isolate by tina_fd_transfer, already installed in this shard's table. */
@@ -340,45 +401,54 @@ typedef struct tina_fd_transfer_msg {
     uint64_t note;    /* the sender's 8 bytes, as given to tina_fd_transfer */
 } tina_fd_transfer_msg;
 
-static inline tina_effect tina__io(uint32_t op, tina_fd fd, const void *buf, uint32_t len,
-                                   uint64_t extra, uint32_t addr_len) {
-    tina_effect e = {0};
-    e.kind = TINA_EFFECT_IO;
-    e.tag = (uint16_t)op;
-    e.to = fd;
-    e.payload = buf;
-    e.reason = len;
-    e.timeout_ns = extra; /* read/write: offset; sendto: the address */
-    e.size = addr_len > 255 ? 255 : (uint8_t)addr_len;
+static inline tina_effect tina__io(uint32_t op, tina_fd fd, uint32_t len, uint32_t addr_len) {
+    tina_effect e = TINA__ZERO;
+    e.io.kind = TINA_EFFECT_IO;
+    e.io.op = (uint8_t)op;
+    e.io.fd = fd;
+    e.io.len = len;
+    e.io.addr_len = addr_len > 255 ? 255 : (uint8_t)addr_len;
     return e;
 }
 static inline tina_effect tina_io_accept(tina_fd listener) {
-    return tina__io(TINA_IO_ACCEPT, listener, NULL, 0, 0, 0);
+    return tina__io(TINA_IO_ACCEPT, listener, 0, 0);
 }
 static inline tina_effect tina_io_connect(tina_fd fd, const void *addr, uint32_t addr_len) {
-    return tina__io(TINA_IO_CONNECT, fd, addr, 0, 0, addr_len);
+    tina_effect e = tina__io(TINA_IO_CONNECT, fd, 0, addr_len);
+    e.io.peer = addr;
+    return e;
 }
 static inline tina_effect tina_io_recv(tina_fd fd, uint32_t max) {
-    return tina__io(TINA_IO_RECV, fd, NULL, max, 0, 0);
+    return tina__io(TINA_IO_RECV, fd, max, 0);
 }
 static inline tina_effect tina_io_send(tina_fd fd, const void *data, uint32_t len) {
-    return tina__io(TINA_IO_SEND, fd, data, len, 0, 0);
+    tina_effect e = tina__io(TINA_IO_SEND, fd, len, 0);
+    e.io.data = data;
+    return e;
 }
 static inline tina_effect tina_io_read(tina_fd fd, uint32_t max, uint64_t offset) {
-    return tina__io(TINA_IO_READ, fd, NULL, max, offset, 0);
+    tina_effect e = tina__io(TINA_IO_READ, fd, max, 0);
+    e.io.offset = offset;
+    return e;
 }
 static inline tina_effect tina_io_write(tina_fd fd, const void *data, uint32_t len, uint64_t offset) {
-    return tina__io(TINA_IO_WRITE, fd, data, len, offset, 0);
+    tina_effect e = tina__io(TINA_IO_WRITE, fd, len, 0);
+    e.io.data = data;
+    e.io.offset = offset;
+    return e;
 }
 static inline tina_effect tina_io_close(tina_fd fd) {
-    return tina__io(TINA_IO_CLOSE, fd, NULL, 0, 0, 0);
+    return tina__io(TINA_IO_CLOSE, fd, 0, 0);
 }
 static inline tina_effect tina_io_sendto(tina_fd fd, const void *data, uint32_t len,
                                          const void *addr, uint32_t addr_len) {
-    return tina__io(TINA_IO_SENDTO, fd, data, len, (uint64_t)(uintptr_t)addr, addr_len);
+    tina_effect e = tina__io(TINA_IO_SENDTO, fd, len, addr_len);
+    e.io.data = data;
+    e.io.dest = addr;
+    return e;
 }
 static inline tina_effect tina_io_recvfrom(tina_fd fd, uint32_t max) {
-    return tina__io(TINA_IO_RECVFROM, fd, NULL, max, 0, 0);
+    return tina__io(TINA_IO_RECVFROM, fd, max, 0);
 }
 /* Give an accept, connect, recv, send or recvfrom a deadline: if it has not
  * completed timeout_ns after it is applied, it is cancelled and completes
@@ -386,12 +456,13 @@ static inline tina_effect tina_io_recvfrom(tina_fd fd, uint32_t max) {
  * result is an effect refused with TINA_EINVAL.  A timeout of 0 means none,
  * and one too large to add to the clock saturates: none either. */
 static inline tina_effect tina_io_timeout(tina_effect e, uint64_t timeout_ns) {
-    if (e.kind != TINA_EFFECT_IO || e.tag == TINA_IO_READ || e.tag == TINA_IO_WRITE ||
-        e.tag == TINA_IO_SENDTO || e.tag == TINA_IO_CLOSE) {
-        e.tag = TINA_IO_OP_COUNT; /* refused at once: TINA_EINVAL */
+    if (e.kind != TINA_EFFECT_IO) return tina__io(TINA_IO_OP_COUNT, 0, 0, 0); /* TINA_EINVAL */
+    if (e.io.op == TINA_IO_READ || e.io.op == TINA_IO_WRITE || e.io.op == TINA_IO_SENDTO ||
+        e.io.op == TINA_IO_CLOSE) {
+        e.io.op = TINA_IO_OP_COUNT; /* refused at once: TINA_EINVAL */
         return e;
     }
-    e.timeout_ns = timeout_ns;
+    e.io.timeout_ns = timeout_ns;
     return e;
 }
 
@@ -534,7 +605,7 @@ typedef struct tina_spec {
     uint32_t watchdog_policy;      /* tina_watchdog_policy */
     /* I/O (section "I/O" below).  fd_slots 0 leaves I/O off: the shard
      * never sets up io_uring and I/O calls return TINA_EIO_OFF. */
-    uint32_t fd_slots;             /* descriptors per shard, 0 or 16..2^20 */
+    uint32_t fd_slots;             /* descriptors per shard, 0 or 16..65536 */
     uint32_t io_buffers;           /* reactor buffers per shard (bytes on their way); fd_slots */
     uint32_t io_buffer_bytes;      /* bytes per reactor buffer, 512..1 MiB; 16384 */
     uint32_t io_backend;           /* tina_io_backend */
@@ -996,6 +1067,119 @@ TINA_WUR tina_result tina_sim_faults(tina_sim_config *config, const char *profil
 /* One line: "seed=0x... digest=0x... rounds=N reason=...".  Returns the
  * length snprintf would write. */
 int tina_sim_summary(const tina_sim_report *report, char *buf, size_t size);
+
+/* ------------------------------------------------------------------------ */
+/* Serving TCP on every shard                                                */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A TCP server's accepting half, ready made on top of the calls above
+ * (tina/serve.c uses nothing else): one isolate type, tina_serve_type(),
+ * placed on every shard by one static child, tina_serve_child(), and set
+ * up by a tina_serve the application owns for as long as the runtime runs.
+ *
+ *   shard 0   acceptor: socket, SO_REUSEADDR, bind host:port, listen;
+ *             then accept, accept, ...  each connection to the next shard
+ *             in turn, shard 0 included
+ *   shard k   the service's instance there: tina_spawn(conn_type_id), then
+ *             tina_fd_transfer(connection, the new isolate, note 0)
+ *
+ * So the connection's isolate (conn_type_id, spawned with no args) starts
+ * with a TINA_TAG_TRANSFER message and owns the descriptor from then on:
+ * it closes it, or it is closed as the isolate ends.  Every shard serves
+ * its share however busy shard 0 is.  A shard whose instance refuses the
+ * handoff (its mailbox or the channel full) is passed over for the next;
+ * a connection no shard takes is closed (refused), and so is one whose
+ * shard has no room for its isolate (dropped, logged).
+ *
+ * Once the acceptor listens, or has failed to, it reports: one message of
+ * tag report_tag, payload a tina_serve_report, to static child
+ * report_child on shard 0 (report_tag 0: no report, and a failure is
+ * logged instead).  Failing to listen ends the acceptor (done, not a
+ * crash), never the runtime: whether to stop is the application's choice
+ * -- the examples print why and call tina_request_stop.  A restarted
+ * acceptor listens again, on the port it got the first time.
+ *
+ * On TINA_TAG_SHUTDOWN the acceptor ends (its accept is cancelled and its
+ * listener closes with it); the other instances start isolates for what
+ * was already dealt to them, then end.  The service's isolates take no
+ * other mail.  Bad settings are refused by tina_serve_check, before boot.
+ * examples/echo.c and examples/http.c are built this way.
+ */
+typedef struct tina_serve {
+    /* The application's: set before tina_serve_check. */
+    const char *host;      /* dotted IPv4 address; NULL: "127.0.0.1" ("0.0.0.0": every
+                              interface); read by tina_serve_check only */
+    uint32_t port;         /* 0..65535; 0: the kernel picks one (tina_serve_port says which) */
+    uint32_t backlog;      /* listen(2) backlog, 1..INT_MAX; 0: 4096 */
+    uint32_t conn_type_id; /* the isolate type started for each connection */
+    uint32_t report_child; /* static child index: its instance on shard 0 gets the report */
+    uint32_t report_tag;   /* the report's tag, TINA_TAG_USER..0xffff; 0: no report */
+    /* The service's: set by tina_serve_check (self by tina_serve_child too). */
+    uint32_t child_index;  /* the service's static child */
+    uint32_t address;      /* host, parsed: IPv4, network byte order */
+    uint32_t checked;      /* non-zero once tina_serve_check passed */
+    struct tina_serve *self; /* the static child's args: this struct's address */
+    /* The service's, as it runs; tina_serve_check zeroes them.  bound_port
+     * is stored atomically: read it with tina_serve_port(), from any
+     * thread.  Each of the others is written by one shard and exact after
+     * tina_run returns: then accepted = handed + refused, and handed = the
+     * sum of served and dropped, less handoffs whose instance was gone on
+     * arrival (the runtime counts those: fd_transfer_dropped). */
+    uint32_t bound_port;   /* the port listened on; 0 until then, or if it could not */
+    int32_t result;        /* TINA_OK, or why the acceptor could not listen */
+    int32_t error;         /* with TINA_ESYSTEM: the errno (EADDRINUSE: the port is taken) */
+    uint32_t reserved;
+    uint64_t accepted;     /* shard 0: connections accepted */
+    uint64_t handed;       /*   of which dealt to a shard (shard 0 included) */
+    uint64_t refused;      /*   of which no shard took: closed */
+    uint64_t served[TINA_SHARD_COUNT_MAX];  /* by shard: isolates started with a connection */
+    uint64_t dropped[TINA_SHARD_COUNT_MAX]; /* by shard: dealt there, no room: closed */
+} tina_serve;
+TINA__STATIC_ASSERT(sizeof(tina_serve) == 88 + 16 * TINA_SHARD_COUNT_MAX,
+                    "settings, the service's fields and its counters, with no padding");
+
+/* The payload of the acceptor's report. */
+typedef struct tina_serve_report {
+    int32_t result;    /* TINA_OK: listening; else why not, as tina_serve.result */
+    int32_t error;     /* with TINA_ESYSTEM: the errno, as tina_serve.error */
+    uint32_t port;     /* the port listened on; 0 if it could not */
+    uint32_t reserved;
+} tina_serve_report;
+
+/* The service's isolate type, for tina_spec.types at an index of the
+ * application's choice: "acceptor", one slot per shard, a mailbox of 4096
+ * (handoffs queue there).  The fields may be changed; slots_per_shard
+ * must cover every service that uses the type. */
+tina_type_spec tina_serve_type(void);
+
+/* The service's static child, for tina_spec.children: type_id is where
+ * tina_serve_type() went.  One instance on every shard, restarted after a
+ * crash only (TINA_RESTART_TRANSIENT), root group; its args carry the
+ * address of *serve. */
+tina_child_spec tina_serve_child(tina_serve *serve, uint32_t type_id);
+
+/* Check *serve against the finished spec, before tina_create, and ready
+ * it for a run: parse host, find the service's child, zero the port,
+ * result and counters.  An acceptor whose tina_serve was not checked does
+ * not listen (result TINA_ESTATE).  Returns TINA_OK; TINA_EIO_OFF
+ * (spec->fd_slots is 0); or TINA_EINVAL: a NULL argument, host not a
+ * dotted IPv4 address, port over 65535, backlog over INT_MAX, not exactly
+ * one child from tina_serve_child(serve), that child not on
+ * TINA_SHARD_EVERY or not of a type from tina_serve_type(), conn_type_id
+ * not a type of the spec or the service's own, report_tag neither 0 nor a
+ * user tag, report_child not a child on shard 0 or on every shard.
+ * report (may be NULL) is zeroed; on an error its message names the
+ * setting.  (Only two things make an instance's init fail, the result
+ * negated as its reason: args that are no tina_serve pointer -- a child not
+ * made by tina_serve_child: 4, TINA_EINVAL -- and the acceptor's first
+ * message to itself refused.) */
+TINA_WUR tina_result tina_serve_check(tina_serve *serve, const tina_spec *spec,
+                                      tina_boot_report *report);
+
+/* The port the service listens on; 0 until it does, or if it could not.
+ * Safe from any thread. */
+uint16_t tina_serve_port(const tina_serve *serve);
 
 #ifdef __cplusplus
 }

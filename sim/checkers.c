@@ -51,24 +51,24 @@
 
 static int check_pool(struct tina__shard *s, char *why, size_t why_size) {
     uint64_t user = 0, system = 0, queued = 0;
-    for (uint32_t i = s->user_free_head; i != TINA__NIL && user <= s->pool_slots; i = s->msgs[i].link)
+    for (uint32_t i = s->pool.user_head; i != TINA__NIL && user <= s->pool.slots; i = s->pool.msgs[i].reserved)
         user++;
-    for (uint32_t i = s->system_free_head; i != TINA__NIL && system <= s->pool_slots;
-         i = s->msgs[i].link)
+    for (uint32_t i = s->pool.system_head; i != TINA__NIL && system <= s->pool.slots;
+         i = s->pool.msgs[i].reserved)
         system++;
-    if (user != s->user_free || system != s->system_free)
+    if (user != s->pool.user_free || system != s->pool.system_free)
         FAIL("pool: shard %u free lists hold %llu/%llu slots, counters say %u/%u", s->id,
-             (unsigned long long)user, (unsigned long long)system, s->user_free, s->system_free);
+             (unsigned long long)user, (unsigned long long)system, s->pool.user_free, s->pool.system_free);
     for (uint32_t k = 0; k < s->type_count; k++) {
         struct tina__type *t = &s->types[k];
         for (uint32_t i = 0; i < t->capacity; i++) {
             queued += t->slots[i].mbox_count;
-            if (t->slots[i].call_note < s->pool_slots) queued++;
+            if (t->slots[i].call == TINA__CALL_WAITING || t->slots[i].call == TINA__CALL_REPLIED) queued++;
         }
     }
-    if (user + system + queued != s->pool_slots)
+    if (user + system + queued != s->pool.slots)
         FAIL("pool: shard %u free %llu + queued %llu != %u slots", s->id,
-             (unsigned long long)(user + system), (unsigned long long)queued, s->pool_slots);
+             (unsigned long long)(user + system), (unsigned long long)queued, s->pool.slots);
     return 0;
 }
 
@@ -79,7 +79,7 @@ static int check_mailboxes(struct tina__shard *s, char *why, size_t why_size) {
             const struct tina__slot *slot = &t->slots[i];
             uint32_t n = 0;
             for (uint32_t m = slot->mbox_head; m != TINA__NIL && n <= slot->mbox_count;
-                 m = s->msgs[m].link)
+                 m = s->pool.msgs[m].reserved)
                 n++;
             if (n != slot->mbox_count)
                 FAIL("mailbox: shard %u %s slot %u holds %u messages, its count says %u", s->id,
@@ -87,8 +87,8 @@ static int check_mailboxes(struct tina__shard *s, char *why, size_t why_size) {
             uint32_t user = 0; /* user traffic (a handoff too) obeys the bound; notices do not */
             n = 0;
             for (uint32_t m = slot->mbox_head; m != TINA__NIL && n++ <= slot->mbox_count;
-                 m = s->msgs[m].link)
-                user += s->msgs[m].kind != TINA_MSG_SYSTEM || s->msgs[m].tag == TINA_TAG_TRANSFER;
+                 m = s->pool.msgs[m].reserved)
+                user += s->pool.msgs[m].kind != TINA_MSG_SYSTEM || s->pool.msgs[m].tag == TINA_TAG_TRANSFER;
             if (user > t->mailbox_capacity)
                 FAIL("mailbox: shard %u %s slot %u holds %u user messages, its bound is %u", s->id,
                      t->name, i, user, t->mailbox_capacity);
@@ -119,7 +119,7 @@ static int check_generations(struct tina__shard *s, uint32_t *shadow, char *why,
 static int check_channels(struct tina__shard *s, char *why, size_t why_size) {
     for (uint32_t from = 0; from < s->shard_count; from++) {
         if (from == s->id) continue;
-        struct tina__ring *r = s->inbound[from];
+        struct tina__ring *r = s->chan.inbound[from];
         uint64_t head = atomic_load(&r->head), tail = atomic_load(&r->tail);
         uint64_t dropped = atomic_load(&r->consumer.dropped);
         uint64_t delivered = atomic_load(&r->consumer.delivered);
@@ -147,11 +147,6 @@ static int check_liveness(struct tina__shard *s, uint64_t now, char *why, size_t
                      w->timers[i].kind == TINA__TIMER_CALL ? "a call's timeout" : "user",
                      (unsigned long long)(now - w->timers[i].deadline_ns));
     return 0;
-}
-
-static int slot_is_alive(const struct tina__slot *slot) {
-    return slot->state == TINA__IDLE || slot->state == TINA__READY ||
-           slot->state == TINA__CALLING;
 }
 
 /* Mark every slot on list `l` (threaded by slot->next) in seen[] with bit
@@ -203,7 +198,7 @@ static int check_lists(struct tina__shard *s, uint8_t *seen, char *why, size_t w
                 FAIL("lists: shard %u %s slot %u in state %u is on list %u, expected %u "
                      "(1 free, 2 ready, 3 yield, 4 restart)",
                      s->id, t->name, i, slot->state, seen[i], want);
-            alive += slot_is_alive(slot);
+            alive += tina__slot_live(slot);
         }
         if (alive != t->live)
             FAIL("lists: shard %u %s counts %u live isolates, %u slots are alive", s->id, t->name,
@@ -223,15 +218,16 @@ static int check_regions(struct tina__shard *s, char *why, size_t why_size) {
             const struct tina__slot *slot = &t->slots[i];
             uint32_t n = 0;
             for (uint32_t m = slot->mbox_head; m != TINA__NIL && n++ <= slot->mbox_count;
-                 m = s->msgs[m].link) {
+                 m = s->pool.msgs[m].reserved) {
                 /* a handoff is user traffic in a system envelope */
-                int system = s->msgs[m].kind == TINA_MSG_SYSTEM && s->msgs[m].tag != TINA_TAG_TRANSFER;
-                if (system != (m >= s->pool_user_slots))
+                int system = s->pool.msgs[m].kind == TINA_MSG_SYSTEM && s->pool.msgs[m].tag != TINA_TAG_TRANSFER;
+                if (system != (m >= s->pool.user_slots))
                     FAIL("pool: shard %u %s slot %u holds a %s message (tag %#x) in the %s region",
-                         s->id, t->name, i, system ? "system" : "user", s->msgs[m].tag,
-                         m >= s->pool_user_slots ? "system" : "user");
+                         s->id, t->name, i, system ? "system" : "user", s->pool.msgs[m].tag,
+                         m >= s->pool.user_slots ? "system" : "user");
             }
-            if (slot->call_note < s->pool_slots && slot->call_note >= s->pool_user_slots)
+            if ((slot->call == TINA__CALL_WAITING || slot->call == TINA__CALL_REPLIED) &&
+                slot->call_note >= s->pool.user_slots)
                 FAIL("pool: shard %u %s slot %u holds a reply in the system region", s->id,
                      t->name, i);
         }
@@ -257,7 +253,7 @@ static int check_timers(struct tina__shard *s, char *why, size_t why_size) {
         armed++;
         struct tina__slot *owner = slot_of_handle(s, e->owner);
         if (owner == NULL || owner->generation != tina_handle_generation(e->owner) ||
-            !slot_is_alive(owner))
+            !tina__slot_live(owner))
             FAIL("timers: shard %u timer %u (kind %u) belongs to %#llx, which is not alive", s->id,
                  i, e->kind, (unsigned long long)e->owner);
         uint32_t n = 0, found = 0;
@@ -270,8 +266,8 @@ static int check_timers(struct tina__shard *s, char *why, size_t why_size) {
             (owner->state != TINA__CALLING || owner->call_timer != i || owner->call_corr != e->corr))
             FAIL("timers: shard %u call timeout %u does not guard its owner's pending call", s->id, i);
         if (e->kind == TINA__TIMER_IO &&
-            (!(owner->flags & TINA__IO_PARKED) || s->io == NULL ||
-             s->io->ops[owner->call_timer].timer != i))
+            (owner->call != TINA__CALL_IO || s->io == NULL ||
+             s->io->ops[owner->call_note].timer != i))
             FAIL("timers: shard %u I/O timeout %u does not guard its owner's operation", s->id, i);
     }
     if (armed != w->live || armed + free_count != w->capacity)
@@ -294,7 +290,7 @@ static int check_monitors(struct tina__shard *s, char *why, size_t why_size) {
         if (e->state == 1) { /* watching: a live target's list holds it */
             struct tina__slot *target = slot_of_handle(s, e->target);
             if (target == NULL || target->generation != tina_handle_generation(e->target) ||
-                !slot_is_alive(target))
+                !tina__slot_live(target))
                 FAIL("monitors: shard %u entry %u watches %#llx, which is not alive", s->id, i,
                      (unsigned long long)e->target);
             uint32_t n = 0, found = 0;
@@ -305,7 +301,7 @@ static int check_monitors(struct tina__shard *s, char *why, size_t why_size) {
         } else if (e->state == 4) { /* a DOWN to deliver: its live watcher's ring holds it */
             struct tina__slot *watcher = slot_of_handle(s, e->watcher);
             if (watcher == NULL || watcher->generation != tina_handle_generation(e->watcher) ||
-                !slot_is_alive(watcher) || watcher->downs == TINA__NIL)
+                !tina__slot_live(watcher) || watcher->downs == TINA__NIL)
                 FAIL("monitors: shard %u holds a DOWN (entry %u) for %#llx, which is not alive "
                      "or has no DOWNs", s->id, i, (unsigned long long)e->watcher);
         } else if (e->state != 3) {
@@ -348,7 +344,7 @@ static int check_fds(struct tina__shard *s, char *why, size_t why_size) {
         open++;
         struct tina__slot *owner = slot_of_handle(s, e->owner);
         if (owner == NULL || owner->generation != tina_handle_generation(e->owner) ||
-            !slot_is_alive(owner))
+            !tina__slot_live(owner))
             FAIL("fds: shard %u descriptor %u is owned by %#llx, which is not alive", s->id, k,
                  (unsigned long long)e->owner);
     }

@@ -2,9 +2,9 @@
  * sim.h -- the simulation platform's private state, shared by sim/ files.
  *
  * One `struct tina__sim` per simulated run: the simulated clock, the
- * PRNG streams and the simulated I/O world (io_sim.c).  The runtime
+ * PRNG streams and the simulated I/O world (io.c).  The runtime
  * points at it (rt->platform_state) and the simulation platform table
- * (platform_sim.c) reads it; the run loop (sim.c) drives every shard's
+ * (platform.c) reads it; the run loop (run.c) drives every shard's
  * unchanged tina__shard_pass() on the calling thread.
  *
  * The PRNG tree: one 64-bit master seed; each domain gets its own
@@ -17,7 +17,7 @@
  *   0x0004            delivery delays
  *   0x0005            the operator's random revivals
  *   0x0100 + shard    that shard's isolate random source (tina_random)
- *   0x0200 + shard    that shard's I/O faults (io_sim.c: errors, delays)
+ *   0x0200 + shard    that shard's I/O faults (io.c: errors, delays)
  *   0x0300 + shard    that shard's crash injection
  *   0x0400 + shard    that shard's stalls
  *   0x0500 + shard    that shard's init failures
@@ -25,7 +25,8 @@
 #ifndef TINA_SIM_H
 #define TINA_SIM_H
 
-#include "internal.h"
+#include "runtime.h"
+#include "shard/shard.h"
 #include "random.h"
 
 enum {
@@ -73,10 +74,10 @@ struct tina__sim {
     uint64_t io_rng[TINA_SHARD_COUNT_MAX][4]; /* per shard: I/O faults (0x0200 + shard) */
     uint32_t io_error_per_million, io_delay_max; /* io_delay_max in rounds */
     uint64_t io_errors_injected;
-    struct tina__sim_world *world;     /* io_sim.c: network and files; NULL until an io_setup */
+    struct tina__sim_world *world;     /* io.c: network and files; NULL until an io_setup */
     tina_sim_check_fn check;           /* the user's checker, or NULL */
     void *check_user;
-    /* Liveness (sim.c): the calm phase and the spin detector. */
+    /* Liveness (run.c): the calm phase and the spin detector. */
     uint64_t calm_at_ns;               /* 0: no calm phase */
     uint32_t calm_rounds_max;          /* the run must end this many rounds into the calm */
     uint32_t calm;                     /* the calm has begun */
@@ -91,8 +92,8 @@ struct tina__sim {
     uint64_t revivals_seen[TINA_SHARD_COUNT_MAX];           /* the shard's revivals counter */
     uint32_t final_check;              /* the checkers' last call, at the end of the run */
     /* What the network carried, per channel and envelope kind, counted by
-     * the platform as it goes (platform_sim.c): [(from * n + to) * 5 + kind].
-     * carried: committed into the ring; lost: dropped by the network or a
+     * the platform as it goes (platform.c): [(from * n + to) * 5 + kind].
+     * carried: handed to the network at publish; lost: dropped by it or a
      * partition before the channel accepted it.  NULL until the run starts. */
     uint64_t *carried, *lost;
 };
@@ -127,7 +128,7 @@ static inline void tina__sim_stream(uint64_t state[4], uint64_t seed, uint64_t d
 
 extern const struct tina__platform tina__platform_sim;
 
-/* io_sim.c: the simulated network and file system behind the seam's I/O. */
+/* io.c: the simulated network and file system behind the seam's I/O. */
 int tina__sim_io_setup(struct tina__shard *s);
 void tina__sim_io_submit(struct tina__shard *s);
 uint32_t tina__sim_io_reap(struct tina__shard *s);

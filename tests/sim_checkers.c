@@ -10,7 +10,7 @@
  * the same way.
  */
 #include "helpers.h"
-#include "internal.h"
+#include "shard/shard.h"
 
 enum sabotage {
     POOL, MAILBOX, GENERATION, CHANNEL, LIVENESS, LISTS, LIVE_COUNT, REGION, TIMER_OWNER,
@@ -29,10 +29,10 @@ static tina_effect saboteur(void *self, tina_ctx *ctx, const tina_msg *msg) {
     tina_timer_id id;
     if (*step > 5) return tina_receive(); /* once */
     switch (g_sabotage) {
-    case POOL: s->user_free++; break;
+    case POOL: s->pool.user_free++; break;
     case MAILBOX: ctx->type->slots[ctx->slot].mbox_count += 2; break;
     case GENERATION: ctx->type->slots[ctx->type->capacity - 1].generation = 0; break;
-    case CHANNEL: atomic_store(&s->inbound[1]->consumer.dropped, 1000000); break;
+    case CHANNEL: atomic_store(&s->chan.inbound[1]->consumer.dropped, 1000000); break;
     case LIVENESS:
         H_CHECK_RESULT(ctx, tina_timer_set(ctx, 1000000000u, 0, H_TAG_FIRST, &id), TINA_OK);
         s->wheel.timers[(uint32_t)id].deadline_ns = 1; /* due long ago, never fired */
@@ -43,7 +43,7 @@ static tina_effect saboteur(void *self, tina_ctx *ctx, const tina_msg *msg) {
     case LIVE_COUNT: ctx->type->live++; break;
     case REGION: /* a user message dressed as a system notice, in the user region */
         H_CHECK_RESULT(ctx, tina_send(ctx, tina_self(ctx), H_TAG_FIRST, NULL, 0), TINA_OK);
-        s->msgs[ctx->type->slots[ctx->slot].mbox_tail].kind = TINA_MSG_SYSTEM;
+        s->pool.msgs[ctx->type->slots[ctx->slot].mbox_tail].kind = TINA_MSG_SYSTEM;
         return tina_yield(); /* the mail waits to the next pass: the check sees it */
     case TIMER_OWNER: /* a timer whose owner is another incarnation */
         H_CHECK_RESULT(ctx, tina_timer_set(ctx, 1000000000u, 0, H_TAG_FIRST, &id), TINA_OK);

@@ -11,7 +11,7 @@
  * revival with a new handle and stays up.
  */
 #include "helpers.h"
-#include "internal.h" /* a handler reaches its runtime, to play the operator */
+#include "shard/shard.h" /* a handler reaches its runtime, to play the operator */
 
 static uint32_t g_crashes, g_quarantined, g_restarted, g_downs_crashed, g_fragile_boots;
 static tina_handle g_first_fragile;

@@ -15,8 +15,10 @@
 #define ECHO_NO_MAIN
 #include "../examples/echo.c"
 
+#include <arpa/inet.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "stress.h"
@@ -74,7 +76,6 @@ static void *server_main(void *arg) {
 
 static void echo_run(int epoll) {
     g_port = 0, g_shards = 2, g_epoll = (uint32_t)epoll, g_quiet = 1, g_bound_port = 0;
-    memset(g_served, 0, sizeof(g_served));
     atomic_store(&g_client_errors, 0);
     tina_runtime *rt;
     tina_boot_report report;
@@ -103,9 +104,9 @@ static void echo_run(int epoll) {
     (void)tina_stats(rt, 1, &s1);
     tina_destroy(rt);
     CHECK(atomic_load(&g_client_errors) == 0, "%d client errors", atomic_load(&g_client_errors));
-    CHECK(g_served[0] + g_served[1] == CLIENTS * CONNS_EACH, "served %llu + %llu",
-          (unsigned long long)g_served[0], (unsigned long long)g_served[1]);
-    CHECK(g_served[1] >= 1, "shard 1 got connections handed over");
+    CHECK(g_serve.served[0] + g_serve.served[1] == CLIENTS * CONNS_EACH, "served %llu + %llu",
+          (unsigned long long)g_serve.served[0], (unsigned long long)g_serve.served[1]);
+    CHECK(g_serve.served[1] >= 1, "shard 1 got connections handed over");
     CHECK(s0.fds_open + s1.fds_open == 0, "every descriptor closed");
     CHECK(s0.wakeups_sent >= 1, "shard 0 rang the sleeping shard 1's doorbell");
 }

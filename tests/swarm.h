@@ -250,9 +250,7 @@ static int swarm_alive(tina_handle h) {
     const struct tina__type *t = &rt->shards[shard]->types[type];
     if (i >= t->capacity) return 0;
     const struct tina__slot *slot = &t->slots[i];
-    return slot->generation == tina_handle_generation(h) &&
-           (slot->state == TINA__IDLE || slot->state == TINA__READY ||
-            slot->state == TINA__CALLING);
+    return tina__slot_alive(slot, h);
 }
 
 /* White-box: the answers a shard lost for want of channel room. */
@@ -655,7 +653,7 @@ static struct sockaddr_in swarm_addr(uint32_t shard) {
 
 static tina_effect io_park(struct swarm_iso *me, tina_effect e) {
     me->io_pending = 1;
-    me->io_op = e.kind == TINA_EFFECT_IO ? e.tag : TINA_IO_OP_COUNT;
+    me->io_op = e.kind == TINA_EFFECT_IO ? e.io.op : TINA_IO_OP_COUNT;
     if (me->io_op >= TINA_IO_OP_COUNT) me->io_pending = 0; /* refused: arrives as an io tag */
     me->io_steps++;
     return e;

@@ -6,7 +6,9 @@
 #define HTTP_NO_MAIN
 #include "../examples/http.c"
 
+#include <arpa/inet.h>
 #include <poll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "helpers.h"

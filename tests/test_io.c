@@ -10,9 +10,12 @@
 #define ECHO_NO_MAIN
 #include "../examples/echo.c"
 
+#include <arpa/inet.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "helpers.h"
@@ -231,7 +234,7 @@ static void thousand_connections(int epoll) {
         cr_assert(eq(u32, v, want), "conn %d", k);
     }
     for (int k = 0; k < CONNS; k++) close(fds[k]);
-    uint64_t served0 = g_served[0], served1 = g_served[1];
+    uint64_t served0 = g_serve.served[0], served1 = g_serve.served[1];
     tina_shard_stats st = server_stop(&sv);
     cr_assert(eq(u64, served0 + served1, CONNS));
     cr_assert(ge(u64, served0, CONNS / 2 - 1), "round-robin: shard 0 took %llu",
@@ -263,9 +266,9 @@ static void reset_mid_stream(int epoll) {
     int fd = client_connect(port); /* the server is still fine */
     echo_exchange(fd, 100000);
     close(fd);
-    for (int k = 0; k < 2000 && (g_served[0] + g_served[1]) < 21; k++) usleep(1000);
+    for (int k = 0; k < 2000 && (g_serve.served[0] + g_serve.served[1]) < 21; k++) usleep(1000);
     tina_shard_stats st = server_stop(&sv);
-    cr_assert(eq(u64, g_served[0] + g_served[1], 21));
+    cr_assert(eq(u64, g_serve.served[0] + g_serve.served[1], 21));
     cr_assert(eq(u64, st.fds_open, 0), "reset connections were closed");
     cr_assert(ge(u64, st.io_failed, 1), "the resets showed as failed operations");
     cr_assert(eq(u64, st.crashes, 0));

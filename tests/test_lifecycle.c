@@ -5,6 +5,7 @@
  * the signals; an idle runtime costs next to no CPU: its shards sleep
  * instead of spinning, and wake for their timers.
  */
+#include <dirent.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -133,6 +134,48 @@ Test(lifecycle, the_watchdog_reports_a_stuck_handler_once, .timeout = 30) {
     h_assert_no_failures();
     cr_assert(eq(u64, h_stats(rt, 1).stalls, 1), "one stall, reported once");
     cr_assert(eq(u64, h_stats(rt, 0).stalls, 0), "the idle shard sleeps: not a stall");
+    tina_destroy(rt);
+}
+
+/* ---- who is who in top -H ----------------------------------------------------- */
+
+/* How many of this process's threads are called `name` (/proc/self/task). */
+static int threads_named(const char *name) {
+    int found = 0;
+    DIR *dir = opendir("/proc/self/task");
+    cr_assert(not(eq(ptr, dir, NULL)));
+    struct dirent *d;
+    while ((d = readdir(dir)) != NULL) {
+        if (d->d_name[0] == '.') continue;
+        char path[300], comm[32] = {0};
+        snprintf(path, sizeof(path), "/proc/self/task/%s/comm", d->d_name);
+        FILE *f = fopen(path, "r");
+        if (f == NULL) continue; /* a thread that just ended */
+        if (fgets(comm, sizeof(comm), f) && strncmp(comm, name, strlen(name)) == 0 &&
+            comm[strlen(name)] == '\n')
+            found++;
+        fclose(f);
+    }
+    closedir(dir);
+    return found;
+}
+
+Test(lifecycle, threads_are_named_for_top_and_perf, .timeout = 30) {
+    tina_type_spec types[] = {H_TYPE("idle", plain, 1, 0, 1, NULL, staller)};
+    tina_spec spec = h_spec(types, 1, NULL, 0, 2);
+    spec.watchdog_ns = H_MS(500);
+    tina_runtime *rt = h_create(&spec);
+    /* The threads name themselves as they start: wait for it, bounded. */
+    int shard0 = 0, shard1 = 0, watchdog = 0;
+    for (int tries = 0; tries < 2000 && !(shard0 && shard1 && watchdog); tries++) {
+        shard0 = threads_named("tina/shard0");
+        shard1 = threads_named("tina/shard1");
+        watchdog = threads_named("tina/watchdog");
+        if (!(shard0 && shard1 && watchdog)) usleep(1000);
+    }
+    cr_assert(eq(int, shard0, 1), "one thread named tina/shard0");
+    cr_assert(eq(int, shard1, 1), "one thread named tina/shard1");
+    cr_assert(eq(int, watchdog, 1), "one thread named tina/watchdog");
     tina_destroy(rt);
 }
 

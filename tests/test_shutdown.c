@@ -8,7 +8,7 @@
  * counted; tina_run returns TINA_OK in every case.
  */
 #include "helpers.h"
-#include "internal.h" /* the sleeper's predicate, read directly */
+#include "shard/shard.h" /* the sleeper's predicate, read directly */
 
 typedef struct plain {
     uint64_t unused;

@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 #include "helpers.h"
-#include "internal.h" /* TINA_ASSERT, to break an invariant on purpose */
+#include "shard/shard.h" /* TINA_ASSERT, to break an invariant on purpose */
 
 #ifdef TINA_SANITIZE
 #define TRAP_TEST_DISABLED true

@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "internal.h"
+#include "base.h"
 
 const char *tina_strerror(int result) {
     switch (result) {

@@ -1,11 +1,12 @@
 /*
- * log.c -- the per-shard log ring and tina_log.
+ * log.c -- the per-shard log ring.
  *
  * Handlers append fixed 128-byte entries (time, handle, type, level, up to
  * 95 characters of text) to their shard's ring; the shard flushes the ring
  * to stderr at the end of every pass with as few write(2) calls as the
  * text needs (one per 16 KiB).  A full ring drops the new line and counts
  * it (stats.log_dropped): logging never blocks and never allocates.
+ * The shard gives each line its time (shard/context.c: tina_log).
  *
  * The runtime writes lines of its own into the same ring (tina__log_event):
  * crashes, restarts, escalations, quarantines, revivals and forced
@@ -22,7 +23,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "log.h"
 
 static const char *const level_names[] = {"?    ", "DEBUG", "INFO ", "WARN ", "ERROR"};
 
@@ -35,14 +36,14 @@ void tina__log_init(struct tina__log *log, struct tina__log_entry *entries, uint
     log->event_tokens = TINA__LOG_EVENT_BURST;
     log->event_refill_ns = 0;
     log->event_suppressed = 0;
+    log->written = log->dropped = log->suppressed = 0;
 }
 
 /* Append one line, or drop and count it if the ring is full. */
-static void log_append(struct tina__shard *s, tina_log_level level, tina_handle h,
+static void log_append(struct tina__log *log, uint64_t now, tina_log_level level, tina_handle h,
                        uint32_t type_id, const char *prefix, const char *fmt, va_list ap) {
-    struct tina__log *log = &s->log;
     if (log->tail - log->head > log->mask) {
-        s->stats.log_dropped++;
+        log->dropped++;
         return;
     }
     struct tina__log_entry *e = &log->entries[log->tail & log->mask];
@@ -54,30 +55,23 @@ static void log_append(struct tina__shard *s, tina_log_level level, tina_handle 
     }
     if (n > (int)sizeof(e->text) - 1) n = (int)sizeof(e->text) - 1;
     e->length = (uint8_t)n;
-    e->time_ns = tina__shard_now(s);
+    e->time_ns = now;
     e->handle = h;
     e->type_id = (uint16_t)type_id;
     e->level = (uint8_t)(level < TINA_LOG_DEBUG   ? TINA_LOG_DEBUG
                          : level > TINA_LOG_ERROR ? TINA_LOG_ERROR
                                                   : level);
     log->tail++;
-    s->stats.log_written++;
+    log->written++;
 }
 
-void tina_log(tina_ctx *ctx, tina_log_level level, const char *fmt, ...) {
-    struct tina__shard *s = ctx->shard;
-    if ((uint32_t)level < s->log.level_min) return;
-    va_list ap;
-    va_start(ap, fmt);
-    log_append(s, level, ctx->self, ctx->type ? ctx->type->id : 0xffffu, NULL, fmt, ap);
-    va_end(ap);
+void tina__log_line(struct tina__log *log, uint64_t now, tina_log_level level, tina_handle h,
+                    uint32_t type_id, const char *fmt, va_list ap) {
+    log_append(log, now, level, h, type_id, NULL, fmt, ap);
 }
 
-void tina__log_event(struct tina__shard *s, tina_log_level level, tina_handle h,
-                     uint32_t type_id, const char *fmt, ...) {
-    struct tina__log *log = &s->log;
-    if ((uint32_t)level < log->level_min) return;
-    uint64_t now = tina__shard_now(s);
+void tina__log_event_line(struct tina__log *log, uint64_t now, tina_log_level level,
+                          tina_handle h, uint32_t type_id, const char *fmt, va_list ap) {
     if (log->event_tokens < TINA__LOG_EVENT_BURST) {
         uint64_t back = (now - log->event_refill_ns) / TINA__LOG_EVENT_EVERY_NS;
         if (back > 0) {
@@ -91,7 +85,7 @@ void tina__log_event(struct tina__shard *s, tina_log_level level, tina_handle h,
     }
     if (log->event_tokens == 0) {
         log->event_suppressed++;
-        s->stats.log_suppressed++;
+        log->suppressed++;
         return;
     }
     log->event_tokens--;
@@ -101,10 +95,7 @@ void tina__log_event(struct tina__shard *s, tina_log_level level, tina_handle h,
         snprintf(prefix, sizeof(prefix), "(%llu lines suppressed) ",
                  (unsigned long long)log->event_suppressed);
     log->event_suppressed = 0;
-    va_list ap;
-    va_start(ap, fmt);
-    log_append(s, level, h, type_id, prefix[0] ? prefix : NULL, fmt, ap);
-    va_end(ap);
+    log_append(log, now, level, h, type_id, prefix[0] ? prefix : NULL, fmt, ap);
 }
 
 static void write_all(const char *buf, size_t len) {
@@ -116,15 +107,14 @@ static void write_all(const char *buf, size_t len) {
     }
 }
 
-void tina__log_flush(struct tina__shard *s) {
-    struct tina__log *log = &s->log;
+void tina__log_flush(struct tina__log *log, uint32_t shard_id, uint64_t boot,
+                     const struct tina__type *types, uint32_t type_count) {
     if (log->head == log->tail) return;
     char buf[16384];
     size_t used = 0;
-    uint64_t boot = s->rt->boot_ns;
     while (log->head != log->tail) {
         const struct tina__log_entry *e = &log->entries[log->head & log->mask];
-        const char *type = e->type_id < s->type_count ? s->types[e->type_id].name : "-";
+        const char *type = e->type_id < type_count ? types[e->type_id].name : "-";
         uint64_t t = e->time_ns > boot ? e->time_ns - boot : 0;
         if (sizeof(buf) - used < 256) {
             write_all(buf, used);
@@ -132,7 +122,7 @@ void tina__log_flush(struct tina__shard *s) {
         }
         int n = snprintf(buf + used, sizeof(buf) - used, "[%5llu.%06llu] shard=%u %s %s#%016llx: %.*s\n",
                          (unsigned long long)(t / 1000000000u),
-                         (unsigned long long)(t % 1000000000u / 1000u), s->id,
+                         (unsigned long long)(t % 1000000000u / 1000u), shard_id,
                          level_names[e->level], type, (unsigned long long)e->handle,
                          (int)e->length, e->text);
         if (n > 0) used += (size_t)n < sizeof(buf) - used ? (size_t)n : sizeof(buf) - used - 1;

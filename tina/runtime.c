@@ -2,7 +2,7 @@
  * runtime.c -- boot, run, stop: the public lifecycle of a tina_runtime.
  *
  * tina_create validates the spec in full (spec.c), reserves one grand
- * arena per shard (topology.c), carves every shard (shard.c), links each
+ * arena per shard (os/topology.c), carves every shard (shard/carve.c), links each
  * producer to its rings in the consumers' arenas, and places the static
  * children in their slots.  Nothing runs yet and nothing is half-started:
  * any failure unwinds through one ladder.  This is the last place the
@@ -33,15 +33,15 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "os/os.h"
+#include "runtime.h"
+#include "shard/shard.h"
 #include "trap.h"
-
-void *tina__topology_open(void);
-int tina__membarrier_register(void);
-void tina__doorbell(struct tina__shard *peer, int always);
 
 static inline void cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
@@ -51,15 +51,9 @@ static inline void cpu_relax(void) {
 #endif
 }
 
-static uint64_t monotonic_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* ---- create --------------------------------------------------------------- */
 
-static tina_result spec_copy(struct tina_runtime *rt, const tina_spec *resolved) {
+static tina_result create_spec_copy(struct tina_runtime *rt, const tina_spec *resolved) {
     rt->spec = *resolved;
     size_t n = rt->spec.type_count;
     rt->types = calloc(n, sizeof(*rt->types));
@@ -135,7 +129,7 @@ static void runtime_free(struct tina_runtime *rt) {
     for (uint32_t s = 0; s < rt->shard_count; s++) {
         struct tina__shard *shard = rt->shards[s];
         if (shard == NULL || shard->io == NULL) continue;
-        tina__io_destroy(shard); /* closes what is still open, then the backend */
+        tina__shard_io_destroy(shard); /* closes what is still open, then the backend */
     }
     for (uint32_t s = 0; s < TINA_SHARD_COUNT_MAX; s++) tina__arena_unmap(&rt->arenas[s]);
     tina__topology_close(rt);
@@ -155,7 +149,7 @@ tina_result tina_create(const tina_spec *spec, tina_runtime **out, tina_boot_rep
 static tina_result io_setup(struct tina_runtime *rt, tina_boot_report *report) {
     for (uint32_t id = 0; id < rt->shard_count; id++) {
         struct tina__shard *s = rt->shards[id];
-        if (tina__io_create(s, &rt->spec) != 0) {
+        if (tina__shard_io_create(s, &rt->spec) != 0) {
             snprintf(report->message, sizeof(report->message),
                      "io: the tables of shard %u (fd_slots %u, io_buffers %u x %u bytes) do not fit",
                      id, rt->spec.fd_slots, rt->spec.io_buffers, rt->spec.io_buffer_bytes);
@@ -194,8 +188,8 @@ tina_result tina__create(const tina_spec *spec, const struct tina__platform *pla
     memcpy(rt->cores, report->cores, sizeof(rt->cores));
     rt->platform = platform;
     rt->platform_state = platform_state;
-    if ((r = spec_copy(rt, &resolved)) != TINA_OK) goto fail;
-    if (rt->spec.seed == 0) rt->spec.seed = monotonic_ns() | 1u;
+    if ((r = create_spec_copy(rt, &resolved)) != TINA_OK) goto fail;
+    if (rt->spec.seed == 0) rt->spec.seed = tina__monotonic_ns() | 1u;
     rt->topology = platform->places_threads ? tina__topology_open() : NULL; /* hwloc: slow */
     rt->membarrier_ok = (uint32_t)tina__membarrier_register();
 
@@ -211,7 +205,7 @@ tina_result tina__create(const tina_spec *spec, const struct tina__platform *pla
     }
     for (uint32_t from = 0; from < rt->shard_count; from++)
         for (uint32_t to = 0; to < rt->shard_count; to++)
-            if (from != to) rt->shards[from]->outbound[to] = rt->shards[to]->inbound[from];
+            if (from != to) rt->shards[from]->chan.outbound[to] = rt->shards[to]->chan.inbound[from];
     children_place(rt);
     if ((r = io_setup(rt, report)) != TINA_OK) goto fail;
     rt->creator_pid = getpid();
@@ -276,7 +270,7 @@ static void gate_move(struct tina_runtime *rt, uint32_t to) {
 static void shard_run(struct tina__shard *s) {
     struct tina_runtime *rt = s->rt;
     const struct tina__platform *p = s->platform;
-    if (!rt->spec.no_trap_handlers) tina__trap_thread_enter(s, s->altstack, TINA__ALTSTACK_BYTES);
+    if (!rt->spec.no_trap_handlers) tina__trap_thread_enter(&s->trap, s->altstack, TINA__ALTSTACK_BYTES);
     tina__shard_boot(s);
     uint64_t idle_since = 0;
     while (!atomic_load_explicit(&rt->stopping, memory_order_relaxed)) {
@@ -295,7 +289,7 @@ static void shard_run(struct tina__shard *s) {
         p->idle(s, tina__shard_next_deadline(s)); /* publishes the counters if it sleeps */
         idle_since = 0;
     }
-    tina__log_flush(s);
+    tina__shard_log_flush(s);
     tina__shard_publish_stats(s);
     if (!rt->spec.no_trap_handlers) tina__trap_thread_leave();
 }
@@ -304,6 +298,9 @@ static void *shard_thread(void *arg) {
     struct tina__shard *s = arg;
     struct tina_runtime *rt = s->rt;
     tina__assert_shard = (int)s->id;
+    char name[16]; /* what top -H, perf and gdb show */
+    snprintf(name, sizeof(name), "tina/shard%u", s->id);
+    (void)pthread_setname_np(pthread_self(), name);
     (void)tina__pin_thread(rt->cores[s->id]); /* best effort: unpinned still runs */
     if (gate_wait(rt, GATE_PARKED) != GATE_RUN) return NULL; /* destroyed, never run */
     shard_run(s);
@@ -369,7 +366,7 @@ static void shard_ring(struct tina_runtime *rt, uint32_t id) {
  * races with its revival is not kept either. */
 tina_result tina_revive(tina_runtime *rt, uint32_t shard) {
     if (rt == NULL || shard >= rt->shard_count) return TINA_EINVAL;
-    if (!(atomic_load(&rt->shards[shard]->transitions) & 1u)) return TINA_ESTATE;
+    if (!(atomic_load(&rt->transitions[shard]) & 1u)) return TINA_ESTATE;
     atomic_store(&rt->shards[shard]->revive_requested, 1);
     shard_ring(rt, shard);
     return TINA_OK;
@@ -377,7 +374,7 @@ tina_result tina_revive(tina_runtime *rt, uint32_t shard) {
 
 bool tina_quarantined(const tina_runtime *rt, uint32_t shard) {
     if (rt == NULL || shard >= rt->shard_count) return false;
-    return atomic_load(&rt->shards[shard]->transitions) & 1u;
+    return atomic_load(&rt->transitions[shard]) & 1u;
 }
 
 /* SIGUSR2: revive every quarantined shard. */
@@ -386,7 +383,7 @@ static void on_revive_signal(int sig) {
     struct tina_runtime *rt = atomic_load(&signal_runtime);
     if (rt == NULL) return;
     for (uint32_t s = 0; s < rt->shard_count; s++)
-        if (atomic_load(&rt->shards[s]->transitions) & 1u) (void)tina_revive(rt, s);
+        if (atomic_load(&rt->transitions[s]) & 1u) (void)tina_revive(rt, s);
 }
 
 tina_result tina_run(tina_runtime *rt) {
@@ -413,7 +410,7 @@ tina_result tina_run(tina_runtime *rt) {
         tina__trap_uninstall();
         traps = 0;
     }
-    rt->boot_ns = monotonic_ns();
+    rt->boot_ns = tina__monotonic_ns();
     tina__watchdog_arm(rt);
     gate_move(rt, GATE_RUN);
     uint32_t done;
@@ -448,51 +445,19 @@ void tina_stop(tina_runtime *rt) {
 
 uint32_t tina_runtime_shard_count(const tina_runtime *rt) { return rt ? rt->shard_count : 0; }
 
-tina_result tina_stats(const tina_runtime *rt, uint32_t shard, tina_shard_stats *out) {
-    if (rt == NULL || out == NULL || shard >= rt->shard_count) return TINA_EINVAL;
-    struct tina__shard *s = rt->shards[shard];
-    enum { N = sizeof(tina_shard_stats) / 8 };
-    uint64_t words[N];
-    uint32_t before, after;
-    do {
-        before = atomic_load_explicit(&s->snapshot_seq, memory_order_acquire);
-        for (int k = 0; k < N; k++)
-            words[k] = atomic_load_explicit(&s->snapshot[k], memory_order_relaxed);
-        /* Acquire fence pairs with the release fence in publish_stats(). */
-        atomic_thread_fence(memory_order_acquire);
-        after = atomic_load_explicit(&s->snapshot_seq, memory_order_relaxed);
-    } while (before != after || (before & 1u));
-    memcpy(out, words, sizeof(*out));
-    out->stalls = atomic_load_explicit(&s->stalls, memory_order_relaxed); /* watchdog-written */
-    if (atomic_load(&rt->started) != 1 && before == 0) {
-        /* Never ran: the shard struct is quiescent, read the gauges directly. */
-        memset(out, 0, sizeof(*out));
-        out->pool_user_free = s->user_free;
-        out->pool_system_free = s->system_free;
-    }
-    return TINA_OK;
-}
-
-tina_result tina_stats_channel(const tina_runtime *rt, uint32_t from, uint32_t to,
-                               tina_channel_stats *out) {
-    if (rt == NULL || out == NULL || from >= rt->shard_count || to >= rt->shard_count || from == to)
-        return TINA_EINVAL;
-    struct tina__ring *ring = rt->shards[to]->inbound[from];
-    uint64_t head = atomic_load_explicit(&ring->head, memory_order_acquire);
-    uint64_t tail = atomic_load_explicit(&ring->tail, memory_order_acquire);
-    out->accepted = tail;
-    out->full = atomic_load_explicit(&ring->producer.full, memory_order_relaxed);
-    out->dropped = atomic_load_explicit(&ring->consumer.dropped, memory_order_relaxed);
-    out->delivered = atomic_load_explicit(&ring->consumer.delivered, memory_order_relaxed);
-    out->in_flight = tail - head;
-    out->slots = (uint32_t)(ring->mask + 1);
-    return TINA_OK;
-}
-
 tina_handle tina_runtime_child_handle(const tina_runtime *rt, uint32_t child_index,
                                       uint32_t shard) {
     if (rt == NULL || child_index >= rt->spec.child_count || shard >= rt->shard_count) return 0;
     uint32_t i = rt->child_slot[(size_t)child_index * rt->shard_count + shard];
     if (i == TINA__NIL) return 0;
     return tina_handle_make(shard, rt->children[child_index].type_id, i, 1);
+}
+
+/* ---- the runtime, asked for from a handler --------------------------------- */
+
+void tina_request_stop(tina_ctx *ctx) { tina_stop(ctx->shard->rt); }
+void tina_request_shutdown(tina_ctx *ctx) { tina_shutdown(ctx->shard->rt); }
+
+tina_handle tina_child_handle(const tina_ctx *ctx, uint32_t child_index, uint32_t shard) {
+    return tina_runtime_child_handle(ctx->shard->rt, child_index, shard);
 }

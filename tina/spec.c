@@ -1,110 +1,27 @@
 /*
- * spec.c -- boot spec validation and the memory map of a shard.
+ * spec.c -- boot spec validation: defaults, ranges, the shard count, and
+ * the memory each shard's grand arena needs.
  *
  * Validation runs in full before anything is reserved: every field is
- * checked against its range, defaults fill zero fields, and the exact bytes
+ * checked against its range, defaults fill zero fields, the shard count
+ * and cores come from the topology (os/topology.c), and the exact bytes
  * each shard's grand arena needs are computed by the same function that
- * later carves the arena (tina__layout_compute), so the figure reported is
- * the figure used.  The first bad field found is reported by a named
- * TINA_ESPEC_* code and a message naming the field and its value.
- *
- * The grand arena of shard s, in order (each piece 64-byte aligned):
- *
- *   +------------------------+  shard_off
- *   | struct tina__shard     |
- *   +------------------------+  types_off
- *   | tina__type[types]      |
- *   +------------------------+  pool_off
- *   | message pool           |  (user + system) x 128 B
- *   +------------------------+  per type t:
- *   | slots[t]               |    slots_per_shard x 56 B
- *   | args[t]                |    slots_per_shard x 64 B
- *   | structs[t]             |    slots_per_shard x stride (16-aligned)
- *   +------------------------+  groups_off
- *   | supervision groups     |  this shard's instance of the tree, with
- *   | restart timestamps     |  restart_max x 8 B per group
- *   | monitor entries        |  monitor_slots x 40 B
- *   +------------------------+  timers_off
- *   | timer entries          |  timer_slots x 64 B
- *   | wheel buckets          |  wheel_slots x 4 B
- *   +------------------------+  log_off
- *   | log ring               |  log_entries x 128 B
- *   +------------------------+  ring_off[from], one per peer
- *   | inbound ring from peer |  320 B header + slots x 128 B
- *   +------------------------+  scratch_off
- *   | scratch                |
- *   +------------------------+  altstack_off
- *   | signal stack           |  64 KiB, for the trap boundary
- *   +------------------------+  total
- *
- * Each arena is mapped separately with a guard page on either side.
+ * later carves the arena (shard/carve.c: tina__layout_compute, with the
+ * memory map), so the figure reported is the figure used.  The first bad
+ * field found is reported by a named TINA_ESPEC_* code and a message
+ * naming the field and its value.
  */
 #include <stdio.h>
 #include <string.h>
 
-#include "internal.h"
+#include "io.h"
+#include "os/os.h"
+#include "runtime.h"
+#include "shard/shard.h"
 
 #define PAGE_BYTES 4096u
 
-static size_t align64(size_t x) { return (x + 63u) & ~(size_t)63u; }
 static int is_pow2(uint64_t x) { return x != 0 && (x & (x - 1)) == 0; }
-
-uint32_t tina__ring_slots(const tina_spec *spec, uint32_t from, uint32_t to) {
-    uint32_t slots = spec->ring_slots;
-    for (uint32_t i = 0; i < spec->ring_override_count; i++) {
-        const tina_ring_override *o = &spec->ring_overrides[i];
-        if (o->from == from && o->to == to) slots = o->slots;
-    }
-    return slots;
-}
-
-void tina__layout_compute(const tina_spec *spec, uint32_t shard, uint32_t shard_count,
-                          struct tina__layout *l) {
-    size_t at = 0;
-    memset(l, 0, sizeof(*l));
-    l->shard_off = at;
-    at = align64(at + sizeof(struct tina__shard));
-    l->types_off = at;
-    at = align64(at + sizeof(struct tina__type) * spec->type_count);
-    l->pool_off = at;
-    at = align64(at + sizeof(tina_msg) * ((size_t)spec->pool_user_slots + spec->pool_system_slots));
-    for (uint32_t t = 0; t < spec->type_count; t++) {
-        const tina_type_spec *ts = &spec->types[t];
-        size_t stride = ((size_t)ts->struct_size + 15u) & ~(size_t)15u;
-        l->type_slots_off[t] = at;
-        at = align64(at + sizeof(struct tina__slot) * ts->slots_per_shard);
-        l->type_args_off[t] = at;
-        at = align64(at + (size_t)TINA_ARGS_MAX * ts->slots_per_shard);
-        l->type_structs_off[t] = at;
-        at = align64(at + stride * ts->slots_per_shard);
-    }
-    l->groups_off = at;
-    at = align64(at + sizeof(struct tina__group) * (spec->group_count ? spec->group_count : 1));
-    l->group_times_off = at;
-    for (uint32_t g = 0; g < spec->group_count; g++)
-        at += sizeof(uint64_t) * spec->groups[g].restart_max;
-    if (spec->group_count == 0) at += sizeof(uint64_t) * TINA__ROOT_RESTARTS; /* implicit root */
-    at = align64(at);
-    l->monitors_off = at;
-    at = align64(at + sizeof(struct tina__monitor) * spec->monitor_slots);
-    l->timers_off = at;
-    at = align64(at + sizeof(struct tina__timer) * spec->timer_slots);
-    l->buckets_off = at;
-    at = align64(at + sizeof(uint32_t) * spec->timer_wheel_slots);
-    l->log_off = at;
-    at = align64(at + sizeof(struct tina__log_entry) * spec->log_entries);
-    for (uint32_t from = 0; from < shard_count; from++) {
-        if (from == shard) continue;
-        l->ring_off[from] = at;
-        at = align64(at + sizeof(struct tina__ring) +
-                     sizeof(tina_msg) * (size_t)tina__ring_slots(spec, from, shard));
-    }
-    l->scratch_off = at;
-    at = align64(at + spec->scratch_bytes);
-    l->altstack_off = at;
-    at = align64(at + TINA__ALTSTACK_BYTES);
-    l->total = (at + PAGE_BYTES - 1) & ~(size_t)(PAGE_BYTES - 1);
-}
 
 #define FAIL(code, ...)                                                       \
     do {                                                                      \

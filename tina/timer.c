@@ -6,7 +6,9 @@
  *
  *   the wheel   bucket (due_tick & mask), doubly linked, where
  *               due_tick = ceil(deadline_ns / resolution_ns);
- *   the due list  entries whose time has come, fired in the timer phase.
+ *   the due list  entries whose time has come, fired in the timer phase;
+ *   the fired list  its owner's (slot->fired_head), FIFO, until the
+ *               dispatcher delivers it;
  *
  * and, at the same time, in its owner's list (slot->timer_head, doubly
  * linked) so that a dying isolate cancels all its timers in O(its timers).
@@ -17,13 +19,13 @@
  * so fires in this pass's timer phase: the isolate sees it on the next pass,
  * never a wheel turn later.
  *
- * and, once fired, in its owner's fired list (slot->fired_head), FIFO,
- * until the dispatcher delivers it.
- *
- * Firing needs no message slot at all: the entry itself waits in the
- * owner's fired list and the dispatcher synthesizes the TINA_MSG_TIMER
- * message from it, ahead of the mailbox (so neither an exhausted pool nor
- * a full mailbox can hold a timer back).  At delivery a one-shot entry is
+ * The wheel never acts on an expiry: advancing sets up a walk over the
+ * ticks that passed, and the shard's timer phase takes the expired entries
+ * one by one (tina__timer_expired) and decides.  A user timer fires into its owner's
+ * fired list: firing needs no message slot at all, the entry itself waits
+ * there and the dispatcher synthesizes the TINA_MSG_TIMER message from it,
+ * ahead of the mailbox (so neither an exhausted pool nor a full mailbox
+ * can hold a timer back).  At delivery a one-shot entry is
  * freed and a periodic one re-armed for its next period; so a periodic
  * timer has at most one undelivered fire, and fires missed while its owner
  * was busy are skipped, not queued up.  A call timeout marks the caller's
@@ -39,7 +41,7 @@
  */
 #include <string.h>
 
-#include "internal.h"
+#include "timer.h"
 
 enum { IN_NONE = 0, IN_WHEEL = 1, IN_DUE = 2, IN_FIRED = 3 };
 
@@ -53,6 +55,7 @@ void tina__wheel_init(struct tina__wheel *w, struct tina__timer *timers, uint32_
     w->tick = 0;
     w->live = 0;
     w->due_head = w->due_tail = TINA__NIL;
+    w->walking = 0;
     for (uint32_t i = 0; i < wheel_slots; i++) buckets[i] = TINA__NIL;
     for (uint32_t i = 0; i < capacity; i++) {
         memset(&timers[i], 0, sizeof(timers[i]));
@@ -68,19 +71,9 @@ static inline uint64_t due_tick(const struct tina__wheel *w, const struct tina__
     return e->deadline_ns / w->resolution_ns + (e->deadline_ns % w->resolution_ns != 0);
 }
 
-/* now + delay, or TINA__NEVER if that does not fit (SPEC 13: a delay too
- * large to add to the clock means "never", never "now"). */
-static inline uint64_t deadline_after(uint64_t now, uint64_t delay_ns) {
-    return delay_ns >= TINA__NEVER - now ? TINA__NEVER : now + delay_ns;
-}
-
-static struct tina__slot *slot_of(struct tina__shard *s, tina_handle owner) {
-    return &s->types[tina_handle_type(owner)].slots[tina_handle_slot(owner)];
-}
-
-/* Unlink from whichever list (bucket, due or fired) the entry is in. */
-static void entry_unlink(struct tina__shard *s, uint32_t i) {
-    struct tina__wheel *w = &s->wheel;
+/* Unlink from whichever list (bucket, due or the owner's fired list) the
+ * entry is in. */
+static void entry_unlink(struct tina__wheel *w, struct tina__slot *owner, uint32_t i) {
     struct tina__timer *e = &w->timers[i];
     uint32_t *head, *tail = NULL;
     switch (e->where) {
@@ -88,12 +81,10 @@ static void entry_unlink(struct tina__shard *s, uint32_t i) {
         head = &w->due_head;
         tail = &w->due_tail;
         break;
-    case IN_FIRED: {
-        struct tina__slot *slot = slot_of(s, e->owner);
-        head = &slot->fired_head;
-        tail = &slot->fired_tail;
+    case IN_FIRED:
+        head = &owner->fired_head;
+        tail = &owner->fired_tail;
         break;
-    }
     case IN_WHEEL:
         head = &w->buckets[due_tick(w, e) & w->mask];
         break;
@@ -142,9 +133,9 @@ static void entry_schedule(struct tina__wheel *w, uint32_t i) {
     *head = i;
 }
 
-static void entry_free(struct tina__shard *s, struct tina__slot *owner, uint32_t i) {
-    struct tina__wheel *w = &s->wheel;
+void tina__timer_free(struct tina__wheel *w, struct tina__slot *owner, uint32_t i) {
     struct tina__timer *e = &w->timers[i];
+    TINA_ASSERT_DEBUG(e->where == IN_NONE);
     if (e->owner_prev != TINA__NIL) w->timers[e->owner_prev].owner_next = e->owner_next;
     else owner->timer_head = e->owner_next;
     if (e->owner_next != TINA__NIL) w->timers[e->owner_next].owner_prev = e->owner_prev;
@@ -155,24 +146,19 @@ static void entry_free(struct tina__shard *s, struct tina__slot *owner, uint32_t
     w->live--;
 }
 
-uint32_t tina__timer_add(struct tina__shard *s, struct tina__slot *owner_slot, tina_handle owner,
-                         uint64_t delay_ns, uint64_t period_ns, uint16_t tag, uint8_t kind,
-                         uint64_t corr) {
-    struct tina__wheel *w = &s->wheel;
+uint32_t tina__timer_add(struct tina__wheel *w, uint64_t now, struct tina__slot *owner_slot,
+                         tina_handle owner, uint64_t delay_ns, uint64_t period_ns, uint16_t tag,
+                         uint8_t kind, uint64_t corr) {
     uint32_t i = w->free_head;
-    if (i == TINA__NIL) {
-        s->stats.timer_exhausted++;
-        return TINA__NIL;
-    }
+    if (i == TINA__NIL) return TINA__NIL;
     struct tina__timer *e = &w->timers[i];
-    uint64_t now = tina__shard_now(s);
     /* An empty wheel is not advanced (no clock read); catch its tick up. */
     if (w->live == 0) w->tick = now / w->resolution_ns;
     w->free_head = e->next;
     w->live++;
     /* A zero delay is due now: the next pass sees it, and a period counts
      * from now (a deadline of 0 would count it from the clock's start). */
-    e->deadline_ns = deadline_after(now, delay_ns);
+    e->deadline_ns = tina__deadline_after(now, delay_ns);
     e->period_ns = period_ns;
     e->owner = owner;
     e->corr = corr;
@@ -184,70 +170,48 @@ uint32_t tina__timer_add(struct tina__shard *s, struct tina__slot *owner_slot, t
     owner_slot->timer_head = i;
     if (delay_ns == 0) due_append(w, i); /* this pass's timer phase, never a tick later */
     else entry_schedule(w, i);
-    if (kind == TINA__TIMER_USER) s->stats.timers_set++;
     return i;
 }
 
-tina_result tina__timer_cancel(struct tina__shard *s, struct tina__slot *owner_slot,
-                               tina_handle owner, uint32_t index, uint32_t generation) {
-    struct tina__wheel *w = &s->wheel;
-    if (index >= w->capacity) return TINA_ETIMER_STALE;
+uint8_t tina__timer_cancel(struct tina__wheel *w, struct tina__slot *owner_slot,
+                           tina_handle owner, uint32_t index, uint32_t generation) {
+    if (index >= w->capacity) return 0;
     struct tina__timer *e = &w->timers[index];
-    if (e->kind == 0 || e->generation != generation || e->owner != owner) return TINA_ETIMER_STALE;
-    entry_unlink(s, index);
-    if (e->kind == TINA__TIMER_USER) s->stats.timers_cancelled++;
-    entry_free(s, owner_slot, index);
-    return TINA_OK;
+    if (e->kind == 0 || e->generation != generation || e->owner != owner) return 0;
+    uint8_t kind = e->kind;
+    entry_unlink(w, owner_slot, index);
+    tina__timer_free(w, owner_slot, index);
+    return kind;
 }
 
-void tina__timer_cancel_all(struct tina__shard *s, struct tina__slot *owner_slot) {
-    struct tina__wheel *w = &s->wheel;
+uint32_t tina__timer_cancel_all(struct tina__wheel *w, struct tina__slot *owner_slot) {
+    uint32_t user = 0;
     while (owner_slot->timer_head != TINA__NIL) {
         uint32_t i = owner_slot->timer_head;
-        entry_unlink(s, i);
-        if (w->timers[i].kind == TINA__TIMER_USER) s->stats.timers_cancelled++;
-        entry_free(s, owner_slot, i);
+        entry_unlink(w, owner_slot, i);
+        if (w->timers[i].kind == TINA__TIMER_USER) user++;
+        tina__timer_free(w, owner_slot, i);
     }
+    return user;
 }
 
-/* Fire one due entry into its owner's fired list (no message slot). */
-static void entry_fire(struct tina__shard *s, uint32_t i) {
-    struct tina__wheel *w = &s->wheel;
-    struct tina__timer *e = &w->timers[i];
-    struct tina__type *t = &s->types[tina_handle_type(e->owner)];
-    uint32_t slot_index = tina_handle_slot(e->owner);
-    struct tina__slot *slot = &t->slots[slot_index];
-    /* Teardown cancels every timer, so an entry's owner is always alive. */
-    TINA_ASSERT(slot->generation == tina_handle_generation(e->owner));
-    entry_unlink(s, i);
-    if (e->kind == TINA__TIMER_IO) { /* an I/O operation's timeout: cancel it */
-        uint32_t op = (uint32_t)e->corr;
-        entry_free(s, slot, i);
-        tina__io_timeout(s, op);
-        return;
-    }
-    if (e->kind == TINA__TIMER_CALL) {
-        TINA_ASSERT(slot->state == TINA__CALLING && slot->call_corr == e->corr);
-        slot->call_timer = TINA__NIL;
-        entry_free(s, slot, i);
-        tina__call_timeout(s, t, slot_index);
-        return;
-    }
-    fifo_append(w, &slot->fired_head, &slot->fired_tail, i, IN_FIRED);
-    tina__slot_wake(s, t, slot_index);
-    s->stats.timers_fired++;
+uint32_t tina__timer_due_pop(struct tina__wheel *w) {
+    uint32_t i = w->due_head;
+    if (i != TINA__NIL) entry_unlink(w, NULL, i);
+    return i;
 }
 
-/* Dispatch: turn the owner's oldest fired timer into *out; re-arm or free
- * it.  Returns the entry index. */
-uint32_t tina__timer_deliver(struct tina__shard *s, struct tina__slot *slot, tina_msg *out) {
-    struct tina__wheel *w = &s->wheel;
+void tina__timer_fire(struct tina__wheel *w, struct tina__slot *owner_slot, uint32_t i) {
+    fifo_append(w, &owner_slot->fired_head, &owner_slot->fired_tail, i, IN_FIRED);
+}
+
+uint32_t tina__timer_deliver(struct tina__wheel *w, struct tina__slot *slot, tina_msg *out) {
     uint32_t i = slot->fired_head;
     TINA_ASSERT(i != TINA__NIL);
     struct tina__timer *e = &w->timers[i];
     if (e->next != TINA__NIL) __builtin_prefetch(&w->timers[e->next]);
-    tina_timer_id id = ((uint64_t)e->generation << 32) | i;
-    entry_unlink(s, i);
+    tina_timer_id id = tina__timer_id(w, i);
+    entry_unlink(w, slot, i);
     out->from = 0;
     out->to = e->owner;
     out->corr = 0;
@@ -255,54 +219,66 @@ uint32_t tina__timer_deliver(struct tina__shard *s, struct tina__slot *slot, tin
     out->kind = TINA_MSG_TIMER;
     out->size = sizeof(id);
     memcpy(out->payload, &id, sizeof(id));
-    if (e->period_ns) {
-        uint64_t now = tina__shard_now(s);
-        e->deadline_ns = deadline_after(e->deadline_ns, e->period_ns);
-        if (e->deadline_ns <= now) e->deadline_ns = deadline_after(now, e->period_ns);
-        entry_schedule(w, i);
-    } else {
-        entry_free(s, slot, i);
-    }
-    return i;
+    if (e->period_ns) return i;
+    tina__timer_free(w, slot, i);
+    return TINA__NIL;
 }
 
-void tina__timers_advance(struct tina__shard *s) {
-    struct tina__wheel *w = &s->wheel;
-    if (w->live == 0) return; /* nothing armed, nothing due: no clock read */
-    uint64_t now_tick = tina__shard_now(s) / w->resolution_ns;
-    if (now_tick > w->tick && w->live > 0) {
-        uint64_t from = w->tick + 1;
-        if (now_tick - from > w->mask) from = now_tick - w->mask; /* one full turn is enough */
-        for (uint64_t k = from; k <= now_tick; k++) {
-            uint32_t i = w->buckets[k & w->mask];
-            while (i != TINA__NIL) {
-                uint32_t next = w->timers[i].next;
-                if (next != TINA__NIL) __builtin_prefetch(&w->timers[next]);
-                /* Fire in place: one visit per entry, while it is in cache. */
-                if (due_tick(w, &w->timers[i]) <= now_tick) {
-                    entry_fire(s, i);
-                    s->did_work = 1;
-                }
-                i = next;
+/* The next period after the one delivered; fires missed while the owner
+ * was busy are skipped, not queued up. */
+void tina__timer_rearm(struct tina__wheel *w, uint32_t i, uint64_t now) {
+    struct tina__timer *e = &w->timers[i];
+    e->deadline_ns = tina__deadline_after(e->deadline_ns, e->period_ns);
+    if (e->deadline_ns <= now) e->deadline_ns = tina__deadline_after(now, e->period_ns);
+    entry_schedule(w, i);
+}
+
+/* The walk over the ticks that passed is lazy: tina__timer_expired takes
+ * each expired entry out of its bucket as it reaches it, so the shard acts
+ * on it while it is in cache (a million timers do not fit in one).  The
+ * walk first, bucket by bucket in tick order, then the due list. */
+void tina__timers_advance(struct tina__wheel *w, uint64_t now) {
+    uint64_t now_tick = now / w->resolution_ns;
+    w->walking = 0;
+    if (now_tick <= w->tick) return;
+    uint64_t from = w->tick + 1;
+    if (now_tick - from > w->mask) from = now_tick - w->mask; /* one full turn is enough */
+    w->walk_tick = from;
+    w->walk_end = now_tick;
+    w->walk_next = w->buckets[from & w->mask];
+    w->walking = 1;
+    w->tick = now_tick;
+}
+
+uint32_t tina__timer_expired(struct tina__wheel *w) {
+    while (w->walking) {
+        uint32_t i = w->walk_next;
+        if (i == TINA__NIL) {
+            if (w->walk_tick == w->walk_end) {
+                w->walking = 0;
+                break;
             }
+            w->walk_tick++;
+            w->walk_next = w->buckets[w->walk_tick & w->mask];
+            continue;
+        }
+        struct tina__timer *e = &w->timers[i];
+        TINA_ASSERT_DEBUG(e->kind != 0 && e->where == IN_WHEEL); /* nothing freed ahead */
+        w->walk_next = e->next; /* taken now: acting on i may free it */
+        if (e->next != TINA__NIL) __builtin_prefetch(&w->timers[e->next]);
+        if (due_tick(w, e) <= w->walk_end) { /* not one of a later turn */
+            entry_unlink(w, NULL, i);
+            return i;
         }
     }
-    if (now_tick > w->tick) w->tick = now_tick;
-    /* Fire what is due, in order.  Firing moves an entry out of the due
-     * list (periodic ones re-arm only at delivery), so this loop ends. */
-    uint32_t i;
-    while ((i = w->due_head) != TINA__NIL) {
-        entry_fire(s, i);
-        s->did_work = 1;
-    }
+    return tina__timer_due_pop(w);
 }
 
 /* When the shard may sleep (or the simulator jump) until: the earliest
  * deadline, exactly, while few timers are armed (a scan of every bucket);
  * otherwise the tick of the first non-empty bucket, which is never later
  * than the earliest deadline (it may be a turn early). */
-uint64_t tina__timers_next_deadline(struct tina__shard *s) {
-    struct tina__wheel *w = &s->wheel;
+uint64_t tina__timers_next_deadline(const struct tina__wheel *w) {
     if (w->due_head != TINA__NIL) return 0; /* due now */
     if (w->live == 0) return UINT64_MAX;
     if (w->live <= 1024u) {

@@ -50,6 +50,7 @@
  * re-executes a sent signal.
  */
 #include <signal.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -60,16 +61,16 @@ enum { TRAP_SIGNAL_COUNT = sizeof(trap_signals) / sizeof(trap_signals[0]) };
 
 static struct sigaction previous[TRAP_SIGNAL_COUNT];
 static _Atomic int install_count;
-static _Thread_local struct tina__shard *trap_shard;
+static _Thread_local struct tina__trap *trap_now;
 
-static void trap_count(struct tina__shard *s, int sig) {
-    s->stats.crash_trapped++;
+static void trap_count(struct tina__trap *t, int sig) {
+    t->trapped++;
     switch (sig) {
-    case SIGSEGV: s->stats.crash_segv++; break;
-    case SIGBUS: s->stats.crash_bus++; break;
-    case SIGFPE: s->stats.crash_fpe++; break;
-    case SIGILL: s->stats.crash_ill++; break;
-    default: s->stats.crash_abort++; break;
+    case SIGSEGV: t->segv++; break;
+    case SIGBUS: t->bus++; break;
+    case SIGFPE: t->fpe++; break;
+    case SIGILL: t->ill++; break;
+    default: t->abrt++; break;
     }
 }
 
@@ -88,13 +89,12 @@ static int abort_is_own(int sig, const siginfo_t *info) {
 
 static void trap_handler(int sig, siginfo_t *info, void *ucontext) {
     (void)ucontext;
-    struct tina__shard *s = trap_shard;
+    struct tina__trap *t = trap_now;
     int synchronous = fault_is_synchronous(sig, info);
-    if (s != NULL && s->trap_armed && s->trap_jmp != NULL &&
-        (synchronous || abort_is_own(sig, info))) {
-        s->trap_armed = 0;
-        trap_count(s, sig);
-        siglongjmp(*s->trap_jmp, sig);
+    if (t != NULL && t->armed && t->jmp != NULL && (synchronous || abort_is_own(sig, info))) {
+        t->armed = 0;
+        trap_count(t, sig);
+        siglongjmp(*t->jmp, sig);
     }
     /* Not a fault of user code: a runtime bug, a sent signal, or a thread
      * with no isolate running.  Die of it, as without this handler. */
@@ -120,21 +120,21 @@ void tina__trap_uninstall(void) {
     for (int k = 0; k < TRAP_SIGNAL_COUNT; k++) sigaction(trap_signals[k], &previous[k], NULL);
 }
 
-void tina__trap_thread_enter(struct tina__shard *s, void *altstack, size_t altstack_bytes) {
+void tina__trap_thread_enter(struct tina__trap *trap, void *altstack, size_t altstack_bytes) {
     stack_t ss;
     memset(&ss, 0, sizeof(ss));
     ss.ss_sp = altstack;
     ss.ss_size = altstack_bytes;
     (void)sigaltstack(&ss, NULL);
-    trap_shard = s;
+    trap_now = trap;
 }
 
-void tina__trap_set_shard(struct tina__shard *s) { trap_shard = s; }
+void tina__trap_set(struct tina__trap *trap) { trap_now = trap; }
 
 void tina__trap_thread_leave(void) {
     stack_t ss;
     memset(&ss, 0, sizeof(ss));
     ss.ss_flags = SS_DISABLE;
     (void)sigaltstack(&ss, NULL);
-    trap_shard = NULL;
+    trap_now = NULL;
 }

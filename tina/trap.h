@@ -23,19 +23,28 @@
 #define TINA_TRAP_H
 
 #include <setjmp.h>
+#include <stddef.h>
 
-#include "internal.h"
+#include "base.h"
 
 #define TINA__TRAP_POINT(buf) sigsetjmp((buf), 0)
+
+/* A shard's trap boundary, and the faults it took (the shard's statistics
+ * report them). */
+struct tina__trap {
+    sigjmp_buf *jmp;          /* innermost jump point, NULL outside dispatch/init */
+    volatile uint32_t armed;  /* user code is running under jmp */
+    uint64_t trapped, segv, bus, fpe, ill, abrt;
+};
 
 /* Process-wide handlers, installed while at least one runtime runs. */
 int tina__trap_install(void);
 void tina__trap_uninstall(void);
 
-/* Shard thread: bind the thread to its shard and its alternate stack. */
-void tina__trap_thread_enter(struct tina__shard *s, void *altstack, size_t altstack_bytes);
+/* Shard thread: bind the thread to its shard's trap and alternate stack. */
+void tina__trap_thread_enter(struct tina__trap *trap, void *altstack, size_t altstack_bytes);
 void tina__trap_thread_leave(void);
 /* The simulator runs every shard on one thread: name the one running now. */
-void tina__trap_set_shard(struct tina__shard *s);
+void tina__trap_set(struct tina__trap *trap);
 
 #endif /* TINA_TRAP_H */

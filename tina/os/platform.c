@@ -1,5 +1,5 @@
 /*
- * platform_thread.c -- the production platform: pinned threads, the
+ * platform.c -- the production platform: pinned threads, the
  * monotonic clock, SPSC rings between shards and futex doorbells.
  *
  * Laid out like Redis's ae_epoll.c: private helpers, static functions, then
@@ -36,13 +36,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "internal.h"
-
-static uint64_t monotonic_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
+#include "os.h"
+#include "shard/shard.h"
 
 static void futex_wait(_Atomic uint32_t *word, uint32_t expected, uint64_t timeout_ns) {
     struct timespec ts, *tsp = NULL;
@@ -76,9 +71,6 @@ static void light_barrier(const struct tina_runtime *rt) {
     else atomic_thread_fence(memory_order_seq_cst);
 }
 
-static const struct tina__io_backend *backend_of(const struct tina__shard *s) {
-    return s->io->backend_kind == TINA_IO_EPOLL ? &tina__io_backend_epoll : &tina__io_backend_uring;
-}
 
 /* Ring the doorbell of a peer if it sleeps.  Also used by tina_stop.  A
  * shard with I/O sleeps in its backend (io_uring or epoll), woken by an
@@ -86,7 +78,7 @@ static const struct tina__io_backend *backend_of(const struct tina__shard *s) {
 void tina__doorbell(struct tina__shard *peer, int always) {
     if (always || atomic_load_explicit(&peer->sleeping, memory_order_relaxed)) {
         atomic_store_explicit(&peer->sleeping, 0, memory_order_relaxed);
-        if (peer->io != NULL && peer->io->backend != NULL) backend_of(peer)->wake(peer);
+        if (peer->io != NULL && peer->io->backend != NULL) tina__io_backend_of(peer->io)->wake(peer->io);
         else futex_wake(&peer->sleeping);
     }
 }
@@ -95,28 +87,15 @@ void tina__doorbell(struct tina__shard *peer, int always) {
 
 static uint64_t thread_clock_ns(struct tina__shard *s) {
     (void)s;
-    return monotonic_ns();
-}
-
-static tina_msg *thread_channel_reserve(struct tina__shard *s, uint32_t to) {
-    /* A peer in quarantine takes nothing: its handles are all stale. */
-    if (atomic_load_explicit(&s->rt->shards[to]->transitions, memory_order_relaxed) & 1u)
-        return TINA__CHANNEL_DOWN;
-    tina_msg *m = ring_reserve(s->outbound[to]);
-    if (m) s->out_dirty |= 1ull << to;
-    return m;
-}
-
-static void thread_channel_commit(struct tina__shard *s, uint32_t to) {
-    ring_commit(s->outbound[to]);
+    return tina__monotonic_ns();
 }
 
 static void thread_channel_publish(struct tina__shard *s) {
-    uint64_t dirty = s->out_dirty;
+    uint64_t dirty = s->chan.out_dirty;
     if (dirty == 0) return;
-    s->out_dirty = 0;
+    s->chan.out_dirty = 0;
     for (uint64_t bits = dirty; bits; bits &= bits - 1)
-        (void)ring_publish(s->outbound[__builtin_ctzll(bits)]);
+        (void)ring_publish(s->chan.outbound[__builtin_ctzll(bits)]);
     light_barrier(s->rt);
     for (uint64_t bits = dirty; bits; bits &= bits - 1) {
         struct tina__shard *peer = s->rt->shards[__builtin_ctzll(bits)];
@@ -125,15 +104,6 @@ static void thread_channel_publish(struct tina__shard *s) {
             s->stats.wakeups_sent++;
         }
     }
-}
-
-static uint32_t thread_channel_peek(struct tina__shard *s, uint32_t from, tina_msg **first,
-                                    int refresh) {
-    return ring_peek(s->inbound[from], first, refresh);
-}
-
-static void thread_channel_release(struct tina__shard *s, uint32_t from, uint32_t count) {
-    ring_release(s->inbound[from], count);
 }
 
 static void thread_wake(struct tina__shard *s, uint32_t peer) {
@@ -149,7 +119,7 @@ static int thread_io_setup(struct tina__shard *s) {
     int err = -ENOSYS;
     if (want != TINA_IO_EPOLL) {
         s->io->backend_kind = TINA_IO_URING;
-        err = tina__io_backend_uring.setup(s);
+        err = tina__io_backend_uring.setup(s->io);
         if (err == 0 || want == TINA_IO_URING) return err;
         static _Atomic int announced;
         if (!atomic_exchange(&announced, 1))
@@ -159,79 +129,48 @@ static int thread_io_setup(struct tina__shard *s) {
                     strerror(-err));
     }
     s->io->backend_kind = TINA_IO_EPOLL;
-    return tina__io_backend_epoll.setup(s);
+    return tina__io_backend_epoll.setup(s->io);
 }
 
 static void thread_io_submit(struct tina__shard *s) {
-    if (s->io != NULL && s->io->backend != NULL) backend_of(s)->submit(s); /* cheap when idle */
+    if (s->io != NULL && s->io->backend != NULL) tina__io_backend_of(s->io)->submit(s->io); /* cheap when idle */
 }
 
 static uint32_t thread_io_reap(struct tina__shard *s) {
     if (s->io == NULL || s->io->backend == NULL) return 0;
-    return backend_of(s)->reap(s); /* also takes back a doorbell that rang */
+    return tina__io_backend_of(s->io)->reap(s->io); /* also takes back a doorbell that rang */
 }
 
 static void thread_io_cancel(struct tina__shard *s, uint32_t op) {
-    backend_of(s)->cancel(s, op);
+    tina__io_backend_of(s->io)->cancel(s->io, op);
+}
+
+static int64_t thread_io_ctl(struct tina__shard *s, struct tina__io_ctl *c) {
+    return tina__sys_ctl(s->io, c);
 }
 
 static void thread_io_teardown(struct tina__shard *s) {
-    backend_of(s)->teardown(s);
-}
-
-static int64_t errno_result(long r) { return r < 0 ? -(int64_t)errno : (int64_t)r; }
-
-/* The synchronous calls.  Sockets are blocking under io_uring (which polls
- * for them) and non-blocking under epoll; always close-on-exec. */
-static int64_t thread_io_ctl(struct tina__shard *s, struct tina__io_ctl *c) {
-    int nonblock = s->io->backend_kind == TINA_IO_EPOLL;
-    switch (c->op) {
-    case TINA__CTL_SOCKET:
-        return errno_result(socket(c->a, c->b | SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0), c->c));
-    case TINA__CTL_BIND:
-        return errno_result(bind(c->os_fd, (const struct sockaddr *)c->ptr, c->len));
-    case TINA__CTL_LISTEN:
-        return errno_result(listen(c->os_fd, c->a));
-    case TINA__CTL_SETSOCKOPT:
-        return errno_result(setsockopt(c->os_fd, c->a, c->b, c->ptr, c->len));
-    case TINA__CTL_OPEN:
-        return errno_result(open((const char *)c->ptr, c->a | O_CLOEXEC, (mode_t)c->len));
-    case TINA__CTL_CLOSE:
-        if (c->a >= 0) (void)backend_of(s)->forget(s, (uint32_t)c->a, c->os_fd, (uint32_t)c->b, 0);
-        return errno_result(close(c->os_fd));
-    case TINA__CTL_FORGET:
-        return backend_of(s)->forget(s, (uint32_t)c->a, c->os_fd, (uint32_t)c->b, 1);
-    case TINA__CTL_LOCAL_PORT: {
-        struct sockaddr_storage ss;
-        socklen_t len = sizeof(ss);
-        if (getsockname(c->os_fd, (struct sockaddr *)&ss, &len) != 0) return -(int64_t)errno;
-        if (ss.ss_family == AF_INET) return ntohs(((struct sockaddr_in *)&ss)->sin_port);
-        if (ss.ss_family == AF_INET6) return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-        return -EAFNOSUPPORT;
-    }
-    default:
-        return -EINVAL;
-    }
+    tina__io_backend_of(s->io)->teardown(s->io);
 }
 
 static int inbound_readable(struct tina__shard *s) {
     for (uint32_t from = 0; from < s->shard_count; from++)
-        if (from != s->id && ring_readable(s->inbound[from])) return 1;
+        if (from != s->id && ring_readable(s->chan.inbound[from])) return 1;
     return 0;
 }
 
 static void thread_idle(struct tina__shard *s, uint64_t deadline_ns) {
     struct tina_runtime *rt = s->rt;
-    const struct tina__io_backend *io = s->io != NULL ? backend_of(s) : NULL;
+    const struct tina__io_backend *io = s->io != NULL ? tina__io_backend_of(s->io) : NULL;
     atomic_store_explicit(&s->sleeping, 1, memory_order_relaxed);
     heavy_barrier(rt);
-    if (inbound_readable(s) || tina__shard_has_news(s) || (io && io->ready(s))) {
+    if (inbound_readable(s) || tina__shard_has_news(s) || (io && io->ready(s->io))) {
         atomic_store_explicit(&s->sleeping, 0, memory_order_relaxed);
         return;
     }
     uint64_t timeout = UINT64_MAX;
     if (deadline_ns != UINT64_MAX) {
-        uint64_t now = monotonic_ns();
+        uint64_t now = tina__monotonic_ns();
         if (deadline_ns <= now) {
             atomic_store_explicit(&s->sleeping, 0, memory_order_relaxed);
             return;
@@ -240,7 +179,7 @@ static void thread_idle(struct tina__shard *s, uint64_t deadline_ns) {
     }
     s->stats.sleeps++;
     tina__shard_publish_stats(s); /* other threads see this very sleep counted */
-    if (io) io->wait(s, timeout); /* completions, the eventfd doorbell or the timeout */
+    if (io) io->wait(s->io, timeout); /* completions, the eventfd doorbell or the timeout */
     else futex_wait(&s->sleeping, 1, timeout);
     atomic_store_explicit(&s->sleeping, 0, memory_order_relaxed);
 }
@@ -249,11 +188,7 @@ const struct tina__platform tina__platform_thread = {
     .name = "thread",
     .places_threads = 1,
     .clock_ns = thread_clock_ns,
-    .channel_reserve = thread_channel_reserve,
-    .channel_commit = thread_channel_commit,
     .channel_publish = thread_channel_publish,
-    .channel_peek = thread_channel_peek,
-    .channel_release = thread_channel_release,
     .io_setup = thread_io_setup,
     .io_submit = thread_io_submit,
     .io_reap = thread_io_reap,

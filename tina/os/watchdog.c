@@ -30,7 +30,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "os.h"
+#include "shard/shard.h"
 
 struct watchdog {
     pthread_t thread;
@@ -44,34 +45,9 @@ struct watchdog {
     uint8_t reported[TINA_SHARD_COUNT_MAX];
 };
 
-static uint64_t monotonic_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-/* Report shard id stuck for stuck_ns: one line on stderr naming the
- * handler, stats.stalls.  Shared with the simulator, which watches in
- * simulated time and ends the run instead of aborting (may_abort == 0). */
-void tina__watchdog_report(struct tina_runtime *rt, uint32_t id, uint64_t stuck_ns, int may_abort) {
-    struct tina__shard *s = rt->shards[id];
-    tina_handle h = atomic_load_explicit(&s->running, memory_order_relaxed);
-    uint32_t type = tina_handle_type(h);
-    const char *name = h && type < rt->spec.type_count ? rt->types[type].name : "(no handler)";
-    int abort_now = may_abort && rt->spec.watchdog_policy == TINA_WATCHDOG_ABORT;
-    char line[256];
-    int n = snprintf(line, sizeof(line),
-                     "tina: watchdog: shard %u stuck for %llu ms in %s#%016llx%s\n", id,
-                     (unsigned long long)(stuck_ns / 1000000u), name, (unsigned long long)h,
-                     abort_now ? ": aborting" : "");
-    if (n > 0) (void)!write(STDERR_FILENO, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line));
-    atomic_fetch_add_explicit(&s->stalls, 1, memory_order_relaxed);
-    if (abort_now) abort();
-}
-
 static void watch_once(struct watchdog *w) {
     struct tina_runtime *rt = w->rt;
-    uint64_t now = monotonic_ns();
+    uint64_t now = tina__monotonic_ns();
     for (uint32_t id = 0; id < rt->shard_count; id++) {
         struct tina__shard *s = rt->shards[id];
         uint64_t beat = atomic_load_explicit(&s->beat, memory_order_relaxed);
@@ -82,12 +58,13 @@ static void watch_once(struct watchdog *w) {
             w->reported[id] = 0;
         } else if (!w->reported[id] && now - w->since_ns[id] >= rt->spec.watchdog_ns) {
             w->reported[id] = 1;
-            tina__watchdog_report(rt, id, now - w->since_ns[id], 1);
+            tina__shard_stalled(rt->shards[id], now - w->since_ns[id], 1);
         }
     }
 }
 
 static void *watchdog_main(void *arg) {
+    (void)pthread_setname_np(pthread_self(), "tina/watchdog");
     struct watchdog *w = arg;
     uint64_t interval = w->rt->spec.watchdog_ns / 4;
     pthread_mutex_lock(&w->lock);
@@ -130,7 +107,7 @@ void tina__watchdog_arm(struct tina_runtime *rt) {
     struct watchdog *w = rt->watchdog;
     if (w == NULL) return;
     pthread_mutex_lock(&w->lock);
-    uint64_t now = monotonic_ns();
+    uint64_t now = tina__monotonic_ns();
     for (uint32_t id = 0; id < rt->shard_count; id++) {
         w->beat[id] = 0;
         w->since_ns[id] = now;

@@ -26,7 +26,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "os.h"
+#include "shard/shard.h"
 
 #define PAGE_BYTES 4096u
 

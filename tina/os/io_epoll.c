@@ -3,13 +3,13 @@
  *
  * Used when the kernel refuses io_uring (seccomp, RLIMIT_MEMLOCK,
  * kernel.io_uring_disabled) and the spec allows the fallback, or always
- * when spec.io_backend is TINA_IO_EPOLL.  platform_thread.c routes the
- * seam to it and creates sockets O_NONBLOCK; accepted sockets are made
+ * when spec.io_backend is TINA_IO_EPOLL.  The platform (os/platform.c)
+ * routes the seam to it and creates sockets O_NONBLOCK; accepted sockets are made
  * non-blocking here.  Handlers cannot tell it from io_uring: the same
  * effects, the same results (bytes, 0 or the kernel's -errno), reported
- * through tina__io_complete from reap only.
+ * through tina__io_done from reap only.
  *
- * Submit tries each queued op's syscall at once.  A result is put on the
+ * Submit tries each queued op's syscall at once (sys.c).  A result is put on the
  * done list; EAGAIN (EINPROGRESS for a connect) puts the op on the wait
  * list of its descriptor slot instead, and makes sure the os fd is
  * registered with epoll.  Reap (and wait, when the shard sleeps) asks
@@ -59,12 +59,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "io.h"
+#include "os.h"
 
 #define DOORBELL_DATA ((uint64_t)UINT32_MAX) /* epoll data of the eventfd; slots are < 2^24 */
 #define EVENTS_MAX 256u                      /* readiness taken per epoll_wait */
 #define REGISTER_EVENTS (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)
-#define NO_BUFFER_YET INT32_MIN /* op_try: a recv found every reactor buffer out */
 
 _Static_assert(EAGAIN == EWOULDBLOCK, "one would-block errno on Linux: compared once");
 
@@ -93,10 +93,10 @@ struct epoller {
     struct epoll_event events[EVENTS_MAX];
 };
 
-static struct epoller *epoller_of(struct tina__shard *s) { return s->io->backend; }
+static struct epoller *epoller_of(struct tina__io *io) { return io->backend; }
 
 static uint32_t slot_of(const struct tina__io *io, const struct tina__io_op *op) {
-    uint32_t slot = (uint32_t)(op->fd >> 32) & 0xffffffu;
+    uint32_t slot = tina__fd_slot(op->fd);
     TINA_ASSERT(slot < io->fd_count);
     return slot;
 }
@@ -116,8 +116,7 @@ static void epoller_free(struct epoller *p) {
     free(p);
 }
 
-static int epoll_setup(struct tina__shard *s) {
-    struct tina__io *io = s->io;
+static int epoll_setup(struct tina__io *io) {
     struct epoll_event ev = {.events = EPOLLIN, .data.u64 = DOORBELL_DATA};
     int err = -ENOMEM;
     struct epoller *p = calloc(1, sizeof(*p));
@@ -135,7 +134,7 @@ static int epoll_setup(struct tina__shard *s) {
         p->slots[k] = (struct slot_waiters){.os_fd = -1, .head = TINA__NIL, .tail = TINA__NIL};
     p->done_head = p->done_tail = TINA__NIL;
     p->starved_head = p->starved_tail = TINA__NIL;
-    p->recv_starved = &s->stats.io_recv_starved;
+    p->recv_starved = &io->recv_starved;
     io->recv_late = 1;
     io->backend = p;
     return 0;
@@ -147,16 +146,16 @@ fail:
 }
 
 /* Ops still waiting are dropped with the tables: io.c is freeing them too. */
-static void epoll_teardown(struct tina__shard *s) {
-    epoller_free(epoller_of(s));
-    s->io->backend = NULL;
+static void epoll_teardown(struct tina__io *io) {
+    epoller_free(epoller_of(io));
+    io->backend = NULL;
 }
 
 /* ---- the lists ------------------------------------------------------------- */
 
 /* A result for reap to report, after those already there. */
 static void done_push(struct epoller *p, struct tina__io *io, uint32_t i, int32_t result) {
-    io->ops[i].result = result; /* tina__io_complete stores the same value */
+    io->ops[i].result = result; /* tina__io_done stores the same value */
     io->ops[i].backend = TINA__NIL;
     p->where[i] = PLACE_DONE;
     if (p->done_tail == TINA__NIL) p->done_head = i;
@@ -204,72 +203,8 @@ static void waiters_cancel(struct epoller *p, struct tina__io *io, uint32_t slot
     }
 }
 
-/* ---- the syscalls ------------------------------------------------------------ */
-
-/* A connect that said EINPROGRESS and whose socket turned writable: how it
- * ended, as the kernel keeps it for us. */
-static int32_t connect_result(int os_fd) {
-    int err = 0;
-    socklen_t len = sizeof(err);
-    if (getsockopt(os_fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) return -errno;
-    return -err;
-}
-
-/* Files at an offset; offset -1 (the current position) or a descriptor
- * that cannot seek (a pipe, a socket) reads and writes in order, as
- * io_uring does for them. */
-static ssize_t file_io(const struct tina__io_op *op, void *buf) {
-    int writing = op->op == TINA_IO_WRITE;
-    ssize_t r = -1;
-    errno = ESPIPE;
-    if (op->offset != UINT64_MAX)
-        r = writing ? pwrite(op->os_fd, buf, op->len, (off_t)op->offset)
-                    : pread(op->os_fd, buf, op->len, (off_t)op->offset);
-    if (r < 0 && errno == ESPIPE)
-        r = writing ? write(op->os_fd, buf, op->len) : read(op->os_fd, buf, op->len);
-    return r;
-}
-
-/* One attempt at op's syscall, never blocking: bytes, 0, a new os fd
- * (accept) or -errno; -EAGAIN or -EINPROGRESS mean wait, and so does
- * NO_BUFFER_YET (a recv with every reactor buffer out). */
-static int32_t op_try(struct tina__io *io, struct tina__io_op *op, int connecting) {
-    int receiving = op->op == TINA_IO_RECV || op->op == TINA_IO_RECVFROM;
-    if (receiving && tina__io_buf_take(io, op) != 0) return NO_BUFFER_YET;
-    void *buf = op->buf != TINA__NIL ? tina__io_buf(io, op->buf) : NULL;
-    struct sockaddr *addr = (struct sockaddr *)op->addr;
-    socklen_t addr_len = sizeof(op->addr);
-    ssize_t r;
-    switch (op->op) {
-    case TINA_IO_ACCEPT:
-        r = accept4(op->os_fd, addr, &addr_len, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        op->msg_addr_len = addr_len;
-        break;
-    case TINA_IO_CONNECT:
-        if (connecting) return connect_result(op->os_fd);
-        r = connect(op->os_fd, addr, op->addr_len);
-        break;
-    case TINA_IO_RECV: r = recv(op->os_fd, buf, op->len, MSG_DONTWAIT); break;
-    case TINA_IO_SEND: r = send(op->os_fd, buf, op->len, MSG_NOSIGNAL | MSG_DONTWAIT); break;
-    case TINA_IO_READ: case TINA_IO_WRITE: r = file_io(op, buf); break;
-    case TINA_IO_SENDTO:
-        r = sendto(op->os_fd, buf, op->len, MSG_NOSIGNAL | MSG_DONTWAIT, addr, op->addr_len);
-        break;
-    case TINA_IO_RECVFROM:
-        r = recvfrom(op->os_fd, buf, op->len, MSG_DONTWAIT, addr, &addr_len);
-        op->msg_addr_len = addr_len;
-        break;
-    default:
-        TINA_ASSERT(0 && "unknown op");
-        return -EINVAL;
-    }
-    int32_t result = r < 0 ? -errno : (int32_t)r;
-    if (receiving && result == -EAGAIN) tina__io_buf_give(io, op); /* it waits without one */
-    return result;
-}
-
 static int would_block(const struct tina__io_op *op, int32_t r) {
-    return r == -EAGAIN || r == NO_BUFFER_YET || (op->op == TINA_IO_CONNECT && r == -EINPROGRESS);
+    return r == -EAGAIN || r == TINA__SYS_NO_BUFFER || (op->op == TINA_IO_CONNECT && r == -EINPROGRESS);
 }
 
 static void starved_push(struct epoller *p, uint32_t slot) {
@@ -342,10 +277,10 @@ static void slot_retry(struct epoller *p, struct tina__io *io, uint32_t slot, ui
         int connecting = (p->where[i] & PLACE_CONNECTING) != 0;
         int32_t r = -EAGAIN;
         if (op_stale(io, op)) r = -ECANCELED;
-        else if (op_wants(op, events)) r = op_try(io, op, connecting);
+        else if (op_wants(op, events)) r = tina__sys_try(io, op, connecting);
         if (would_block(op, r)) {
             if (r == -EINPROGRESS) p->where[i] |= PLACE_CONNECTING;
-            starved |= r == NO_BUFFER_YET;
+            starved |= r == TINA__SYS_NO_BUFFER;
             prev = i;
         } else {
             waiter_unlink(p, io, w, prev, i);
@@ -407,9 +342,8 @@ static void close_start(struct epoller *p, struct tina__io *io, uint32_t i) {
     done_push(p, io, i, close(op->os_fd) == 0 ? 0 : -errno);
 }
 
-static void epoll_submit(struct tina__shard *s) {
-    struct tina__io *io = s->io;
-    struct epoller *p = epoller_of(s);
+static void epoll_submit(struct tina__io *io) {
+    struct epoller *p = epoller_of(io);
     uint32_t i = io->queued_head;
     io->queued_head = io->queued_tail = TINA__NIL;
     for (uint32_t n = 0; i != TINA__NIL && n < io->op_count; n++) {
@@ -419,14 +353,14 @@ static void epoll_submit(struct tina__shard *s) {
         if (op->op == TINA_IO_CLOSE) {
             close_start(p, io, i);
         } else if (op->owner == 0) {
-            tina__io_complete(s, i, -ECANCELED); /* its isolate ended before the kernel saw it */
+            tina__io_done(io, i, -ECANCELED); /* its isolate ended before the kernel saw it */
         } else {
             /* A descriptor closed since the effect (its owner ended) says EBADF,
              * as the kernel would, and its number is never reused by mistake. */
-            int32_t r = op_stale(io, op) ? -EBADF : op_try(io, op, 0);
+            int32_t r = op_stale(io, op) ? -EBADF : tina__sys_try(io, op, 0);
             if (would_block(op, r)) {
                 op_wait(p, io, i, r == -EINPROGRESS);
-                if (r == NO_BUFFER_YET && (p->where[i] & PLACE_WAITING))
+                if (r == TINA__SYS_NO_BUFFER && (p->where[i] & PLACE_WAITING))
                     slot_starve(p, slot_of(io, op));
             } else {
                 done_push(p, io, i, r);
@@ -437,14 +371,13 @@ static void epoll_submit(struct tina__shard *s) {
 }
 
 /* Report the done list, in order; returns how many. */
-static uint32_t done_complete(struct tina__shard *s, struct epoller *p) {
-    struct tina__io *io = s->io;
+static uint32_t done_complete(struct tina__io *io, struct epoller *p) {
     uint32_t i = p->done_head, completed = 0;
     p->done_head = p->done_tail = TINA__NIL; /* taken whole: completing may free the ops */
     for (; i != TINA__NIL && completed < io->op_count; completed++) {
         uint32_t next = io->ops[i].backend;
         p->where[i] = PLACE_NONE;
-        tina__io_complete(s, i, io->ops[i].result);
+        tina__io_done(io, i, io->ops[i].result);
         i = next;
     }
     return completed;
@@ -453,22 +386,21 @@ static uint32_t done_complete(struct tina__shard *s, struct epoller *p) {
 /* The starved first (buffers may be back), then readiness (one
  * non-blocking epoll_wait, only if anything waits), then every result.
  * Nothing waiting and nothing done: no syscall. */
-static uint32_t epoll_reap(struct tina__shard *s) {
-    struct epoller *p = epoller_of(s);
-    if (starved_can_go(p, s->io)) starved_retry(p, s->io);
+static uint32_t epoll_reap(struct tina__io *io) {
+    struct epoller *p = epoller_of(io);
+    if (starved_can_go(p, io)) starved_retry(p, io);
     if (p->waiting > 0) {
         int count = epoll_wait(p->epoll_fd, p->events, (int)EVENTS_MAX, 0);
-        if (count > 0) events_process(p, s->io, count);
+        if (count > 0) events_process(p, io, count);
     }
     if (p->done_head == TINA__NIL) return 0;
-    return done_complete(s, p);
+    return done_complete(io, p);
 }
 
 /* Teardown or shutdown asks: a waiter is answered -ECANCELED at the next
  * reap; an op already done completes as it is.  Never completes here. */
-static void epoll_cancel(struct tina__shard *s, uint32_t i) {
-    struct tina__io *io = s->io;
-    struct epoller *p = epoller_of(s);
+static void epoll_cancel(struct tina__io *io, uint32_t i) {
+    struct epoller *p = epoller_of(io);
     if (!(p->where[i] & PLACE_WAITING)) return;
     struct slot_waiters *w = &p->slots[slot_of(io, &io->ops[i])];
     uint32_t prev = TINA__NIL, k = w->head;
@@ -491,33 +423,33 @@ static int timeout_ms(uint64_t timeout_ns) {
 
 /* Sleep until readiness, the doorbell or the timeout.  Retries land on the
  * done list; reap reports them at the start of the next pass. */
-static void epoll_wait_for(struct tina__shard *s, uint64_t timeout_ns) {
-    struct epoller *p = epoller_of(s);
-    int ms = p->done_head != TINA__NIL || starved_can_go(p, s->io) ? 0 : timeout_ms(timeout_ns);
+static void epoll_wait_for(struct tina__io *io, uint64_t timeout_ns) {
+    struct epoller *p = epoller_of(io);
+    int ms = p->done_head != TINA__NIL || starved_can_go(p, io) ? 0 : timeout_ms(timeout_ns);
     int count = epoll_wait(p->epoll_fd, p->events, (int)EVENTS_MAX, ms);
-    if (count > 0) events_process(p, s->io, count); /* EINTR: back to the pass */
+    if (count > 0) events_process(p, io, count); /* EINTR: back to the pass */
 }
 
 /* Any thread, or a signal handler: the doorbell.  An eventfd counter, so a
  * ring before the sleeper blocks is not lost.  errno is kept: a handler may
  * interrupt this very shard between a syscall and its errno read. */
-static void epoll_wake(struct tina__shard *s) {
+static void epoll_wake(struct tina__io *io) {
     uint64_t one = 1;
     int saved = errno;
-    (void)!write(epoller_of(s)->doorbell_fd, &one, sizeof(one));
+    (void)!write(epoller_of(io)->doorbell_fd, &one, sizeof(one));
     errno = saved;
 }
 
-static int epoll_ready(struct tina__shard *s) {
-    struct epoller *p = epoller_of(s);
-    return p->done_head != TINA__NIL || starved_can_go(p, s->io);
+static int epoll_ready(struct tina__io *io) {
+    struct epoller *p = epoller_of(io);
+    return p->done_head != TINA__NIL || starved_can_go(p, io);
 }
 
 /* A descriptor closing or leaving: close(2) drops its registration, and a
  * waiter left on it is answered when its slot is next looked at. */
-static int epoll_forget(struct tina__shard *s, uint32_t slot, int32_t os_fd, uint32_t generation,
+static int epoll_forget(struct tina__io *io, uint32_t slot, int32_t os_fd, uint32_t generation,
                         int leaving) {
-    (void)s, (void)slot, (void)os_fd, (void)generation, (void)leaving;
+    (void)io, (void)slot, (void)os_fd, (void)generation, (void)leaving;
     return 0; /* epoll never reads ahead of a recv */
 }
 

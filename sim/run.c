@@ -1,5 +1,5 @@
 /*
- * sim.c -- the simulation run loop: every shard on the calling thread.
+ * run.c -- the simulation run loop: every shard on the calling thread.
  *
  * tina_simulate creates the runtime on the simulation platform, seeds every
  * domain's stream from one master seed (sim.h), starts the static children
@@ -18,7 +18,7 @@
  * An I/O completion's payload carries a pointer (tina_io_done.data): its
  * fields are hashed one by one instead, and the bytes it points at.
  *
- * Simulated I/O (io_sim.c) keeps the run alive while a completion is due
+ * Simulated I/O (io.c) keeps the run alive while a completion is due
  * or an operation could be decided; an accept or recv that nothing can
  * complete does not (tina__sim_io_pending).
  */
@@ -63,6 +63,26 @@ static int is_io_done(const tina_msg *m) {
            m->size == sizeof(tina_io_done);
 }
 
+/* An effect: its kind and, per kind, what it asks for (never a pointer). */
+static void digest_effect(struct tina__sim *sim, const tina_effect *e) {
+    uint64_t tag = 0, size = 0, word = 0;
+    switch (e->kind) {
+    case TINA_EFFECT_CALL: tag = e->call.tag, size = e->call.size; break;
+    case TINA_EFFECT_REPLY: tag = e->reply.tag, size = e->reply.size; break;
+    case TINA_EFFECT_CRASH: word = e->crash.reason; break;
+    case TINA_EFFECT_IO: tag = e->io.op, size = e->io.addr_len, word = e->io.len; break;
+    default: break;
+    }
+    digest_word(sim, (uint64_t)e->kind | tag << 8 | size << 24 | word << 32);
+    if (e->kind == TINA_EFFECT_CALL) {
+        digest_word(sim, e->call.to);
+        digest_word(sim, e->call.timeout_ns);
+    } else if (e->kind == TINA_EFFECT_IO) { /* the descriptor and, for files, the offset */
+        digest_word(sim, e->io.fd);
+        if (e->io.op == TINA_IO_READ || e->io.op == TINA_IO_WRITE) digest_word(sim, e->io.offset);
+    }
+}
+
 /* An init (m == NULL): maybe fail it, and fold it into the digest. */
 static void sim_trace_init(struct tina__shard *s, tina_effect *e) {
     struct tina__sim *sim = s->rt->platform_state;
@@ -73,7 +93,7 @@ static void sim_trace_init(struct tina__shard *s, tina_effect *e) {
     }
     digest_word(sim, s->id);
     digest_word(sim, s->ctx.self);
-    digest_word(sim, (uint64_t)e->kind | (uint64_t)e->reason << 32);
+    digest_word(sim, (uint64_t)e->kind | (uint64_t)(e->kind == TINA_EFFECT_CRASH ? e->crash.reason : 0) << 32);
 }
 
 static void sim_trace(struct tina__shard *s, const tina_msg *m, tina_effect *e) {
@@ -94,17 +114,7 @@ static void sim_trace(struct tina__shard *s, const tina_msg *m, tina_effect *e) 
     digest_word(sim, (uint64_t)m->tag | (uint64_t)m->kind << 16 | (uint64_t)m->size << 24);
     if (is_io_done(m)) digest_io_done(sim, m);
     else digest_bytes(sim, m->payload, m->size);
-    digest_word(sim, (uint64_t)e->kind | (uint64_t)e->tag << 8 | (uint64_t)e->size << 24 |
-                         (uint64_t)e->reason << 32);
-    if (e->kind == TINA_EFFECT_CALL) {
-        digest_word(sim, e->to);
-        digest_word(sim, e->timeout_ns);
-    } else if (e->kind == TINA_EFFECT_IO) {
-        /* The descriptor and, for files, the offset (sendto's timeout_ns is
-         * an address: not hashed). */
-        digest_word(sim, e->to);
-        if (e->tag == TINA_IO_READ || e->tag == TINA_IO_WRITE) digest_word(sim, e->timeout_ns);
-    }
+    digest_effect(sim, e);
     sim->dispatches++;
 }
 
@@ -123,7 +133,7 @@ static int channels_pending(const struct tina_runtime *rt) {
     for (uint32_t to = 0; to < rt->shard_count; to++)
         for (uint32_t from = 0; from < rt->shard_count; from++) {
             if (from == to) continue;
-            struct tina__ring *ring = rt->shards[to]->inbound[from];
+            struct tina__ring *ring = rt->shards[to]->chan.inbound[from];
             if (ring_readable(ring) || ring->producer.pending != atomic_load(&ring->tail))
                 return 1;
         }
@@ -292,7 +302,7 @@ static int round_run(struct tina_runtime *rt, struct tina__sim *sim, int shuffle
             busy = 1;
             continue;
         }
-        tina__trap_set_shard(s);
+        tina__trap_set(&s->trap);
         int worked = tina__shard_pass(s);
         busy |= worked;
         sim->ran[id] = 1;
@@ -338,7 +348,7 @@ static int watchdog_step(struct tina_runtime *rt, struct tina__sim *sim) {
         if (sim->watched[id] || stuck < rt->spec.watchdog_ns) continue;
         sim->watched[id] = 1;
         sim->watchdog_reports++;
-        tina__watchdog_report(rt, id, stuck, 0);
+        tina__shard_stalled(rt->shards[id], stuck, 0);
         if (rt->spec.watchdog_policy == TINA_WATCHDOG_ABORT) return 1;
     }
     return 0;
@@ -463,13 +473,72 @@ void tina_sim_each(const tina_runtime *rt, uint32_t type_id,
         struct tina__type *t = &rt->shards[id]->types[type_id];
         for (uint32_t i = 0; i < t->capacity; i++) {
             const struct tina__slot *slot = &t->slots[i];
-            if (slot->state != TINA__IDLE && slot->state != TINA__READY &&
-                slot->state != TINA__CALLING)
-                continue;
-            fn(acc, tina_handle_make(id, type_id, i, slot->generation),
+            if (!tina__slot_live(slot)) continue;
+            fn(acc, tina__slot_handle(t, i, slot->generation),
                t->structs + (size_t)i * t->stride);
         }
     }
+}
+
+/* The seed's streams and the config's fault rates and bounds. */
+static void sim_configure(struct tina__sim *sim, const tina_sim_config *config) {
+    tina__sim_stream(sim->order, sim->seed, TINA__SIM_DOMAIN_ORDER);
+    tina__sim_stream(sim->drops, sim->seed, TINA__SIM_DOMAIN_DROPS);
+    for (uint32_t id = 0; id < TINA_SHARD_COUNT_MAX; id++) {
+        tina__sim_stream(sim->crash[id], sim->seed, TINA__SIM_DOMAIN_CRASH + id);
+        tina__sim_stream(sim->stall[id], sim->seed, TINA__SIM_DOMAIN_STALL + id);
+        tina__sim_stream(sim->init_fail[id], sim->seed, TINA__SIM_DOMAIN_INIT + id);
+        tina__sim_stream(sim->io_rng[id], sim->seed, TINA__SIM_DOMAIN_IO + id);
+    }
+    tina__sim_stream(sim->partitions, sim->seed, TINA__SIM_DOMAIN_PARTITIONS);
+    tina__sim_stream(sim->delay_rng, sim->seed, TINA__SIM_DOMAIN_DELAYS);
+    tina__sim_stream(sim->operator_rng, sim->seed, TINA__SIM_DOMAIN_OPERATOR);
+    if (config) {
+        sim->crash_per_million = config->crash_per_million;
+        sim->drop_per_million = config->drop_per_million;
+        sim->stall_per_million = config->stall_per_million;
+        sim->stall_rounds_max = config->stall_rounds_max;
+        sim->init_fail_per_million = config->init_fail_per_million;
+        sim->partition_per_million = config->partition_per_million;
+        sim->partition_rounds_max = config->partition_rounds_max;
+        sim->delay_min = config->delay_rounds_min;
+        sim->delay_max = config->delay_rounds_max < config->delay_rounds_min
+                             ? config->delay_rounds_min
+                             : config->delay_rounds_max;
+        sim->io_error_per_million = config->io_error_per_million;
+        sim->io_delay_max = config->io_delay_rounds_max;
+        sim->revive_after = config->revive_after_rounds;
+        sim->check = config->check;
+        sim->check_user = config->check_user;
+        sim->calm_at_ns = config->calm_at_ns;
+        sim->calm_rounds_max = config->calm_rounds_max;
+        sim->spin_rounds_max = config->spin_rounds_max;
+        sim->revive_random_per_million = config->revive_random_per_million;
+    }
+    if (sim->spin_rounds_max == 0) sim->spin_rounds_max = 10000;
+    if (sim->stall_rounds_max == 0) sim->stall_rounds_max = 10;
+    if (sim->partition_rounds_max == 0) sim->partition_rounds_max = 100;
+}
+
+/* The network's books and delay lines, once the shards exist; then every
+ * shard gets the trace and its isolates' stream.  0, or -1 out of memory. */
+static int sim_attach(struct tina__sim *sim, struct tina_runtime *rt) {
+    size_t channels = (size_t)rt->shard_count * rt->shard_count * 5;
+    sim->carried = calloc(channels, sizeof(uint64_t));
+    sim->lost = calloc(channels, sizeof(uint64_t));
+    if (!sim->carried || !sim->lost || ((sim->delay_max > 0) && tina__sim_delays_alloc(sim, rt) != 0))
+        return -1;
+    for (uint32_t id = 0; id < rt->shard_count; id++) {
+        rt->shards[id]->trace = sim_trace;
+        tina__sim_stream(rt->shards[id]->rng, sim->seed, TINA__SIM_DOMAIN_ISOLATE + id);
+    }
+    return 0;
+}
+
+static void sim_detach(struct tina__sim *sim) {
+    tina__sim_delays_free(sim);
+    free(sim->carried);
+    free(sim->lost);
 }
 
 static tina_result simulate(const tina_spec *spec, const tina_sim_config *config,
@@ -478,42 +547,7 @@ static tina_result simulate(const tina_spec *spec, const tina_sim_config *config
     memset(report, 0, sizeof(*report));
     struct tina__sim sim = {.seed = seed_resolve(config, env_allowed),
                             .digest = 0xcbf29ce484222325ull};
-    tina__sim_stream(sim.order, sim.seed, TINA__SIM_DOMAIN_ORDER);
-    tina__sim_stream(sim.drops, sim.seed, TINA__SIM_DOMAIN_DROPS);
-    for (uint32_t id = 0; id < TINA_SHARD_COUNT_MAX; id++) {
-        tina__sim_stream(sim.crash[id], sim.seed, TINA__SIM_DOMAIN_CRASH + id);
-        tina__sim_stream(sim.stall[id], sim.seed, TINA__SIM_DOMAIN_STALL + id);
-        tina__sim_stream(sim.init_fail[id], sim.seed, TINA__SIM_DOMAIN_INIT + id);
-        tina__sim_stream(sim.io_rng[id], sim.seed, TINA__SIM_DOMAIN_IO + id);
-    }
-    tina__sim_stream(sim.partitions, sim.seed, TINA__SIM_DOMAIN_PARTITIONS);
-    tina__sim_stream(sim.delay_rng, sim.seed, TINA__SIM_DOMAIN_DELAYS);
-    tina__sim_stream(sim.operator_rng, sim.seed, TINA__SIM_DOMAIN_OPERATOR);
-    if (config) {
-        sim.crash_per_million = config->crash_per_million;
-        sim.drop_per_million = config->drop_per_million;
-        sim.stall_per_million = config->stall_per_million;
-        sim.stall_rounds_max = config->stall_rounds_max;
-        sim.init_fail_per_million = config->init_fail_per_million;
-        sim.partition_per_million = config->partition_per_million;
-        sim.partition_rounds_max = config->partition_rounds_max;
-        sim.delay_min = config->delay_rounds_min;
-        sim.delay_max = config->delay_rounds_max < config->delay_rounds_min
-                            ? config->delay_rounds_min
-                            : config->delay_rounds_max;
-        sim.io_error_per_million = config->io_error_per_million;
-        sim.io_delay_max = config->io_delay_rounds_max;
-        sim.revive_after = config->revive_after_rounds;
-        sim.check = config->check;
-        sim.check_user = config->check_user;
-        sim.calm_at_ns = config->calm_at_ns;
-        sim.calm_rounds_max = config->calm_rounds_max;
-        sim.spin_rounds_max = config->spin_rounds_max;
-        sim.revive_random_per_million = config->revive_random_per_million;
-    }
-    if (sim.spin_rounds_max == 0) sim.spin_rounds_max = 10000;
-    if (sim.stall_rounds_max == 0) sim.stall_rounds_max = 10;
-    if (sim.partition_rounds_max == 0) sim.partition_rounds_max = 100;
+    sim_configure(&sim, config);
     tina_spec copy = *spec;
     copy.seed = sim.seed;
     tina_runtime *rt;
@@ -522,27 +556,18 @@ static tina_result simulate(const tina_spec *spec, const tina_sim_config *config
         tina__sim_io_free(&sim); /* shard 0 may have made the world before shard 1 failed */
         return r;
     }
-    size_t channels = (size_t)rt->shard_count * rt->shard_count * 5;
-    sim.carried = calloc(channels, sizeof(uint64_t));
-    sim.lost = calloc(channels, sizeof(uint64_t));
-    if (!sim.carried || !sim.lost || ((sim.delay_max > 0) && tina__sim_delays_alloc(&sim, rt) != 0)) {
-        free(sim.carried);
-        free(sim.lost);
-        tina__sim_delays_free(&sim);
+    if (sim_attach(&sim, rt) != 0) {
+        sim_detach(&sim);
         tina_destroy(rt);
         tina__sim_io_free(&sim);
         return TINA_ENO_MEMORY;
     }
-    for (uint32_t id = 0; id < rt->shard_count; id++) {
-        rt->shards[id]->trace = sim_trace;
-        tina__sim_stream(rt->shards[id]->rng, sim.seed, TINA__SIM_DOMAIN_ISOLATE + id);
-    }
     int traps = !copy.no_trap_handlers && tina__trap_install() == 0;
     if (traps)
-        tina__trap_thread_enter(rt->shards[0], rt->shards[0]->altstack, TINA__ALTSTACK_BYTES);
+        tina__trap_thread_enter(&rt->shards[0]->trap, rt->shards[0]->altstack, TINA__ALTSTACK_BYTES);
     atomic_store(&rt->started, 1);
     for (uint32_t id = 0; id < rt->shard_count; id++) {
-        tina__trap_set_shard(rt->shards[id]);
+        tina__trap_set(&rt->shards[id]->trap);
         tina__shard_boot(rt->shards[id]);
     }
     uint64_t rounds = 0;
@@ -552,9 +577,7 @@ static tina_result simulate(const tina_spec *spec, const tina_sim_config *config
                              : TINA_SIM_ROUND_LIMIT;
     free(shadow);
     report_fill(rt, &sim, reason, rounds, report);
-    tina__sim_delays_free(&sim);
-    free(sim.carried);
-    free(sim.lost);
+    sim_detach(&sim);
     atomic_store(&rt->started, 2);
     if (traps) {
         tina__trap_thread_leave();

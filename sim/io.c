@@ -1,10 +1,10 @@
 /*
- * io_sim.c -- the simulated network and file system behind the seam's I/O.
+ * io.c -- the simulated network and file system behind the seam's I/O.
  *
  * Under tina_simulate the platform's io_* entries land here instead of in
  * io_uring or epoll.  The shard's side (tina/io.c) is unchanged: it queues
  * operations in io->queued_head, we take them in io_submit and report each
- * one exactly once, from io_reap only, through tina__io_complete().
+ * one exactly once, from io_reap only, through tina__io_done().
  *
  * The world.  One per simulated run (sim->world), shared by every shard,
  * created at the first shard's io_setup and freed by the run loop after
@@ -769,7 +769,7 @@ static int op_buffer(struct tina__shard *s, struct shard_io *sh, struct rec *r, 
                 !answered_at_once(op, r) && o != NULL && queue_used(&o->in) > 0 &&
                 !(o->kind == OBJ_STREAM && o->reset);
     if (!reads || tina__io_buf_take(s->io, op) == 0) return 1;
-    if (!r->starved) s->stats.io_recv_starved++;
+    if (!r->starved) s->io->recv_starved++;
     r->starved = 1;
     return 0;
 }
@@ -799,7 +799,7 @@ uint32_t tina__sim_io_reap(struct tina__shard *s) {
         if (sh->recs[i].due <= sh->sim->round) {
             list_unlink(sh->recs, &sh->decided, prev, i);
             sh->recs[i].where = REC_NONE;
-            tina__io_complete(s, i, sh->recs[i].result);
+            tina__io_done(s->io, i, sh->recs[i].result);
             reported++;
         } else {
             prev = i;

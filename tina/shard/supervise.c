@@ -1,5 +1,6 @@
 /*
- * supervise.c -- the supervision tree: who restarts when an isolate ends.
+ * supervise.c -- what happens when an isolate ends: the shard acting for
+ * its supervision tree (the tree itself, membership and budgets, is tree.c).
  *
  * Each shard runs its own instance of the tree declared in the boot spec
  * (groups[] and each static child's group), over the static children
@@ -7,13 +8,6 @@
  * reuses the dead isolate's own slot (its generation already bumped, so the
  * new handle differs from every old one) and runs init with the spawn
  * arguments kept beside the slot.
- *
- * Members.  A group's members, in order, are its static children (spec
- * order) and then its child groups (index order).  A member is named by a
- * key: a child's key is its child index, a group's key is child_count + its
- * group index, so "the members after m" are the keys greater than m's.  A
- * static child belongs to member k of group g if k is the child itself or
- * the child group of g on the child's path to the root.
  *
  * When an isolate ends (tina__supervise_exit):
  *   - plainly spawned isolates (tina_spawn) are never restarted;
@@ -33,8 +27,6 @@
  *   - a group over budget fails as a member of its parent, which charges
  *     its own budget and applies its own strategy; the root failing
  *     quarantines the shard (or aborts the process, by policy).
- * Escalation is a loop up the tree (depth <= 8), not a recursion.
- *
  * Restarts run in pass phase 3, in spec order, so a one-for-all group comes
  * back in the order it was first started; an init that fails again is a
  * crash and goes through the same decision, so a crash loop is bounded by
@@ -42,66 +34,7 @@
  */
 #include <stdlib.h>
 
-#include "supervise.h"
-
-static uint32_t child_slot(const struct tina__shard *s, uint32_t c) {
-    const struct tina_runtime *rt = s->rt;
-    return rt->child_slot[(size_t)c * rt->shard_count + s->id];
-}
-
-static struct tina__type *child_type(const struct tina__shard *s, uint32_t c) {
-    return &s->types[s->rt->children[c].type_id];
-}
-
-/* The key of the member of group g that holds child c, or NIL. */
-static uint32_t member_key(const struct tina__shard *s, uint32_t g, uint32_t c) {
-    uint32_t at = s->rt->children[c].group;
-    if (at == g) return c;
-    for (uint32_t depth = 0; at != TINA__NIL && depth <= TINA_GROUP_DEPTH_MAX; depth++) {
-        uint32_t parent = s->groups[at].parent;
-        if (parent == g) return s->rt->spec.child_count + at;
-        at = parent;
-    }
-    return TINA__NIL;
-}
-
-/* The key of the member of group g that holds group h (h strictly below
- * g), or NIL. */
-static uint32_t group_member_key(const struct tina__shard *s, uint32_t g, uint32_t h) {
-    for (uint32_t at = h, depth = 0; at != TINA__NIL && depth <= TINA_GROUP_DEPTH_MAX; depth++) {
-        uint32_t parent = s->groups[at].parent;
-        if (parent == g) return s->rt->spec.child_count + at;
-        at = parent;
-    }
-    return TINA__NIL;
-}
-
-/* Charge one restart; 0 if that exceeds the group's budget. */
-static int budget_charge(struct tina__shard *s, struct tina__group *g) {
-    uint64_t now = tina__shard_now(s);
-    if (g->restart_used < g->restart_max) {
-        g->restart_at[(g->restart_next + g->restart_used) % g->restart_max] = now;
-        g->restart_used++;
-        return 1;
-    }
-    uint64_t oldest = g->restart_at[g->restart_next];
-    if (now - oldest < g->window_ns) return 0; /* restart_max + 1 inside the window */
-    g->restart_at[g->restart_next] = now;
-    g->restart_next = (g->restart_next + 1) % g->restart_max;
-    return 1;
-}
-
-static void budget_reset(struct tina__group *g) {
-    g->restart_used = 0;
-    g->restart_next = 0;
-}
-
-static int key_selected(uint8_t strategy, uint32_t key, uint32_t failed) {
-    if (failed == TINA__NIL) return 0; /* a dynamic child: only itself */
-    if (strategy == TINA_ONE_FOR_ALL) return 1;
-    if (strategy == TINA_REST_FOR_ONE) return key >= failed;
-    return key == failed;
-}
+#include "shard.h"
 
 /* Tear down the dynamic children of every group below g inside the chosen
  * members.  O(slots): it happens on escalation only. */
@@ -112,8 +45,8 @@ static void dynamic_teardown(struct tina__shard *s, uint32_t g, uint8_t strategy
             struct tina__slot *slot = &t->slots[i];
             if (slot->child == TINA__NIL || !(slot->child & TINA__DYNAMIC)) continue;
             if (slot->state == TINA__FREE || slot->state == TINA__EXITING) continue;
-            uint32_t key = group_member_key(s, g, slot->child & ~TINA__DYNAMIC);
-            if (key != TINA__NIL && key_selected(strategy, key, failed))
+            uint32_t key = tina__tree_group_key(&s->tree, g, slot->child & ~TINA__DYNAMIC);
+            if (key != TINA__NIL && tina__tree_selected(strategy, key, failed))
                 tina__isolate_terminate(s, t, i); /* waiting to restart: it ends too */
         }
     }
@@ -122,57 +55,48 @@ static void dynamic_teardown(struct tina__shard *s, uint32_t g, uint8_t strategy
 /* Apply group g's strategy for its failed member `failed`: tear down the
  * live children of the chosen members (reverse order), queue restarts. */
 static void strategy_apply(struct tina__shard *s, uint32_t g, uint32_t failed, uint32_t exiting) {
-    const struct tina_runtime *rt = s->rt;
-    uint8_t strategy = s->groups[g].strategy;
+    const struct tina__tree *tree = &s->tree;
+    uint8_t strategy = tree->groups[g].strategy;
     s->supervisor_busy = 1;
-    for (uint32_t c = rt->spec.child_count; c-- > 0;) {
-        uint32_t i = child_slot(s, c);
+    for (uint32_t c = tree->child_count; c-- > 0;) {
+        uint32_t i = tina__tree_slot(tree, c);
         if (i == TINA__NIL || c == exiting) continue;
-        uint32_t key = member_key(s, g, c);
-        if (key == TINA__NIL || !key_selected(strategy, key, failed)) continue;
-        struct tina__type *t = child_type(s, c);
-        uint8_t state = t->slots[i].state;
-        if (state == TINA__IDLE || state == TINA__READY || state == TINA__CALLING)
-            tina__isolate_terminate(s, t, i);
+        uint32_t key = tina__tree_child_key(tree, g, c);
+        if (key == TINA__NIL || !tina__tree_selected(strategy, key, failed)) continue;
+        struct tina__type *t = &s->types[tree->children[c].type_id];
+        if (tina__slot_live(&t->slots[i])) tina__isolate_terminate(s, t, i);
     }
     /* Dynamic children of groups inside the set end with their group. */
-    if (failed != TINA__NIL && (strategy != TINA_ONE_FOR_ONE || failed >= rt->spec.child_count))
+    if (failed != TINA__NIL && (strategy != TINA_ONE_FOR_ONE || failed >= tree->child_count))
         dynamic_teardown(s, g, strategy, failed);
     s->supervisor_busy = 0;
-    /* Groups restarted with the set start with a fresh budget. */
-    for (uint32_t h = 0; h < s->group_count; h++) {
-        uint32_t key = group_member_key(s, g, h);
-        if (key != TINA__NIL && key_selected(strategy, key, failed)) budget_reset(&s->groups[h]);
-    }
+    tina__tree_budgets_reset(&s->tree, g, failed);
 }
 
-/* A member of group g failed: charge, escalate while over budget, apply.
- * Returns 1 if g itself absorbed it (no escalation). */
+/* A member of group g failed: the tree says who absorbs it; escalations
+ * are counted and said, the root failing quarantines the shard (or aborts
+ * the process, by policy).  Returns 1 if g itself absorbed it. */
 static int member_failed(struct tina__shard *s, uint32_t g, uint32_t key, uint32_t exiting) {
-    for (uint32_t depth = 0; depth <= TINA_GROUP_DEPTH_MAX; depth++) {
-        if (budget_charge(s, &s->groups[g])) {
-            strategy_apply(s, g, key, exiting);
-            return depth == 0;
-        }
+    struct tina__verdict v;
+    tina__tree_fail(&s->tree, g, key, tina__shard_now(s), &v);
+    for (uint32_t k = 0; k < v.escalations; k++) {
+        const struct tina__group *over = &s->tree.groups[v.escalated[k]];
         s->stats.escalations++;
         tina__log_event(s, TINA_LOG_WARN, 0, 0xffffu,
-                        "group %u over its budget (%u restarts in %llu ms): %s", g,
-                        s->groups[g].restart_max,
-                        (unsigned long long)(s->groups[g].window_ns / 1000000u),
-                        s->groups[g].parent == TINA__NIL ? "the root fails" : "escalated");
-        if (s->groups[g].parent == TINA__NIL) {
-            if (s->rt->spec.quarantine_abort) {
-                s->trap_armed = 0; /* this abort is the policy, not a handler's fault */
-                abort();
-            }
-            s->quarantine_pending = 1;
-            return 0;
-        }
-        key = s->rt->spec.child_count + g;
-        g = s->groups[g].parent;
+                        "group %u over its budget (%u restarts in %llu ms): %s", v.escalated[k],
+                        over->restart_max, (unsigned long long)(over->window_ns / 1000000u),
+                        over->parent == TINA__NIL ? "the root fails" : "escalated");
     }
-    TINA_ASSERT(0 && "group depth is validated");
-    return 0;
+    if (v.group == TINA__NIL) {
+        if (s->rt->spec.quarantine_abort) {
+            s->trap.armed = 0; /* this abort is the policy, not a handler's fault */
+            abort();
+        }
+        s->quarantine_pending = 1;
+        return 0;
+    }
+    strategy_apply(s, v.group, v.key, exiting);
+    return v.escalations == 0;
 }
 
 static int restart_decide(struct tina__shard *s, struct tina__slot *slot, int how) {
@@ -188,31 +112,29 @@ static int restart_decide(struct tina__shard *s, struct tina__slot *slot, int ho
         return member_failed(s, slot->child & ~TINA__DYNAMIC, TINA__NIL, TINA__NIL) &&
                !s->quarantine_pending;
     uint32_t c = slot->child;
-    member_failed(s, s->rt->children[c].group, c, c);
+    member_failed(s, s->tree.children[c].group, c, c);
     /* The failing child restarts unless its group escalated to a quarantine. */
     return !s->quarantine_pending;
 }
 
 int tina__supervise_exit(struct tina__shard *s, struct tina__type *t, uint32_t slot_index,
-                         int how, uint32_t reason) {
-    (void)reason;
+                         int how) {
     struct tina__slot *slot = &t->slots[slot_index];
     int restart = restart_decide(s, slot, how);
     if (!restart && slot->child != TINA__NIL && (slot->child & TINA__DYNAMIC))
-        s->groups[slot->child & ~TINA__DYNAMIC].dynamic_count--; /* room back */
+        s->tree.groups[slot->child & ~TINA__DYNAMIC].dynamic_count--; /* room back */
     return restart;
 }
 
 static void restart_one(struct tina__shard *s, struct tina__type *t, uint32_t i) {
     s->stats.restarts++;
-    tina__log_event(s, TINA_LOG_INFO, tina_handle_make(s->id, t->id, i, t->slots[i].generation),
-                    t->id, "restarted");
+    tina__log_event(s, TINA_LOG_INFO, tina__slot_handle(t, i, t->slots[i].generation), t->id,
+                    "restarted");
     (void)tina__isolate_start(s, t, i);
 }
 
 void tina__supervise_restart_pending(struct tina__shard *s) {
     if (s->restart_pending == 0) return;
-    const struct tina_runtime *rt = s->rt;
     for (uint32_t k = 0; k < s->type_count; k++) { /* dynamic children */
         struct tina__type *t = &s->types[k];
         uint32_t i = t->restart.head;
@@ -225,10 +147,10 @@ void tina__supervise_restart_pending(struct tina__shard *s) {
             i = next;
         }
     }
-    for (uint32_t c = 0; c < rt->spec.child_count; c++) {
-        uint32_t i = child_slot(s, c);
+    for (uint32_t c = 0; c < s->tree.child_count; c++) {
+        uint32_t i = tina__tree_slot(&s->tree, c);
         if (i == TINA__NIL) continue;
-        struct tina__type *t = child_type(s, c);
+        struct tina__type *t = &s->types[s->tree.children[c].type_id];
         if (t->slots[i].state != TINA__RESTARTING) continue;
         s->restart_pending--;
         restart_one(s, t, i);

@@ -1,10 +1,11 @@
 /*
- * platform_sim.c -- the simulation platform: one thread, simulated time.
+ * platform.c -- the simulation platform: one thread, simulated time.
  *
- * Laid out like platform_thread.c: private helpers, static functions, then
- * the table.  The clock is the run loop's simulated time.  Channels are the
- * same SPSC rings (the atomics are simply uncontended on one thread), so
- * ordering and accounting are exactly production's.  Nothing sleeps and
+ * Laid out like tina/os/platform.c: private helpers, static functions,
+ * then the table.  The clock is the run loop's simulated time.  Channels
+ * are the same SPSC rings (channel.h; the atomics are simply uncontended
+ * on one thread), so ordering and accounting are exactly production's;
+ * only publishing differs.  Nothing sleeps and
  * nothing needs waking: the run loop decides who runs next.  Network
  * faults (drops, delays, partitions) and simulated I/O attach here.
  */
@@ -18,26 +19,10 @@ static struct tina__sim *sim_of(struct tina__shard *s) {
 
 static uint64_t sim_clock_ns(struct tina__shard *s) { return sim_of(s)->now_ns; }
 
-static tina_msg *sim_channel_reserve(struct tina__shard *s, uint32_t to) {
-    if (atomic_load_explicit(&s->rt->shards[to]->transitions, memory_order_relaxed) & 1u)
-        return TINA__CHANNEL_DOWN;
-    tina_msg *m = ring_reserve(s->outbound[to]);
-    if (m) s->out_dirty |= 1ull << to;
-    return m;
-}
-
-static void sim_channel_commit(struct tina__shard *s, uint32_t to) {
-    struct tina__sim *sim = sim_of(s);
-    struct tina__ring *ring = s->outbound[to];
-    const tina_msg *m = &ring->slots[ring->producer.pending & ring->mask];
-    if (sim->carried) ++*tina__sim_net(sim->carried, s->shard_count, s->id, to, m->kind);
-    ring_commit(ring);
-}
-
 /* The network lost the envelope in slot `at` of the ring to `to`. */
 static void net_lost(struct tina__shard *s, uint32_t to, uint64_t at) {
     struct tina__sim *sim = sim_of(s);
-    struct tina__ring *ring = s->outbound[to];
+    struct tina__ring *ring = s->chan.outbound[to];
     if (sim->lost)
         ++*tina__sim_net(sim->lost, s->shard_count, s->id, to, ring->slots[at & ring->mask].kind);
 }
@@ -47,7 +32,7 @@ static void net_lost(struct tina__shard *s, uint32_t to, uint64_t at) {
  * order. */
 static void network_drops(struct tina__shard *s, uint32_t to, uint64_t from) {
     struct tina__sim *sim = sim_of(s);
-    struct tina__ring *ring = s->outbound[to];
+    struct tina__ring *ring = s->chan.outbound[to];
     uint64_t kept = from;
     for (uint64_t at = from; at < ring->producer.pending; at++) {
         if (tina__sim_chance(sim->drops, sim->drop_per_million)) {
@@ -73,7 +58,7 @@ static int partitioned(const struct tina__sim *sim, uint32_t from, uint32_t to) 
 static void delayed_publish(struct tina__shard *s, uint32_t to) {
     struct tina__sim *sim = sim_of(s);
     struct tina__sim_delay *d = &sim->delays[(size_t)s->id * sim->shard_count + to];
-    struct tina__ring *ring = s->outbound[to];
+    struct tina__ring *ring = s->chan.outbound[to];
     for (; d->scheduled < ring->producer.pending; d->scheduled++) {
         uint64_t span = sim->delay_max - sim->delay_min + 1;
         uint64_t at = sim->round + sim->delay_min + tina__rng_next(sim->delay_rng) % span;
@@ -92,11 +77,15 @@ static void delayed_publish(struct tina__shard *s, uint32_t to) {
 
 static void sim_channel_publish(struct tina__shard *s) {
     struct tina__sim *sim = sim_of(s);
-    for (uint64_t bits = s->out_dirty; bits; bits &= bits - 1) {
+    for (uint64_t bits = s->chan.out_dirty; bits; bits &= bits - 1) {
         uint32_t to = (uint32_t)__builtin_ctzll(bits);
-        struct tina__ring *ring = s->outbound[to];
+        struct tina__ring *ring = s->chan.outbound[to];
         uint64_t fresh = atomic_load_explicit(&ring->tail, memory_order_relaxed);
         if (sim->delays) fresh = sim->delays[(size_t)s->id * sim->shard_count + to].scheduled;
+        if (sim->carried) /* what this pass handed to the network, before it acts */
+            for (uint64_t at = fresh; at < ring->producer.pending; at++)
+                ++*tina__sim_net(sim->carried, s->shard_count, s->id, to,
+                                 ring->slots[at & ring->mask].kind);
         if (partitioned(sim, s->id, to)) {
             sim->partition_drops[s->id > to] += ring->producer.pending - fresh;
             for (uint64_t at = fresh; at < ring->producer.pending; at++) net_lost(s, to, at);
@@ -106,7 +95,7 @@ static void sim_channel_publish(struct tina__shard *s) {
         }
         if (!sim->delays) (void)ring_publish(ring);
     }
-    s->out_dirty = 0;
+    s->chan.out_dirty = 0;
     if (sim->delays)
         for (uint32_t to = 0; to < s->shard_count; to++)
             if (to != s->id) delayed_publish(s, to);
@@ -121,7 +110,7 @@ int tina__sim_delays_alloc(struct tina__sim *sim, struct tina_runtime *rt) {
         for (uint32_t to = 0; to < n; to++) {
             if (from == to) continue;
             struct tina__sim_delay *d = &sim->delays[(size_t)from * n + to];
-            d->release = calloc(rt->shards[from]->outbound[to]->mask + 1, sizeof(uint64_t));
+            d->release = calloc(rt->shards[from]->chan.outbound[to]->mask + 1, sizeof(uint64_t));
             if (d->release == NULL) return -1;
         }
     return 0;
@@ -133,15 +122,6 @@ void tina__sim_delays_free(struct tina__sim *sim) {
         free(sim->delays[k].release);
     free(sim->delays);
     sim->delays = NULL;
-}
-
-static uint32_t sim_channel_peek(struct tina__shard *s, uint32_t from, tina_msg **first,
-                                 int refresh) {
-    return ring_peek(s->inbound[from], first, refresh);
-}
-
-static void sim_channel_release(struct tina__shard *s, uint32_t from, uint32_t count) {
-    ring_release(s->inbound[from], count);
 }
 
 static void sim_idle(struct tina__shard *s, uint64_t deadline_ns) {
@@ -158,12 +138,8 @@ const struct tina__platform tina__platform_sim = {
     .name = "sim",
     .places_threads = 0, /* nothing is pinned: no hwloc topology to discover per run */
     .clock_ns = sim_clock_ns,
-    .channel_reserve = sim_channel_reserve,
-    .channel_commit = sim_channel_commit,
     .channel_publish = sim_channel_publish,
-    .channel_peek = sim_channel_peek,
-    .channel_release = sim_channel_release,
-    .io_setup = tina__sim_io_setup, /* io_sim.c: the simulated network and files */
+    .io_setup = tina__sim_io_setup, /* io.c: the simulated network and files */
     .io_submit = tina__sim_io_submit,
     .io_reap = tina__sim_io_reap,
     .io_cancel = tina__sim_io_cancel,

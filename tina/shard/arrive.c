@@ -1,0 +1,94 @@
+/*
+ * arrive.c -- draining inbound channels into mailboxes.
+ *
+ * Once per pass, before completions and dispatch, the shard takes from
+ * each peer the batch it had published when it looked: one acquire load
+ * per channel (two peeks if the batch wraps), one release store to hand
+ * the slots back.  Each envelope is taken, never left waiting: delivered
+ * (a copy into a pool slot of this shard, or a reply into the slot its
+ * call reserved, or a monitor request or DOWN into the monitor table) or
+ * dropped and counted by reason (stale, mailbox full, pool exhausted), a
+ * dropped call answered.  So one isolate's backlog never holds up the rest
+ * of a channel, and memory stays flat.
+ */
+#include <string.h>
+
+#include "shard.h"
+
+static void arrival_drop(struct tina__shard *s, struct tina__ring *ring, uint64_t *why) {
+    s->stats.dropped_on_arrival++;
+    if (why) ++*why;
+    tina__counter_bump(&ring->consumer.dropped);
+}
+
+/* One envelope from a channel, always taken (1 delivered, 0 dropped and
+ * counted): a reply goes to the slot its
+ * call reserved; a monitor request to the monitor table; a DOWN to its
+ * watcher's entry; anything else to a mailbox -- user traffic (and a
+ * descriptor handoff) into the user region within the mailbox bound, or
+ * dropped and counted, a dropped call answered.  Nothing here waits for
+ * room, so one isolate's backlog never holds up the rest of a channel. */
+static int arrival_accept(struct tina__shard *s, const tina_msg *src, struct tina__ring *ring) {
+    if (src->kind == TINA_MSG_REPLY) {
+        uint64_t late = s->stats.late_replies;
+        tina__reply_accept(s, src);
+        if (s->stats.late_replies == late) return 1;
+        arrival_drop(s, ring, NULL);
+        return 0;
+    }
+    if (TINA__UNLIKELY(src->kind == TINA_MSG_SYSTEM && src->tag != TINA_TAG_TRANSFER)) {
+        if (src->tag == TINA__TAG_MONITOR) tina__monitor_arrived(s, src);
+        else if (!tina__down_arrived(s, src)) {
+            arrival_drop(s, ring, &s->stats.dropped_stale);
+            return 0;
+        }
+        s->stats.delivered++;
+        return 1;
+    }
+    struct tina__type *t = &s->types[tina_handle_type(src->to)];
+    uint32_t i = tina_handle_slot(src->to);
+    struct tina__slot *slot = &t->slots[i];
+    int transfer = src->kind == TINA_MSG_SYSTEM; /* the one system envelope a user sends */
+    uint64_t *why = NULL;
+    tina_result r = TINA_OK;
+    uint32_t m = TINA__NIL;
+    if (!tina__slot_alive(slot, src->to)) why = &s->stats.dropped_stale, r = TINA_ESTALE;
+    else if (slot->mbox_count >= t->mailbox_capacity) why = &s->stats.dropped_full, r = TINA_EMAILBOX_FULL;
+    else if ((m = tina__pool_alloc_user(&s->pool)) == TINA__NIL) why = &s->stats.dropped_pool, r = TINA_EPOOL_EXHAUSTED;
+    if (r != TINA_OK) {
+        if (TINA__UNLIKELY(transfer)) tina__io_transfer_drop(s, src);
+        tina__call_answer_failed(s, src, r);
+        arrival_drop(s, ring, why);
+        return 0;
+    }
+    memcpy(&s->pool.msgs[m], src, offsetof(tina_msg, payload) + src->size);
+    if (TINA__UNLIKELY(transfer) && tina__io_transfer_arrive(s, &s->pool.msgs[m]) == TINA_FD_NONE) {
+        tina__pool_free(&s->pool, m);
+        arrival_drop(s, ring, NULL);
+        return 0;
+    }
+    tina__mailbox_push(&s->pool, slot, m);
+    tina__slot_wake(s, t, i);
+    s->stats.delivered++;
+    return 1;
+}
+
+/* Take in, from each peer, the batch it had published when we looked: one
+ * acquire load per channel per pass (two peeks if the batch wraps). */
+void tina__shard_drain(struct tina__shard *s) {
+    for (uint32_t from = 0; from < s->shard_count; from++) {
+        if (from == s->id) continue;
+        struct tina__ring *ring = s->chan.inbound[from];
+        tina_msg *batch;
+        uint32_t count;
+        int refresh = 1;
+        while ((count = tina__channel_peek(&s->chan, from, &batch, refresh)) > 0) {
+            refresh = 0;
+            uint32_t delivered = 0;
+            for (uint32_t k = 0; k < count; k++) delivered += (uint32_t)arrival_accept(s, &batch[k], ring);
+            tina__counter_add(&ring->consumer.delivered, delivered);
+            tina__channel_release(&s->chan, from, count);
+            s->did_work = 1;
+        }
+    }
+}

@@ -1,0 +1,240 @@
+/*
+ * send.c -- sending: messages, calls, replies, the runtime's answers for
+ * calls it knows failed, and system envelopes to other shards.
+ *
+ * Local: tina_send takes a slot from the pool's user region, writes the
+ * envelope and links it at the tail of the receiver's mailbox; a parked
+ * receiver joins its type's ready queue.  Remote: the envelope goes into
+ * the ring to the target shard (channel.h), visible to it when this pass
+ * publishes; its drain (arrive.c) delivers it or drops and counts it.
+ *
+ * A call reserves the slot its reply will land in before the request
+ * leaves (dispatch.c: effect_call), so a reply never waits for room.  A
+ * request the runtime drops, or whose callee ends without answering, is
+ * answered at once with a REPLY from no one, tag CALL_FAILED (SPEC 13).
+ *
+ * Every refusal is named and counted: a reserved tag, an oversized
+ * payload, a bad or stale handle, a full mailbox, an exhausted pool, a
+ * full channel.
+ */
+#include <string.h>
+
+#include "shard.h"
+
+/* A pending call ends: its timeout goes; the caller is queued with the
+ * outcome (REPLIED: the reply is in the slot reserved for it; TIMED_OUT;
+ * FAILED with `result`). */
+void tina__call_end(struct tina__shard *s, struct tina__type *t, uint32_t i, tina_handle h,
+                    uint8_t outcome, int32_t result) {
+    struct tina__slot *slot = &t->slots[i];
+    TINA_ASSERT(slot->call == TINA__CALL_WAITING);
+    if (outcome != TINA__CALL_REPLIED) { /* the reservation goes */
+        tina__pool_free(&s->pool, slot->call_note);
+        slot->call_note = outcome == TINA__CALL_FAILED ? (uint32_t)result : TINA__NIL;
+    }
+    slot->call = outcome;
+    slot->call_corr = 0;
+    if (slot->call_timer != TINA__NIL) {
+        tina__timer_disarm_own(s, slot, h, slot->call_timer);
+        slot->call_timer = TINA__NIL;
+    }
+    tina__slot_ready(s, t, i);
+}
+
+void tina__call_timeout(struct tina__shard *s, struct tina__type *t, uint32_t i) {
+    struct tina__slot *slot = &t->slots[i];
+    tina__call_end(s, t, i, tina__slot_handle(t, i, slot->generation), TINA__CALL_TIMED_OUT, 0);
+    s->stats.call_timeouts++;
+}
+
+/* A reply reached the caller's shard: into the slot its call reserved, or
+ * counted late.  A REPLY from no one with tag CALL_FAILED is the runtime's
+ * answer for a request it dropped: the call fails with its result. */
+void tina__reply_accept(struct tina__shard *s, const tina_msg *src) {
+    struct tina__type *t = &s->types[tina_handle_type(src->to)];
+    uint32_t i = tina_handle_slot(src->to);
+    struct tina__slot *slot = &t->slots[i];
+    if (!tina__slot_alive(slot, src->to) || slot->state != TINA__CALLING ||
+        slot->call != TINA__CALL_WAITING || slot->call_corr != src->corr) {
+        s->stats.late_replies++;
+        return;
+    }
+    if (src->from == TINA_HANDLE_NONE && src->tag == TINA_TAG_CALL_FAILED) {
+        int32_t result;
+        memcpy(&result, src->payload, sizeof(result));
+        TINA_ASSERT(result < 0);
+        tina__call_end(s, t, i, src->to, TINA__CALL_FAILED, result);
+        s->stats.call_failed++;
+        return;
+    }
+    uint32_t m = slot->call_note; /* reserved by the call */
+    TINA_ASSERT(m < s->pool.user_slots);
+    memcpy(&s->pool.msgs[m], src, offsetof(tina_msg, payload) + src->size);
+    tina__call_end(s, t, i, src->to, TINA__CALL_REPLIED, 0);
+    s->stats.delivered++;
+}
+
+/* A local reply: straight into the slot the caller reserved. */
+static __attribute__((noinline)) tina_result reply_local(struct tina__shard *s, tina_handle from,
+                                                         tina_handle to, uint16_t tag,
+                                                         const void *payload, uint32_t size,
+                                                         uint64_t corr) {
+    tina_msg reply;
+    tina__envelope_fill(&reply, from, to, tag, payload, size, TINA_MSG_REPLY, corr);
+    tina__reply_accept(s, &reply);
+    s->stats.sent++;
+    return TINA_OK;
+}
+
+/* The runtime knows a call failed (its request was dropped, or its callee
+ * ended without answering): tell the caller now, with the reason, rather
+ * than leave it to its timeout (SPEC 13).  Locally at once; across shards
+ * if the channel back has room (else counted in answers_lost). */
+void tina__call_answer_failed(struct tina__shard *s, const tina_msg *request, tina_result r) {
+    if (request->kind != TINA_MSG_CALL || request->corr == 0) return;
+    int32_t result = r;
+    uint32_t shard = tina_handle_shard(request->from);
+    if (shard == s->id) {
+        tina_msg answer;
+        tina__envelope_fill(&answer, TINA_HANDLE_NONE, request->from, TINA_TAG_CALL_FAILED, &result,
+                      sizeof(result), TINA_MSG_REPLY, request->corr);
+        tina__reply_accept(s, &answer);
+        return;
+    }
+    tina_msg *m = tina__channel_reserve(&s->chan, shard);
+    if (m == NULL || m == TINA__CHANNEL_DOWN) { /* down: the caller is gone with its shard */
+        if (m == NULL) s->stats.answers_lost++;
+        return;
+    }
+    tina__envelope_fill(m, TINA_HANDLE_NONE, request->from, TINA_TAG_CALL_FAILED, &result,
+                  sizeof(result), TINA_MSG_REPLY, request->corr);
+    tina__channel_commit(&s->chan, shard);
+}
+
+static inline __attribute__((always_inline)) tina_result
+send_local(struct tina__shard *s, tina_handle from, tina_handle to, uint16_t tag,
+           const void *payload, uint32_t size, uint8_t kind, uint64_t corr) {
+    if (TINA__UNLIKELY(kind == TINA_MSG_REPLY))
+        return reply_local(s, from, to, tag, payload, size, corr);
+    struct tina__type *t = &s->types[tina_handle_type(to)];
+    uint32_t i = tina_handle_slot(to);
+    struct tina__slot *slot = &t->slots[i];
+    if (TINA__UNLIKELY(!tina__slot_alive(slot, to))) {
+        s->stats.stale++;
+        return TINA_ESTALE;
+    }
+    if (TINA__UNLIKELY(slot->mbox_count >= t->mailbox_capacity)) {
+        s->stats.mailbox_full++;
+        return TINA_EMAILBOX_FULL;
+    }
+    uint32_t m = s->pool.user_head;
+    if (TINA__UNLIKELY(m == TINA__NIL)) {
+        s->stats.pool_exhausted++;
+        return TINA_EPOOL_EXHAUSTED;
+    }
+    /* Fill before taking the slot (the fill leaves `link` alone): a bad
+     * payload pointer faults here and the trap boundary finds nothing
+     * half-done. */
+    tina__envelope_fill(&s->pool.msgs[m], from, to, tag, payload, size, kind, corr);
+    (void)tina__pool_alloc_user(&s->pool);
+    tina__mailbox_push(&s->pool, slot, m);
+    tina__slot_wake(s, t, i);
+    s->stats.sent++;
+    s->stats.delivered++;
+    return TINA_OK;
+}
+
+static __attribute__((noinline)) tina_result
+send_remote(struct tina__shard *s, tina_handle from, tina_handle to, uint16_t tag,
+            const void *payload, uint32_t size, uint8_t kind, uint64_t corr) {
+    tina_msg *m = tina__channel_reserve(&s->chan, tina_handle_shard(to));
+    if (TINA__UNLIKELY(m == NULL)) {
+        s->stats.channel_full++;
+        return TINA_EMAILBOX_FULL;
+    }
+    if (TINA__UNLIKELY(m == TINA__CHANNEL_DOWN)) {
+        s->stats.stale++;
+        return TINA_ESTALE;
+    }
+    tina__envelope_fill(m, from, to, tag, payload, size, kind, corr);
+    tina__channel_commit(&s->chan, tina_handle_shard(to));
+    s->stats.sent++;
+    s->stats.sent_remote++;
+    return TINA_OK;
+}
+
+static inline __attribute__((always_inline)) tina_result
+message_send(struct tina__shard *s, tina_handle from, tina_handle to, uint16_t tag,
+             const void *payload, size_t size, uint8_t kind, uint64_t corr) {
+    if (TINA__UNLIKELY(tag < TINA_TAG_USER)) {
+        s->stats.invalid++;
+        return TINA_ERESERVED_TAG;
+    }
+    if (TINA__UNLIKELY(size > TINA_PAYLOAD_MAX || (size > 0 && payload == NULL))) {
+        s->stats.invalid++;
+        return size > TINA_PAYLOAD_MAX ? TINA_ETOO_BIG : TINA_EINVAL;
+    }
+    tina_result r = tina__handle_valid(s, to);
+    if (TINA__UNLIKELY(r != TINA_OK)) {
+        s->stats.invalid++;
+        return r;
+    }
+    if (tina_handle_shard(to) == s->id)
+        return send_local(s, from, to, tag, payload, (uint32_t)size, kind, corr);
+    return send_remote(s, from, to, tag, payload, (uint32_t)size, kind, corr);
+}
+
+/* Calls and replies (dispatch.c). */
+tina_result tina__message_send(struct tina__shard *s, tina_handle from, tina_handle to,
+                               uint16_t tag, const void *payload, size_t size, uint8_t kind,
+                               uint64_t corr) {
+    return message_send(s, from, to, tag, payload, size, kind, corr);
+}
+
+int tina__system_send(struct tina__shard *s, tina_handle to, uint16_t tag, const void *payload,
+                      uint32_t size) {
+    uint32_t shard = tina_handle_shard(to);
+    TINA_ASSERT(shard != s->id); /* local notices are synthesized, never sent */
+    tina_msg *m = tina__channel_reserve(&s->chan, shard);
+    if (m == NULL) return 0;
+    if (m == TINA__CHANNEL_DOWN) return -1;
+    tina__envelope_fill(m, 0, to, tag, payload, size, TINA_MSG_SYSTEM, 0);
+    tina__channel_commit(&s->chan, shard);
+    return 1;
+}
+
+/* A descriptor handed over (io.c): user traffic in a system envelope, so
+ * it takes a user slot and obeys the receiver's mailbox bound -- a flood of
+ * handoffs cannot drain the system region.  Locally it is delivered now;
+ * across shards the receiving shard applies the same rules on arrival. */
+tina_result tina__transfer_send(struct tina__shard *s, tina_handle to, const void *payload,
+                                uint32_t size) {
+    uint32_t shard = tina_handle_shard(to);
+    if (shard != s->id) {
+        int r = tina__system_send(s, to, TINA_TAG_TRANSFER, payload, size);
+        if (r == 0) s->stats.channel_full++;
+        return r > 0 ? TINA_OK : r == 0 ? TINA_EMAILBOX_FULL : TINA_ESTALE;
+    }
+    struct tina__type *t = &s->types[tina_handle_type(to)];
+    uint32_t i = tina_handle_slot(to);
+    struct tina__slot *slot = &t->slots[i];
+    if (!tina__slot_alive(slot, to)) return TINA_ESTALE;
+    if (slot->mbox_count >= t->mailbox_capacity) {
+        s->stats.mailbox_full++;
+        return TINA_EMAILBOX_FULL;
+    }
+    uint32_t m = tina__pool_alloc_user(&s->pool);
+    if (m == TINA__NIL) {
+        s->stats.pool_exhausted++;
+        return TINA_EPOOL_EXHAUSTED;
+    }
+    tina__envelope_fill(&s->pool.msgs[m], 0, to, TINA_TAG_TRANSFER, payload, size, TINA_MSG_SYSTEM, 0);
+    tina__mailbox_push(&s->pool, slot, m);
+    tina__slot_wake(s, t, i);
+    return TINA_OK;
+}
+
+tina_result tina_send(tina_ctx *ctx, tina_handle to, uint16_t tag, const void *payload,
+                      size_t size) {
+    return message_send(ctx->shard, ctx->self, to, tag, payload, size, TINA_MSG_SEND, 0);
+}
