@@ -84,6 +84,8 @@ extern "C" {
     X(ESHUTDOWN, -15, "cut short: a graceful shutdown began")                       \
     X(EMONITOR_EXHAUSTED, -16, "no free monitor entry on the target's shard")       \
     X(EGROUP_FULL, -17, "the group already has dynamic_max dynamic children")          \
+    X(ENOT_RUNNING, -18, "address: no incarnation runs now (its supervisor is restarting it)") \
+    X(ENOT_MONITORING, -19, "demonitor: this isolate has no monitor of that target")  \
     X(ESPEC_NULL, -20, "spec: spec pointer is NULL")                                 \
     X(ESPEC_TYPES, -21, "spec: types/type_count invalid (1..255 types)")            \
     X(ESPEC_TYPE_NAME, -22, "spec: a type has no name or an over-long name")        \
@@ -113,11 +115,19 @@ extern "C" {
     X(ESPEC_MONITORS, -46, "spec: monitor_slots is out of range")                    \
     X(ESPEC_WATCHDOG, -47, "spec: watchdog_policy or watchdog_ns is out of range")   \
     X(ESPEC_IO, -48, "spec: fd_slots, io_buffers, io_buffer_bytes or io_backend out of range") \
+    X(ESPEC_TOKENS, -49, "spec: token_slots is out of range")                        \
+    X(ESPEC_INJECT, -50, "spec: inject_slots is not a power of two in range")         \
     X(EFD_STALE, -60, "stale descriptor handle: closed, handed off, or not this shard's") \
     X(EFD_EXHAUSTED, -61, "no free descriptor: the shard's fd_slots or the process limit") \
     X(EIO_BUFFERS, -62, "reactor buffer pool exhausted")                              \
     X(EIO_OFF, -63, "I/O is off: the boot spec's fd_slots is 0")                      \
-    X(EIO_BUSY, -64, "the descriptor has an operation in flight")
+    X(EIO_BUSY, -64, "the descriptor has an operation in flight")                      \
+    X(ETOKEN, -70, "reply token is stale: used already, forged, or not this isolate's") \
+    X(ETOKEN_LATE, -71, "reply token too late: its caller no longer waits")            \
+    X(ETOKEN_EXHAUSTED, -72, "no free reply token entry on this shard")               \
+    X(EINJECT_THREAD, -73, "injection from a shard's own thread: send from a handler") \
+    X(ETIMEDOUT, -74, "the call's timeout passed before its reply came")             \
+    X(ECALLERS_FULL, -75, "every foreign caller entry is in use")
 
 typedef enum tina_result {
 #define TINA__RESULT_ENUM(name, value, text) TINA_##name = value,
@@ -145,6 +155,23 @@ const char *tina_result_name(int result);
  * Generations are never 0, so a valid handle is never 0; 0 means "none".
  * When an isolate dies its slot's generation increments: every old handle
  * becomes stale and never reaches the slot's next occupant.
+ *
+ * Addresses.  The same 64 bits with the top bit set (TINA_ADDRESS_BIT)
+ * name a supervised child for its whole lineage instead of one
+ * incarnation: the generation field holds the generation of the lineage's
+ * first incarnation.  tina_send, tina_call, tina_monitor and
+ * tina_fd_transfer take an address wherever they take a handle.  It is
+ * resolved on the target's shard when the message arrives (no table is
+ * shared between threads): to whichever incarnation runs then.  It is
+ * refused with TINA_ENOT_RUNNING while none runs but one will (its
+ * supervisor is restarting it), and with TINA_ESTALE once the lineage has
+ * ended (a temporary child done, a dynamic child its group gave up on, a
+ * quarantined shard) -- it never reaches an isolate of another lineage.
+ * Where an address comes from: tina_self_address(); tina_child_address()
+ * for a static child (the same on every restart and after a revival);
+ * tina_address_of(h) for the handle tina_spawn_child (or tina_spawn)
+ * returned, its lineage's first.  A handle is never resolved: an old
+ * handle never reaches a successor.
  */
 typedef uint64_t tina_handle;
 #define TINA_HANDLE_NONE ((tina_handle)0)
@@ -158,11 +185,18 @@ static inline tina_handle tina_handle_make(uint32_t shard, uint32_t type, uint32
     return ((tina_handle)(shard & 0xffu) << 56) | ((tina_handle)(type & 0xffu) << 48) |
            ((tina_handle)(slot & 0xfffffu) << 28) | (tina_handle)(generation & TINA_GENERATION_MASK);
 }
-static inline uint32_t tina_handle_shard(tina_handle h) { return (uint32_t)(h >> 56); }
+static inline uint32_t tina_handle_shard(tina_handle h) { return (uint32_t)(h >> 56) & 0x7fu; }
 static inline uint32_t tina_handle_type(tina_handle h) { return (uint32_t)(h >> 48) & 0xffu; }
 static inline uint32_t tina_handle_slot(tina_handle h) { return (uint32_t)(h >> 28) & 0xfffffu; }
 static inline uint32_t tina_handle_generation(tina_handle h) {
     return (uint32_t)h & TINA_GENERATION_MASK;
+}
+#define TINA_ADDRESS_BIT ((tina_handle)1 << 63)
+static inline bool tina_handle_is_address(tina_handle h) { return (h & TINA_ADDRESS_BIT) != 0; }
+/* The address of the lineage whose first incarnation is `first` (the
+ * handle tina_spawn_child or tina_spawn gave); 0 stays 0. */
+static inline tina_handle tina_address_of(tina_handle first) {
+    return first ? first | TINA_ADDRESS_BIT : TINA_HANDLE_NONE;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -609,6 +643,8 @@ typedef struct tina_spec {
     uint32_t io_buffers;           /* reactor buffers per shard (bytes on their way); fd_slots */
     uint32_t io_buffer_bytes;      /* bytes per reactor buffer, 512..1 MiB; 16384 */
     uint32_t io_backend;           /* tina_io_backend */
+    uint32_t token_slots;          /* reply tokens per shard (tina_defer), 1..2^20; 1024 */
+    uint32_t inject_slots;         /* foreign-thread queue per shard, power of two 2..2^20; 1024 */
 } tina_spec;
 
 /* ------------------------------------------------------------------------ */
@@ -681,6 +717,47 @@ void tina_request_shutdown(tina_ctx *ctx);
 /* The boot-time handle of static child child_index on shard (its first
  * incarnation; restarts give new handles). 0 if there is no such child. */
 tina_handle tina_child_handle(const tina_ctx *ctx, uint32_t child_index, uint32_t shard);
+/* The address of static child child_index on shard: it reaches whichever
+ * incarnation runs, across restarts and revivals (see Addresses above).
+ * 0 if there is no such child. */
+tina_handle tina_child_address(const tina_ctx *ctx, uint32_t child_index, uint32_t shard);
+/* The calling isolate's own address (its lineage: it survives restarts). */
+tina_handle tina_self_address(const tina_ctx *ctx);
+
+/*
+ * Replies sent later.  A handler handling a call (msg->kind ==
+ * TINA_MSG_CALL) may take the right to answer it later instead of
+ * answering now: tina_defer gives a token, the handler returns any effect
+ * but tina_reply (a tina_reply in the same call is refused,
+ * stats.reply_invalid), and later -- after other messages, timers, its own
+ * calls or I/O -- the same isolate answers once with tina_reply_later.
+ * The caller's timeout still holds.  A token lives in an entry of the
+ * shard's token_slots, held until it is used or its isolate ends; an
+ * isolate that ends holding tokens has each of their callers answered at
+ * once with TINA_TAG_CALL_FAILED (TINA_ESTALE), as if it had ended while
+ * handling the call.
+ *
+ * tina_defer returns TINA_OK, TINA_ENOT_CALL (not handling a call, or it is
+ * already deferred) or TINA_ETOKEN_EXHAUSTED (no entry free: answer now).
+ * tina_reply_later returns
+ *   TINA_OK            the reply is on its way (delivered locally; across
+ *                      shards a reply that finds its caller gone is
+ *                      counted there, in late_replies); the token is spent;
+ *   TINA_ETOKEN_LATE   a caller on this shard no longer waits (it timed
+ *                      out, failed or ended); the token is spent;
+ *   TINA_ETOKEN        the token was spent already, is forged, or is
+ *                      another isolate's (stats.token_invalid);
+ *   TINA_ESTALE        the caller's shard is quarantined; the token is spent;
+ *   TINA_EMAILBOX_FULL the channel to the caller's shard is full, and
+ *   TINA_ERESERVED_TAG, TINA_ETOO_BIG, TINA_EINVAL: nothing was sent and
+ *                      the token stays good: try again.
+ * Every outcome but TINA_OK is counted.  A call made by a foreign thread
+ * (tina_inject_call) is deferred and answered the same way.
+ */
+typedef uint64_t tina_reply_token; /* shard 8 | entry 24 | generation 32; 0 is none */
+TINA_WUR tina_result tina_defer(tina_ctx *ctx, tina_reply_token *out);
+TINA_WUR tina_result tina_reply_later(tina_ctx *ctx, tina_reply_token token, uint16_t tag,
+                                      const void *payload, size_t size);
 
 /*
  * Monitors.  Watch any handle, on this shard or another: when that isolate
@@ -714,6 +791,18 @@ typedef struct tina_down {
 } tina_down;
 
 TINA_WUR tina_result tina_monitor(tina_ctx *ctx, tina_handle target);
+/* Monitoring an address watches the incarnation running when the request
+ * arrives (the DOWN names that incarnation's handle); none running gives
+ * a NOPROC DOWN.  A monitor's entries are freed when its DOWN is
+ * delivered, when its watcher ends (the target's shard is told), or by
+ * tina_demonitor. */
+
+/* Remove every monitor this isolate has of target (the handle or address
+ * given to tina_monitor), and any DOWN of it not yet delivered: no DOWN
+ * for it arrives after this returns.  Entries on another shard are freed
+ * when the word gets there.  Returns TINA_OK, TINA_EHANDLE, or
+ * TINA_ENOT_MONITORING (none found; counted in stats.demonitor_unknown). */
+TINA_WUR tina_result tina_demonitor(tina_ctx *ctx, tina_handle target);
 
 typedef enum tina_log_level {
     TINA_LOG_DEBUG = 1, /* 0 is "default" in the spec */
@@ -834,7 +923,19 @@ TINA_WUR tina_result tina_fd_transfer(tina_ctx *ctx, tina_fd fd, tina_handle to,
     X(fd_exhausted)       /* descriptors refused: fd_slots full (or EMFILE) */          \
     X(fd_transferred)     /* descriptors handed to another isolate */                   \
     X(fd_transfer_dropped) /* handoffs whose receiver was gone: descriptor closed */    \
-    X(fds_open)           /* descriptors open now */
+    X(fds_open)           /* descriptors open now */                                  \
+    X(address_not_running) /* messages to an address refused: no incarnation running */ \
+    X(demonitors)         /* monitors removed by tina_demonitor */                      \
+    X(demonitor_unknown)  /* tina_demonitor with no such monitor */                     \
+    X(monitors_released)  /* monitor entries freed because their watcher ended */       \
+    X(tokens_deferred)    /* calls deferred (tina_defer) */                             \
+    X(tokens_used)        /* deferred calls answered (tina_reply_later) */              \
+    X(token_invalid)      /* tina_reply_later with a spent, forged or foreign token */  \
+    X(token_late)         /* tina_reply_later after its caller gave up, or refused */  \
+    X(token_exhausted)    /* tina_defer refused: no entry free */                       \
+    X(tokens_orphaned)    /* tokens whose isolate ended: their callers answered failed */ \
+    X(injected)           /* foreign-thread messages put into a mailbox */              \
+    X(inject_dropped)     /* foreign-thread messages dropped on arrival (stale, full) */
 
 typedef struct tina_shard_stats {
 #define TINA__STATS_FIELD(name) uint64_t name;
@@ -933,6 +1034,74 @@ bool tina_quarantined(const tina_runtime *rt, uint32_t shard);
 /* Boot-time handle of a static child, as tina_child_handle(). */
 tina_handle tina_runtime_child_handle(const tina_runtime *rt, uint32_t child_index,
                                       uint32_t shard);
+/* A static child's address, as tina_child_address(). */
+tina_handle tina_runtime_child_address(const tina_runtime *rt, uint32_t child_index,
+                                       uint32_t shard);
+
+/* ------------------------------------------------------------------------ */
+/* A way in from other threads                                               */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A thread that is not a shard -- the program's main thread, a library's
+ * callback thread, an admin thread -- sends into the runtime with
+ * tina_inject: a message of kind TINA_MSG_SEND from no one (from = 0) to a
+ * handle or an address.  It never waits and never allocates: each shard
+ * has a bounded multi-producer queue of inject_slots envelopes, drained at
+ * the start of every pass like a channel, and a sleeping shard is woken
+ * (the same doorbell as a channel's).  On arrival the envelope goes into
+ * its receiver's mailbox under the same bounds as any message, or is
+ * dropped and counted (inject_dropped: stale, not running, mailbox full,
+ * pool empty).  So, per shard, accepted = injected + inject_dropped + the
+ * envelopes still queued, exactly (tina_stats_inject).
+ *
+ * Returns TINA_OK (accepted); TINA_EMAILBOX_FULL (the shard's queue is
+ * full: never a wait); TINA_EHANDLE, TINA_ERESERVED_TAG, TINA_ETOO_BIG,
+ * TINA_EINVAL (bad arguments); TINA_ESTALE (the target's shard is
+ * quarantined); TINA_ESTATE (the runtime is stopping, or tina_run has
+ * returned); TINA_EINJECT_THREAD (called on a shard's own thread: send
+ * from the handler instead).  Each refusal is counted.  Safe from any
+ * number of threads at once; not from a signal handler.
+ *
+ * Under the simulator there are no other threads: tina_inject is called
+ * from the run's inject hook (tina_sim_config.inject), at the start of
+ * every round, so an injection is part of the seed's one execution.
+ */
+TINA_WUR tina_result tina_inject(tina_runtime *rt, tina_handle to, uint16_t tag,
+                                 const void *payload, size_t size);
+
+/* Call an isolate from a foreign thread and wait, up to timeout_ns, for its
+ * reply (like Seastar's alien submit_to).  The request is a TINA_MSG_CALL
+ * from a caller handle of no shard: answer it with tina_reply, or defer it
+ * (tina_defer).  On TINA_OK *reply (may be NULL) holds the reply message.
+ * Otherwise: any result of tina_inject; TINA_ETIMEDOUT; the runtime's
+ * answer for a call it knows failed (TINA_ESTALE, TINA_ENOT_RUNNING,
+ * TINA_EMAILBOX_FULL, TINA_EPOOL_EXHAUSTED, TINA_ESHUTDOWN); TINA_EINVAL
+ * (timeout 0); TINA_ECALLERS_FULL (TINA_INJECT_CALLERS_MAX calls are
+ * already waiting); TINA_ESTATE under the simulator (its one thread cannot
+ * wait).  A reply that comes after the timeout is counted
+ * (tina_stats_inject: late_replies) and dropped. */
+#define TINA_INJECT_CALLERS_MAX 64u
+TINA_WUR tina_result tina_inject_call(tina_runtime *rt, tina_handle to, uint16_t tag,
+                                      const void *payload, size_t size, uint64_t timeout_ns,
+                                      tina_msg *reply);
+
+typedef struct tina_inject_stats {
+    uint64_t accepted;      /* tina_inject (and _call) requests queued */
+    uint64_t full;          /* refused: the shard's queue was full */
+    uint64_t refused;       /* refused otherwise: bad arguments, quarantined, stopped */
+    uint64_t wrong_thread;  /* refused: called on a shard thread */
+    uint64_t wakeups;       /* sleeping shards woken by an injection */
+    uint64_t calls;         /* tina_inject_call requests queued */
+    uint64_t call_timeouts; /* of which ended by their timeout */
+    uint64_t late_replies;  /* replies that came after their caller's timeout */
+} tina_inject_stats;
+
+/* The injection counters of one shard's queue (shard < shard count), or,
+ * with shard = TINA_SHARD_EVERY, the sum over every shard plus the
+ * refusals that name no shard.  Exact once tina_run has returned.
+ * Returns TINA_OK or TINA_EINVAL. */
+tina_result tina_stats_inject(const tina_runtime *rt, uint32_t shard, tina_inject_stats *out);
 
 /* ------------------------------------------------------------------------ */
 /* Deterministic simulation                                                   */
@@ -990,6 +1159,12 @@ typedef struct tina_sim_config {
     uint32_t revive_random_per_million; /* per round, the operator calls tina_revive on a shard
                                            drawn at random, quarantined or not */
     uint32_t reserved;
+    /* Injection: called at the start of every round, before any shard's
+     * pass, on the simulator's thread; it may call tina_inject (never
+     * tina_inject_call).  Whatever it injects is part of the seed's one
+     * execution.  NULL: none. */
+    void (*inject)(void *user, tina_runtime *rt, uint64_t round);
+    void *inject_user;
 } tina_sim_config;
 
 /* For user checkers: call fn for every live isolate of type_id, shard by

@@ -114,6 +114,8 @@ static void children_place(struct tina_runtime *rt) {
             slot->flags = TINA__STARTING;
             slot->restart = (uint8_t)ch->restart;
             slot->child = c;
+            TINA_ASSERT(slot->generation == 1); /* the address tina_child_address gives */
+            t->reach[i].lineage = 1;            /* for ever: the slot stays this child's */
             slot->args_size = (uint8_t)ch->args_size;
             memcpy(t->args + (size_t)i * TINA_ARGS_MAX, ch->args, ch->args_size);
             *cell = i;
@@ -453,6 +455,11 @@ tina_handle tina_runtime_child_handle(const tina_runtime *rt, uint32_t child_ind
     return tina_handle_make(shard, rt->children[child_index].type_id, i, 1);
 }
 
+tina_handle tina_runtime_child_address(const tina_runtime *rt, uint32_t child_index,
+                                       uint32_t shard) {
+    return tina_address_of(tina_runtime_child_handle(rt, child_index, shard));
+}
+
 /* ---- the runtime, asked for from a handler --------------------------------- */
 
 void tina_request_stop(tina_ctx *ctx) { tina_stop(ctx->shard->rt); }
@@ -460,4 +467,8 @@ void tina_request_shutdown(tina_ctx *ctx) { tina_shutdown(ctx->shard->rt); }
 
 tina_handle tina_child_handle(const tina_ctx *ctx, uint32_t child_index, uint32_t shard) {
     return tina_runtime_child_handle(ctx->shard->rt, child_index, shard);
+}
+
+tina_handle tina_child_address(const tina_ctx *ctx, uint32_t child_index, uint32_t shard) {
+    return tina_runtime_child_address(ctx->shard->rt, child_index, shard);
 }

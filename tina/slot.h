@@ -82,10 +82,22 @@ struct tina__list {
     uint32_t head, tail; /* slot indexes, NIL when empty */
 };
 
+/* What reaches a slot besides its handle, kept beside the slot (the slot
+ * itself is one full cache line): the lineage its address names, the
+ * reply tokens its isolate holds, the monitors its isolate set. */
+struct tina__reach {
+    uint32_t lineage;  /* generation of the lineage's first incarnation; 0: no lineage (the
+                          slot is free); a static child's slot keeps 1 for ever */
+    uint32_t tokens;   /* reply token entries this isolate holds (token.h), or NIL */
+    uint32_t watching; /* monitor entries this isolate set, still held (monitor.h), or NIL */
+    uint32_t reserved;
+};
+
 struct tina__type {
     tina_handler_fn handler;
     tina_init_fn init;
     struct tina__slot *slots;  /* capacity entries */
+    struct tina__reach *reach; /* capacity entries, beside slots */
     uint8_t *args;             /* capacity x TINA_ARGS_MAX */
     uint8_t *structs;          /* capacity x stride */
     uint32_t stride;           /* struct_size rounded up to 16 */
@@ -108,9 +120,11 @@ static inline int tina__slot_live(const struct tina__slot *slot) {
     return slot->state == TINA__IDLE || slot->state == TINA__READY || slot->state == TINA__CALLING;
 }
 
-/* Alive: live, and this handle's generation. */
+/* Alive: live, and this handle's generation.  An address (its top bit
+ * set) is never alive here: it must be resolved first (shard.h). */
 static inline int tina__slot_alive(const struct tina__slot *slot, tina_handle h) {
-    return slot->generation == tina_handle_generation(h) && tina__slot_live(slot);
+    return (uint64_t)slot->generation == (h & (TINA_ADDRESS_BIT | TINA_GENERATION_MASK)) &&
+           tina__slot_live(slot);
 }
 
 /* The slot a handle of this shard names (its type and slot in range). */

@@ -15,6 +15,7 @@
  *   | message pool           |  (user + system) x 128 B
  *   +------------------------+  per type t:
  *   | slots[t]               |    slots_per_shard x 64 B
+ *   | reach[t]               |    slots_per_shard x 16 B (lineage, tokens, monitors set)
  *   | args[t]                |    slots_per_shard x 64 B
  *   | structs[t]             |    slots_per_shard x stride (16-aligned)
  *   +------------------------+  groups_off
@@ -71,6 +72,8 @@ void tina__layout_compute(const tina_spec *spec, uint32_t shard, uint32_t shard_
         size_t stride = ((size_t)ts->struct_size + 15u) & ~(size_t)15u;
         l->type_slots_off[t] = at;
         at = align64(at + sizeof(struct tina__slot) * ts->slots_per_shard);
+        l->type_reach_off[t] = at;
+        at = align64(at + sizeof(struct tina__reach) * ts->slots_per_shard);
         l->type_args_off[t] = at;
         at = align64(at + (size_t)TINA_ARGS_MAX * ts->slots_per_shard);
         l->type_structs_off[t] = at;
@@ -118,6 +121,7 @@ static void type_carve(struct tina__shard *s, struct tina__type *t, const tina_t
     t->budget = (ts->weight ? ts->weight : 1u) * spec->base_budget;
     t->handle_base = tina_handle_make(s->id, id, 0, 0);
     t->slots = (struct tina__slot *)(base + l->type_slots_off[id]);
+    t->reach = (struct tina__reach *)(base + l->type_reach_off[id]);
     t->args = base + l->type_args_off[id];
     t->structs = base + l->type_structs_off[id];
     t->live = 0;
@@ -136,6 +140,7 @@ static void type_carve(struct tina__shard *s, struct tina__type *t, const tina_t
         slot->child = TINA__NIL;
         slot->monitor_head = TINA__NIL;
         slot->next = i + 1 < t->capacity ? i + 1 : TINA__NIL;
+        t->reach[i] = (struct tina__reach){.lineage = 0, .tokens = TINA__NIL, .watching = TINA__NIL};
     }
     t->free_head = 0;
 }

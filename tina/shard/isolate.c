@@ -89,6 +89,7 @@ static void slot_release(struct tina__type *t, uint32_t i) {
     struct tina__slot *slot = &t->slots[i];
     slot->state = TINA__FREE;
     if (slot->child != TINA__NIL && !(slot->child & TINA__DYNAMIC)) return;
+    t->reach[i].lineage = 0; /* its address is stale from here on */
     slot->next = t->free_head;
     t->free_head = i;
 }
@@ -100,6 +101,7 @@ static void slot_retire(struct tina__shard *s, struct tina__type *t, uint32_t i,
     if (restart && slot->child != TINA__NIL && (slot->child & TINA__DYNAMIC))
         s->tree.groups[slot->child & ~TINA__DYNAMIC].dynamic_count--;
     slot->state = TINA__RETIRED;
+    if (slot->child == TINA__NIL || (slot->child & TINA__DYNAMIC)) t->reach[i].lineage = 0;
     s->stats.slots_retired++;
     tina__log_event(s, TINA_LOG_WARN, tina__slot_handle(t, i, slot->generation), t->id,
                     "slot %u retired: its last generation is spent%s", i,
@@ -119,6 +121,10 @@ static void exit_release(struct tina__shard *s, struct tina__slot *slot, tina_ha
         tina__pool_free(&s->pool, m);
     }
     if (slot->downs != TINA__NIL) tina__monitor_downs_drop(&s->monitors, slot);
+    struct tina__type *t = &s->types[tina_handle_type(h)];
+    uint32_t i = tina_handle_slot(h);
+    if (t->reach[i].watching != TINA__NIL) tina__monitors_release_watcher(s, t, i);
+    if (t->reach[i].tokens != TINA__NIL) tina__tokens_orphan(s, t, i);
     if (TINA__UNLIKELY(s->io != NULL)) tina__io_isolate_exit(s, slot, h);
     if (slot->call == TINA__CALL_WAITING || slot->call == TINA__CALL_REPLIED)
         tina__pool_free(&s->pool, slot->call_note);
@@ -215,6 +221,7 @@ static tina_result spawn_into(struct tina__shard *s, uint32_t type_id, const voi
     if (child != TINA__NIL) s->tree.groups[child & ~TINA__DYNAMIC].dynamic_count++;
     slot->args_size = (uint8_t)args_size;
     if (args_size) memcpy(t->args + (size_t)i * TINA_ARGS_MAX, copy, args_size);
+    t->reach[i].lineage = slot->generation; /* its address: this first incarnation's */
     tina_handle h = tina__slot_handle(t, i, slot->generation);
     if (out) *out = h;
     (void)tina__isolate_start(s, t, i);

@@ -183,3 +183,13 @@ void tina__monitors_flush(struct tina__shard *s) {
         i = next;
     }
 }
+
+/* The watcher in slot i is ending: every monitor it set goes. */
+void tina__monitors_release_watcher(struct tina__shard *s, struct tina__type *t, uint32_t i) {
+    (void)s, (void)t, (void)i; /* TODO(reach): the watcher's list */
+}
+
+tina_result tina_demonitor(tina_ctx *ctx, tina_handle target) {
+    (void)ctx, (void)target;
+    return TINA_ENOT_MONITORING; /* TODO(reach) */
+}

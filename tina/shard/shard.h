@@ -53,6 +53,7 @@ struct tina_ctx {
     uint32_t slot;             /* running isolate's slot */
     tina_handle self;
     const tina_msg *msg;       /* message being handled; NULL in init */
+    uint32_t deferred;         /* the call being handled was deferred (tina_defer) */
 };
 
 struct tina__shard {
@@ -158,6 +159,24 @@ static inline tina_result tina__handle_valid(const struct tina__shard *s, tina_h
     if (TINA__UNLIKELY(tina_handle_slot(to) >= s->types[type].capacity)) return TINA_EHANDLE;
     if (TINA__UNLIKELY(tina_handle_generation(to) == 0)) return TINA_EHANDLE;
     return TINA_OK;
+}
+
+/* An address names a lineage (tina.h): the handle of the incarnation
+ * running now on this shard, or why there is none -- TINA_ENOT_RUNNING
+ * while its supervisor restarts it, TINA_ESTALE once the lineage ended.
+ * A plain handle is left as it is.  The range checks are done. */
+static inline tina_result tina__address_resolve(struct tina__shard *s, tina_handle *h) {
+    tina_handle a = *h;
+    if (TINA__LIKELY(!tina_handle_is_address(a))) return TINA_OK;
+    struct tina__type *t = &s->types[tina_handle_type(a)];
+    uint32_t i = tina_handle_slot(a);
+    struct tina__slot *slot = &t->slots[i];
+    if (t->reach[i].lineage != tina_handle_generation(a)) return TINA_ESTALE;
+    if (tina__slot_live(slot)) {
+        *h = tina__slot_handle(t, i, slot->generation);
+        return TINA_OK;
+    }
+    return slot->state == TINA__RESTARTING ? TINA_ENOT_RUNNING : TINA_ESTALE;
 }
 
 /* Small payloads dominate; copy them without a libc call. */
@@ -289,6 +308,15 @@ void tina__monitor_arrived(struct tina__shard *s, const tina_msg *request);
  * Returns 0 if it was stale (the watcher's entry or the watcher gone). */
 int tina__down_arrived(struct tina__shard *s, const tina_msg *down);
 void tina__monitors_flush(struct tina__shard *s);
+/* The watcher in slot i is ending: every monitor it set goes (entries on
+ * other shards are told), so a long-lived target does not fill tables. */
+void tina__monitors_release_watcher(struct tina__shard *s, struct tina__type *t, uint32_t i);
+
+/* ---- tokens.c ------------------------------------------------------------ */
+
+/* The isolate in slot i ends holding reply tokens: each caller is answered
+ * failed (TINA_ESTALE) and the entries go. */
+void tina__tokens_orphan(struct tina__shard *s, struct tina__type *t, uint32_t i);
 
 /* ---- io.c, descriptors.c ------------------------------------------------- */
 
@@ -326,6 +354,7 @@ struct tina__layout {
     size_t shard_off, types_off, pool_off, timers_off, buckets_off, log_off, scratch_off;
     size_t altstack_off, groups_off, group_times_off, monitors_off;
     size_t type_slots_off[TINA_TYPE_COUNT_MAX];
+    size_t type_reach_off[TINA_TYPE_COUNT_MAX];
     size_t type_args_off[TINA_TYPE_COUNT_MAX];
     size_t type_structs_off[TINA_TYPE_COUNT_MAX];
     size_t ring_off[TINA_SHARD_COUNT_MAX]; /* inbound ring from shard i */
