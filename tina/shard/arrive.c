@@ -52,9 +52,15 @@ static int arrival_accept(struct tina__shard *s, const tina_msg *src, struct tin
     uint64_t *why = NULL;
     tina_result r = TINA_OK;
     uint32_t m = TINA__NIL;
-    if (!tina__slot_alive(slot, src->to)) why = &s->stats.dropped_stale, r = TINA_ESTALE;
-    else if (slot->mbox_count >= t->mailbox_capacity) why = &s->stats.dropped_full, r = TINA_EMAILBOX_FULL;
-    else if ((m = tina__pool_alloc_user(&s->pool)) == TINA__NIL) why = &s->stats.dropped_pool, r = TINA_EPOOL_EXHAUSTED;
+    tina_handle to = src->to;
+    if (!tina__slot_alive(slot, to)) { /* an address resolves here, on the target's shard */
+        r = tina__address_resolve(s, &to);
+        if (r == TINA_OK && !tina__slot_alive(slot, to)) r = TINA_ESTALE;
+        if (r != TINA_OK)
+            why = r == TINA_ENOT_RUNNING ? &s->stats.address_not_running : &s->stats.dropped_stale;
+    }
+    if (r == TINA_OK && slot->mbox_count >= t->mailbox_capacity) why = &s->stats.dropped_full, r = TINA_EMAILBOX_FULL;
+    else if (r == TINA_OK && (m = tina__pool_alloc_user(&s->pool)) == TINA__NIL) why = &s->stats.dropped_pool, r = TINA_EPOOL_EXHAUSTED;
     if (r != TINA_OK) {
         if (TINA__UNLIKELY(transfer)) tina__io_transfer_drop(s, src);
         tina__call_answer_failed(s, src, r);
@@ -62,6 +68,7 @@ static int arrival_accept(struct tina__shard *s, const tina_msg *src, struct tin
         return 0;
     }
     memcpy(&s->pool.msgs[m], src, offsetof(tina_msg, payload) + src->size);
+    s->pool.msgs[m].to = to;
     if (TINA__UNLIKELY(transfer) && tina__io_transfer_arrive(s, &s->pool.msgs[m]) == TINA_FD_NONE) {
         tina__pool_free(&s->pool, m);
         arrival_drop(s, ring, NULL);

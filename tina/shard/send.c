@@ -111,6 +111,21 @@ void tina__call_answer_failed(struct tina__shard *s, const tina_msg *request, ti
     tina__channel_commit(&s->chan, shard);
 }
 
+/* `to` was not a live handle: if it is an address, the incarnation of its
+ * lineage running now (the same slot); else, or if none runs, the refusal,
+ * counted (stale, or address_not_running). */
+static __attribute__((noinline)) tina_result address_resolve_counted(struct tina__shard *s,
+                                                                     tina_handle *to) {
+    tina_result r = tina__address_resolve(s, to);
+    if (r == TINA_OK && !tina_handle_is_address(*to)) {
+        if (tina__slot_alive(tina__slot_of(s->types, *to), *to)) return TINA_OK;
+        r = TINA_ESTALE; /* a handle, not alive */
+    }
+    if (r == TINA_ENOT_RUNNING) s->stats.address_not_running++;
+    else s->stats.stale++;
+    return r;
+}
+
 static inline __attribute__((always_inline)) tina_result
 send_local(struct tina__shard *s, tina_handle from, tina_handle to, uint16_t tag,
            const void *payload, uint32_t size, uint8_t kind, uint64_t corr) {
@@ -120,8 +135,8 @@ send_local(struct tina__shard *s, tina_handle from, tina_handle to, uint16_t tag
     uint32_t i = tina_handle_slot(to);
     struct tina__slot *slot = &t->slots[i];
     if (TINA__UNLIKELY(!tina__slot_alive(slot, to))) {
-        s->stats.stale++;
-        return TINA_ESTALE;
+        tina_result r = address_resolve_counted(s, &to);
+        if (r != TINA_OK) return r;
     }
     if (TINA__UNLIKELY(slot->mbox_count >= t->mailbox_capacity)) {
         s->stats.mailbox_full++;
@@ -218,7 +233,10 @@ tina_result tina__transfer_send(struct tina__shard *s, tina_handle to, const voi
     struct tina__type *t = &s->types[tina_handle_type(to)];
     uint32_t i = tina_handle_slot(to);
     struct tina__slot *slot = &t->slots[i];
-    if (!tina__slot_alive(slot, to)) return TINA_ESTALE;
+    if (!tina__slot_alive(slot, to)) {
+        tina_result r = address_resolve_counted(s, &to);
+        if (r != TINA_OK) return r;
+    }
     if (slot->mbox_count >= t->mailbox_capacity) {
         s->stats.mailbox_full++;
         return TINA_EMAILBOX_FULL;
