@@ -55,6 +55,7 @@ void tina__assert_fail(const char *expr, const char *file, int line) __attribute
 #define TINA__DEFAULT_SPIN_NS 50000u
 #define TINA__DEFAULT_SHUTDOWN_NS 5000000000ull
 #define TINA__DEFAULT_MONITORS 4096u
+#define TINA__DEFAULT_TOKENS 1024u
 #define TINA__DEFAULT_WATCHDOG_NS 1000000000ull
 #define TINA__DEFAULT_IO_BUFFER_BYTES 16384u
 /* The implicit root (a spec with no groups): 100 restarts a second, then the

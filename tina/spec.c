@@ -81,6 +81,8 @@ static tina_result sizes_check(const tina_spec *s, tina_boot_report *report) {
              s->io_buffer_bytes, s->io_backend);
     if (s->monitor_slots >= (1u << 30))
         FAIL(TINA_ESPEC_MONITORS, "monitor_slots: %u (need 1..2^30-1)", s->monitor_slots);
+    if (s->token_slots > (1u << 20))
+        FAIL(TINA_ESPEC_TOKENS, "token_slots: %u (need 1..2^20)", s->token_slots);
     if (s->timer_slots < 1 || s->timer_slots >= (1u << 30))
         FAIL(TINA_ESPEC_TIMERS, "timer_slots: %u (need 1..2^30-1)", s->timer_slots);
     if (!is_pow2(s->timer_wheel_slots) || s->timer_wheel_slots > (1u << 24))
@@ -196,6 +198,7 @@ static void defaults_fill(tina_spec *s) {
     DEFAULT(log_level, TINA_LOG_INFO);
     DEFAULT(shutdown_timeout_ns, TINA__DEFAULT_SHUTDOWN_NS);
     DEFAULT(monitor_slots, TINA__DEFAULT_MONITORS);
+    DEFAULT(token_slots, TINA__DEFAULT_TOKENS);
     DEFAULT(watchdog_ns, TINA__DEFAULT_WATCHDOG_NS);
     DEFAULT(io_buffers, s->fd_slots ? s->fd_slots : 1);
     DEFAULT(io_buffer_bytes, TINA__DEFAULT_IO_BUFFER_BYTES);

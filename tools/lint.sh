@@ -114,7 +114,7 @@ link_edges "$BUILD" > "$tmp/link" ||
 cycles "link graph" "$tmp/link" > "$tmp/out" || { sed 's/^/lint: /' "$tmp/out"; status=1; }
 
 # ---- 4: layering ------------------------------------------------------------
-LOWER="tina/base tina/ring tina/random tina/slot tina/pool tina/timer tina/monitor tina/tree
+LOWER="tina/base tina/ring tina/random tina/slot tina/pool tina/timer tina/monitor tina/token tina/tree
        tina/log tina/io tina/trap tina/error tina/platform tina/channel tina/world"
 LAYER_AWK='BEGIN { n = split(lower, l, /[ \t\n]+/); for (i = 1; i <= n; i++) low[l[i]] = 1
         know["tina/shard"] = "the shard"; know["tina/runtime"] = "the runtime"; know["tina/spec"] = "the runtime"

@@ -23,6 +23,8 @@
  *   | restart timestamps     |  restart_max x 8 B per group
  *   +------------------------+  monitors_off
  *   | monitor entries        |  monitor_slots x 48 B
+ *   +------------------------+  tokens_off
+ *   | reply token entries    |  token_slots x 40 B
  *   +------------------------+  timers_off
  *   | timer entries          |  timer_slots x 64 B
  *   | wheel buckets          |  wheel_slots x 4 B
@@ -88,6 +90,8 @@ void tina__layout_compute(const tina_spec *spec, uint32_t shard, uint32_t shard_
     at = align64(at);
     l->monitors_off = at;
     at = align64(at + sizeof(struct tina__monitor) * spec->monitor_slots);
+    l->tokens_off = at;
+    at = align64(at + sizeof(struct tina__token) * spec->token_slots);
     l->timers_off = at;
     at = align64(at + sizeof(struct tina__timer) * spec->timer_slots);
     l->buckets_off = at;
@@ -194,6 +198,7 @@ void tina__shard_carve(struct tina_runtime *rt, uint32_t id, const struct tina__
     tree_carve(s, base, l);
     tina__monitors_init(&s->monitors, (struct tina__monitor *)(base + l->monitors_off),
                         spec->monitor_slots);
+    tina__tokens_init(&s->tokens, (struct tina__token *)(base + l->tokens_off), spec->token_slots);
     tina__wheel_init(&s->wheel, (struct tina__timer *)(base + l->timers_off),
                      (uint32_t *)(base + l->buckets_off), spec->timer_slots,
                      spec->timer_wheel_slots, spec->timer_resolution_ns);

@@ -64,8 +64,15 @@ static void effect_call(struct tina__shard *s, struct tina__type *t, uint32_t i,
     slot->state = TINA__CALLING;
 }
 
+/* The call being handled (if m is one) ends unanswered: the runtime says
+ * so now (SPEC 13) -- unless the handler deferred it, and its token
+ * answers (tokens.c). */
+static void call_unanswered(struct tina__shard *s, const tina_msg *m, tina_result r) {
+    if (!s->ctx.deferred) tina__call_answer_failed(s, m, r);
+}
+
 static void effect_reply(struct tina__shard *s, const tina_msg *m, const tina_effect *e) {
-    if (m->kind != TINA_MSG_CALL || m->corr == 0) {
+    if (m->kind != TINA_MSG_CALL || m->corr == 0 || s->ctx.deferred) {
         s->stats.reply_invalid++;
         return;
     }
@@ -101,12 +108,12 @@ static void effect_apply(struct tina__shard *s, struct tina__type *t, uint32_t i
     if (TINA__UNLIKELY(m->kind == TINA_MSG_CALL) && e->kind != TINA_EFFECT_REPLY &&
         e->kind != TINA_EFFECT_RECEIVE && e->kind != TINA_EFFECT_YIELD &&
         e->kind != TINA_EFFECT_CALL && e->kind != TINA_EFFECT_IO)
-        tina__call_answer_failed(s, m, TINA_ESTALE);
+        call_unanswered(s, m, TINA_ESTALE);
     switch (e->kind) {
     case TINA_EFFECT_RECEIVE: {
         uint32_t generation = t->slots[i].generation;
         receive_park(s, t, i); /* a draining isolate may end here */
-        if (TINA__UNLIKELY(t->slots[i].generation != generation)) tina__call_answer_failed(s, m, TINA_ESTALE);
+        if (TINA__UNLIKELY(t->slots[i].generation != generation)) call_unanswered(s, m, TINA_ESTALE);
         return;
     }
     case TINA_EFFECT_YIELD:
@@ -208,7 +215,7 @@ static const tina_msg *next_message(struct tina__shard *s, struct tina__type *t,
  * now, with the strategy's restart rule (supervise.c: supervisor_busy). */
 static void doomed_exit(struct tina__shard *s, struct tina__type *t, uint32_t i,
                         const tina_msg *m) {
-    if (m != NULL) tina__call_answer_failed(s, m, TINA_ESTALE);
+    if (m != NULL) call_unanswered(s, m, TINA_ESTALE);
     uint32_t busy = s->supervisor_busy;
     s->supervisor_busy = 1;
     tina__isolate_exit(s, t, i, TINA__EXIT_TERMINATED, 0);
@@ -231,6 +238,7 @@ static void dispatch_one(struct tina__shard *s, struct tina__type *t) {
     s->ctx.slot = i;
     s->ctx.self = tina__slot_handle(t, i, slot->generation);
     s->ctx.msg = m;
+    s->ctx.deferred = 0;
     s->running_pool_index = pool_index;
     atomic_store_explicit(&s->running, s->ctx.self, memory_order_relaxed); /* for the watchdog */
     slot->flags |= TINA__RUNNING;
@@ -257,7 +265,7 @@ static void dispatch_trapped(struct tina__shard *s, int sig) {
     if (t->slots[s->ctx.slot].flags & TINA__DOOMED) {
         doomed_exit(s, t, s->ctx.slot, m);
     } else {
-        if (m != NULL) tina__call_answer_failed(s, m, TINA_ESTALE);
+        if (m != NULL) call_unanswered(s, m, TINA_ESTALE);
         tina__isolate_exit(s, t, s->ctx.slot, TINA__EXIT_CRASHED, TINA_CRASH_SIGNAL_BASE + (uint32_t)sig);
     }
     if (running != TINA__NIL) tina__pool_free(&s->pool, running);

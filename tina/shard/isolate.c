@@ -32,6 +32,7 @@ static uint32_t init_protected(struct tina__shard *s, struct tina__type *t, uint
         s->ctx.slot = i;
         s->ctx.self = tina__slot_handle(t, i, slot->generation);
         s->ctx.msg = NULL;
+        s->ctx.deferred = 0;
         s->trap.armed = 1;
         reason = t->init(tina__slot_struct(t, i), &s->ctx, t->args + (size_t)i * TINA_ARGS_MAX,
                          slot->args_size);

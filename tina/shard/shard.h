@@ -23,6 +23,7 @@
  *   supervise.c   acting on the supervision tree's verdicts
  *   timers.c      arming timers and the timer phase
  *   monitors.c    the monitor protocol
+ *   tokens.c      replies sent later (tina_defer, tina_reply_later)
  *   io.c          the io effect and its completions
  *   descriptors.c opening, set-up calls and handing descriptors over
  *   context.c     what a handler asks of its context; statistics; logging
@@ -42,6 +43,7 @@
 #include "platform.h"
 #include "pool.h"
 #include "timer.h"
+#include "token.h"
 #include "trap.h"
 #include "tree.h"
 #include "world.h"
@@ -99,6 +101,7 @@ struct tina__shard {
     struct tina__wheel wheel;
     struct tina__log log;
     struct tina__monitors monitors;
+    struct tina__tokens tokens;
     struct tina__channels chan;
 
     /* Published copy of stats for other threads (seqlock). */
@@ -352,7 +355,7 @@ void tina__log_event(struct tina__shard *s, tina_log_level level, tina_handle h,
 /* The memory map of a shard's arena, shared by validation and carving. */
 struct tina__layout {
     size_t shard_off, types_off, pool_off, timers_off, buckets_off, log_off, scratch_off;
-    size_t altstack_off, groups_off, group_times_off, monitors_off;
+    size_t altstack_off, groups_off, group_times_off, monitors_off, tokens_off;
     size_t type_slots_off[TINA_TYPE_COUNT_MAX];
     size_t type_reach_off[TINA_TYPE_COUNT_MAX];
     size_t type_args_off[TINA_TYPE_COUNT_MAX];
