@@ -37,6 +37,11 @@ Test(swarm, a_slice_of_seeds_breaks_nothing, .timeout = 600) {
     cr_assert(ge(u64, sum.stream_bytes, 1));
     cr_assert(ge(u64, sum.handoffs, 1));
     cr_assert(ge(u64, sum.shutdowns_begun, 1));
+    cr_assert(ge(u64, sum.send_address, 1), "sends and calls by address");
+    cr_assert(ge(u64, sum.address_not_running, 1), "an address met a restart");
+    cr_assert(ge(u64, sum.replies_later, 1), "deferred calls answered later");
+    cr_assert(ge(u64, sum.tokens_orphaned, 1), "deferred calls whose owner ended");
+    cr_assert(ge(u64, sum.token_misuse, 1), "spent and forged tokens refused");
 }
 
 Test(swarm, one_seed_replays_one_digest, .timeout = 60) {

@@ -81,6 +81,7 @@
 #define SWARM_SEEN 16u          /* senders a receiver tracks for order */
 #define SWARM_TIMERS 6u
 #define SWARM_MONITORS 6u
+#define SWARM_TOKENS 3u         /* deferred calls an isolate holds at once */
 #define SWARM_CHUNK 192u        /* stream bytes per send */
 #define SWARM_PORT 7100u
 #define SWARM_CALM_ROUNDS 60000u
@@ -96,7 +97,8 @@
     X(call) X(call_dead) X(call_silent) X(call_tiny_timeout) X(timer_once) X(timer_periodic) \
     X(timer_cancel) X(timer_zero) X(timer_huge) X(spawn) X(spawn_child) X(init_fail)         \
     X(monitor) X(monitor_dead) X(done) X(crash) X(fault_write) X(fault_div) X(fault_init)    \
-    X(fault_spawn_args) X(yield) X(shutdown) X(io) X(handoff) X(log)
+    X(fault_spawn_args) X(yield) X(shutdown) X(io) X(handoff) X(log) X(send_address)      \
+    X(defer) X(token_misuse)
 
 #define SWARM_FAULTS(X)                                                                     \
     X(f_crash) X(f_init) X(f_drop) X(f_delay) X(f_partition) X(f_stall) X(f_io_error)       \
@@ -109,7 +111,8 @@
     X(streams_verified) X(stream_bytes) X(handoffs) X(shutdowns_begun) X(restarts)          \
     X(quarantines) X(revivals) X(crashes) X(mailbox_full) X(drops_on_arrival)              \
     X(crashes_injected) X(init_failures_injected) X(drops_injected) X(stalls_injected)      \
-    X(partitions_injected) X(io_errors_injected) X(answers_lost) X(slots_retired)
+    X(partitions_injected) X(io_errors_injected) X(answers_lost) X(slots_retired)          \
+    X(address_not_running) X(replies_later) X(tokens_late) X(tokens_orphaned)
 
 struct swarm_counts {
 #define SWARM_FIELD(name) uint64_t name;
@@ -174,6 +177,8 @@ struct swarm_iso {
     struct { tina_timer_id id; uint32_t periodic; uint64_t due_ns, period_ns; } timers[SWARM_TIMERS];
     tina_timer_id beat;
     struct { tina_handle target; uint32_t count; } monitors[SWARM_MONITORS];
+    struct { tina_reply_token token; uint64_t nonce; tina_handle caller; } tokens[SWARM_TOKENS];
+    tina_reply_token token_spent; /* the last one used: using it again is TINA_ETOKEN */
     /* I/O: one session at a time (client, conn or server). */
     tina_fd fd;
     uint64_t stream, sent_off, echo_off, total;
@@ -253,6 +258,16 @@ static int swarm_alive(tina_handle h) {
     return tina__slot_alive(slot, h);
 }
 
+/* White-box: does this address's lineage run right now? */
+static int swarm_address_running(tina_handle a) {
+    const struct tina_runtime *rt = W.rt;
+    uint32_t shard = tina_handle_shard(a), type = tina_handle_type(a), i = tina_handle_slot(a);
+    if (rt == NULL || shard >= rt->shard_count || type >= rt->spec.type_count) return 0;
+    const struct tina__type *t = &rt->shards[shard]->types[type];
+    if (i >= t->capacity || t->reach[i].lineage != tina_handle_generation(a)) return 0;
+    return tina__slot_live(&t->slots[i]);
+}
+
 /* White-box: the answers a shard lost for want of channel room. */
 static uint64_t answers_lost_of(uint32_t shard) {
     return W.rt && shard < W.rt->shard_count ? W.rt->shards[shard]->stats.answers_lost : 0;
@@ -309,7 +324,7 @@ static void sequenced_check(struct swarm_iso *me, tina_ctx *ctx, const tina_msg 
                         msg->kind, msg->size);
         return;
     }
-    if (p.to != me->self)
+    if (p.to != me->self && !(tina_handle_is_address(p.to) && p.to == tina_self_address(ctx)))
         swarm_violation(ctx, "a message for %#llx reached incarnation %#llx",
                         (unsigned long long)p.to, (unsigned long long)me->self);
     if (p.from != msg->from)
@@ -424,6 +439,17 @@ static tina_handle target_pick(struct swarm_iso *me, tina_ctx *ctx, enum swarm_f
         *kind = SW_send_dead;
         return h;
     }
+    if (n < 4 && feature(ctx, SW_send_address)) { /* a lineage: a static child's, or any */
+        if (W.child_count > 0 && iso_coin(ctx, 600))
+            h = tina_child_address(ctx, (uint32_t)iso_draw(ctx, W.child_count),
+                                   (uint32_t)iso_draw(ctx, W.shard_count));
+        else
+            h = tina_address_of(known_pick(ctx, iso_coin(ctx, 700), iso_coin(ctx, 300)));
+        if (h) {
+            *kind = SW_send_address;
+            return h;
+        }
+    }
     if (n < 3 && feature(ctx, SW_send_restarted) && W.child_count > 0) {
         uint32_t c = (uint32_t)iso_draw(ctx, W.child_count);
         h = tina_child_handle(ctx, c, (uint32_t)iso_draw(ctx, W.shard_count));
@@ -449,6 +475,12 @@ static void act_send(struct swarm_iso *me, tina_ctx *ctx) {
     if (kind == SW_send_local) W.counts.send_local++; /* the others counted as drawn */
     uint32_t from = tina_shard_id(ctx), dest = tina_handle_shard(to);
     int remote = dest != from && dest < W.shard_count;
+    int refused = r == TINA_ESTALE || r == TINA_ENOT_RUNNING;
+    if (kind == SW_send_address && !remote && (r == TINA_OK || refused) &&
+        refused == swarm_address_running(to))
+        swarm_violation(ctx, "a send to address %#llx said %s, its lineage %s",
+                        (unsigned long long)to, tina_result_name(r),
+                        swarm_address_running(to) ? "runs" : "does not run");
     switch (r) {
     case TINA_OK:
         W.counts.sends_ok++;
@@ -456,6 +488,9 @@ static void act_send(struct swarm_iso *me, tina_ctx *ctx) {
         if (kind == SW_send_dead && !remote)
             swarm_violation(ctx, "a send to dead %#llx said OK", (unsigned long long)to);
         return;
+    case TINA_ENOT_RUNNING:
+        if (kind != SW_send_address) swarm_violation(ctx, "a send to a handle said ENOT_RUNNING");
+        break;
     case TINA_EMAILBOX_FULL: W.counts.mailbox_full++; break;
     case TINA_ESTALE:
         if (!remote && swarm_alive(to))
@@ -843,6 +878,54 @@ static uint32_t swarm_init(void *self, tina_ctx *ctx, const void *args, size_t s
     return 0;
 }
 
+/* Answer calls this isolate deferred: some now, every one once calm (a
+ * timer set at the defer brings it back).  Now and then a spent or forged
+ * token first, which must be refused by name. */
+static void tokens_answer(struct swarm_iso *me, tina_ctx *ctx, int all) {
+    for (uint32_t k = 0; k < SWARM_TOKENS; k++) {
+        if (me->tokens[k].token == 0 || (!all && !iso_coin(ctx, 500))) continue;
+        if (feature(ctx, SW_token_misuse)) {
+            tina_reply_token bad = me->token_spent && iso_coin(ctx, 500)
+                                       ? me->token_spent
+                                       : me->tokens[k].token ^ 0x80000000u; /* another generation */
+            tina_result r = tina_reply_later(ctx, bad, SWARM_TAG_ANSWER, NULL, 0);
+            if (r != TINA_ETOKEN) swarm_violation(ctx, "a spent or forged token: %s", tina_result_name(r));
+        }
+        uint32_t size = payload_make(me, ctx, me->tokens[k].caller, me->tokens[k].nonce);
+        tina_result r = tina_reply_later(ctx, me->tokens[k].token, SWARM_TAG_ANSWER, &me->out, size);
+        switch (r) {
+        case TINA_OK: W.counts.replies_later++; break;
+        case TINA_ETOKEN_LATE: W.counts.tokens_late++; break;
+        case TINA_ESTALE: break;           /* the caller's shard is quarantined */
+        case TINA_EMAILBOX_FULL: continue; /* the channel back is full: the token stays good */
+        default: swarm_violation(ctx, "tina_reply_later: %s", tina_result_name(r));
+        }
+        me->token_spent = me->tokens[k].token;
+        me->tokens[k].token = 0;
+    }
+}
+
+/* Defer the call being handled, if there is room to keep it and a timer to
+ * come back for it.  1 if deferred. */
+static int call_defer(struct swarm_iso *me, tina_ctx *ctx, const tina_msg *msg, uint64_t nonce) {
+    uint32_t k = 0;
+    while (k < SWARM_TOKENS && me->tokens[k].token != 0) k++;
+    if (k == SWARM_TOKENS || !timers_room(me)) return 0;
+    tina_result r = tina_defer(ctx, &me->tokens[k].token);
+    if (r != TINA_OK) {
+        if (r != TINA_ETOKEN_EXHAUSTED) swarm_violation(ctx, "tina_defer: %s", tina_result_name(r));
+        me->tokens[k].token = 0;
+        return 0;
+    }
+    me->tokens[k].nonce = nonce;
+    me->tokens[k].caller = msg->from;
+    tina_timer_id id;
+    uint64_t delay = 1000 + iso_draw(ctx, 3000000);
+    if (tina_timer_set(ctx, delay, 0, SWARM_TAG_TIMER, &id) == TINA_OK)
+        timer_note(me, id, 0, add_saturated(tina_now_ns(ctx), delay), 0);
+    return 1;
+}
+
 /* After the calm began: cancel what would keep the run alive, do nothing new. */
 static tina_effect wind_down(struct swarm_iso *me, tina_ctx *ctx) {
     if (!me->calm_done) {
@@ -865,6 +948,9 @@ static tina_effect effect_draw(struct swarm_iso *me, tina_ctx *ctx, const tina_m
         else {
             struct swarm_payload p;
             memcpy(&p, msg->payload, sizeof(p) < msg->size ? sizeof(p) : msg->size);
+            if (!me->shutdown_seen && tina_now_ns(ctx) < W.calm_at_ns && feature(ctx, SW_defer) &&
+                call_defer(me, ctx, msg, p.nonce))
+                return tina_receive();
             uint32_t size = payload_make(me, ctx, msg->from, p.nonce);
             return tina_reply(SWARM_TAG_ANSWER, &me->out, size);
         }
@@ -924,6 +1010,8 @@ static tina_effect swarm_handle(void *self, tina_ctx *ctx, const tina_msg *msg) 
     }
     me->yielded = 0;
     int calm = tina_now_ns(ctx) >= W.calm_at_ns;
+    if (me->tokens[0].token | me->tokens[1].token | me->tokens[2].token)
+        tokens_answer(me, ctx, calm || me->shutdown_seen);
     switch (msg->tag) {
     case TINA_TAG_SHUTDOWN:
         if (me->shutdown_seen++) swarm_violation(ctx, "a second shutdown notice");
@@ -1325,6 +1413,8 @@ static void swarm_run_here(uint64_t seed, struct swarm_result *out) {
     W.counts.io_errors_injected = out->report.io_errors_injected;
     W.counts.answers_lost = out->report.total.answers_lost;
     W.counts.slots_retired = out->report.total.slots_retired;
+    W.counts.address_not_running = out->report.total.address_not_running;
+    W.counts.tokens_orphaned = out->report.total.tokens_orphaned;
     out->counts = W.counts;
 }
 

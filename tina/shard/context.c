@@ -55,6 +55,11 @@ const tina_shard_stats *tina_ctx_stats(const tina_ctx *ctx) {
 
 tina_handle tina_self(const tina_ctx *ctx) { return ctx->self; }
 
+tina_handle tina_self_address(const tina_ctx *ctx) {
+    uint32_t lineage = ctx->type->reach[ctx->slot].lineage;
+    return tina_address_of(tina__slot_handle(ctx->type, ctx->slot, lineage));
+}
+
 tina_handle tina_sender(const tina_ctx *ctx) { return ctx->msg ? ctx->msg->from : 0; }
 
 uint32_t tina_shard_id(const tina_ctx *ctx) { return ctx->shard->id; }
