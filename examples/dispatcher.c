@@ -7,12 +7,17 @@
  * jobs (one in 251, so every worker gets some) make a worker fail: a user crash (tina_crash), a real NULL pointer
  * dereference, an integer division by zero.  The trap boundary turns each
  * fault into a crash of that worker alone; its supervision group (one-for-
- * one, budget 1000 restarts per second) restarts it in a fresh struct, and
- * the new incarnation checks in with its new handle.  The dispatcher
- * monitors every worker, so it learns of each death from a DOWN message
- * without waiting for a send to fail -- and on purpose it also sends to the
- * dead worker's old handle once, to show that a stale send fails safely
- * (TINA_ESTALE locally, dropped and counted on arrival across shards).
+ * one, budget 1000 restarts per second) restarts it in a fresh struct.
+ * Nobody needs to learn the new incarnation's handle: the dispatcher sends
+ * jobs to each worker's address (tina_child_address), which reaches
+ * whichever incarnation runs when the job arrives, and workers send results
+ * to the dispatcher's address the same way.  A job that arrives while its
+ * worker is being restarted is refused by name (TINA_ENOT_RUNNING).  The
+ * dispatcher monitors every worker by address, so it learns of each death
+ * from a DOWN naming the incarnation that died -- and on purpose it sends
+ * to that dead handle once, to show that a stale send fails safely
+ * (TINA_ESTALE locally, dropped and counted on arrival across shards): a
+ * handle never reaches a successor; only an address does.
  *
  * In the middle third of the run the dispatcher goes into overload: it
  * offers each worker ten times what it can take, and the workers' small
@@ -42,7 +47,7 @@
 #define WORKERS_MAX 64u
 #define SHARDS_MAX 16u
 
-enum { TAG_CHECKIN = TINA_TAG_USER, TAG_JOB, TAG_RESULT, TAG_TICK, TAG_HEARTBEAT };
+enum { TAG_JOB = TINA_TAG_USER, TAG_RESULT, TAG_TICK };
 enum { JOB_WORK = 0, JOB_CRASH = 1, JOB_NULL = 2, JOB_DIVIDE = 3 };
 
 static uint32_t g_seconds = 3, g_workers_per_shard = 4, g_sim, g_seed = 1, g_seeds;
@@ -50,8 +55,8 @@ static const char *g_faults = "none";
 
 /* Read by main after tina_run: written only by the dispatcher's shard. */
 static struct {
-    uint64_t jobs_sent, results, mailbox_full, checkins, downs, down_crashed, down_segv,
-        down_fpe, stale_local, stale_remote_sent, bursts;
+    uint64_t jobs_sent, results, mailbox_full, not_running, address_stale, monitors, downs,
+        down_crashed, down_segv, down_fpe, stale_local, stale_remote_sent, bursts;
     uint32_t worker_count;
 } g;
 
@@ -59,19 +64,8 @@ static struct {
 
 typedef struct worker {
     uint32_t id;
-    uint32_t jobs_since_beat; /* none since the last heartbeat: check in again */
     uint64_t done;
 } worker;
-
-/* The dispatcher's current handle, published by its init: a restarted
- * dispatcher has a new one.  (A name registry is the runtime's job; until
- * it has one, one atomic word is the example's.) */
-static _Atomic tina_handle g_dispatcher;
-
-static void check_in(worker *w, tina_ctx *ctx) {
-    tina_handle to = atomic_load_explicit(&g_dispatcher, memory_order_acquire);
-    (void)tina_send(ctx, to, TAG_CHECKIN, &w->id, sizeof(w->id)); /* lost: the heartbeat retries */
-}
 
 typedef struct job {
     uint32_t kind;
@@ -88,24 +82,12 @@ static uint32_t worker_init(void *self, tina_ctx *ctx, const void *args, size_t 
     if (size != sizeof(slot)) return 1;
     memcpy(&slot, args, sizeof(slot));
     w->id = tina_shard_id(ctx) * g_workers_per_shard + slot;
-    /* Check in with the dispatcher: "I am worker id, this is my handle".
-     * A check-in can be lost (a full mailbox, a dispatcher restarting, a
-     * dropped message under the simulator's faults): a worker that got no
-     * job for a heartbeat (20 ms) checks in again. */
-    check_in(w, ctx);
-    tina_timer_id id;
-    return tina_timer_set(ctx, 20000000u, 20000000u, TAG_HEARTBEAT, &id) == TINA_OK ? 0 : 2;
+    return 0;
 }
 
 static tina_effect worker_handle(void *self, tina_ctx *ctx, const tina_msg *msg) {
     worker *w = self;
-    if (msg->tag == TAG_HEARTBEAT) {
-        if (w->jobs_since_beat == 0 && !tina_shutting_down(ctx)) check_in(w, ctx);
-        w->jobs_since_beat = 0;
-        return tina_receive();
-    }
     if (msg->tag != TAG_JOB) return tina_receive(); /* shutdown notice: nothing to drain */
-    w->jobs_since_beat++;
     job j;
     memcpy(&j, msg->payload, sizeof(j));
     switch (j.kind) {
@@ -123,7 +105,8 @@ static tina_effect worker_handle(void *self, tina_ctx *ctx, const tina_msg *msg)
     uint64_t spin = 0;
     for (int k = 0; k < 2000; k++) spin = spin * 31u + (uint64_t)k; /* a little real work */
     w->done += 1 + (spin == 42); /* keeps the work from being optimised away */
-    (void)tina_send(ctx, msg->from, TAG_RESULT, &j.seq, sizeof(j.seq));
+    /* To the dispatcher's address: a restarted dispatcher gets it too. */
+    (void)tina_send(ctx, tina_child_address(ctx, 0, 0), TAG_RESULT, &j.seq, sizeof(j.seq));
     return tina_receive();
 }
 
@@ -133,8 +116,7 @@ static tina_effect worker_handle(void *self, tina_ctx *ctx, const tina_msg *msg)
  * a restart (an injected crash under the simulator) carries on with the
  * same workers and phase instead of starting the story again. */
 typedef struct dispatcher {
-    tina_handle current[WORKERS_MAX];  /* latest checked-in handle per worker */
-    tina_handle previous[WORKERS_MAX]; /* the one before: stale once it died */
+    uint8_t watched[WORKERS_MAX]; /* a monitor of the worker's address is set */
     uint64_t seq;
     uint64_t started_ns;
     uint32_t next;
@@ -152,10 +134,9 @@ static uint32_t dispatcher_init(void *self, tina_ctx *ctx, const void *args, siz
         d->started_ns = tina_now_ns(ctx);
         g.worker_count = tina_shard_count(ctx) * g_workers_per_shard;
     }
-    /* Watch the known workers again: a dead watcher's monitors died with it. */
-    for (uint32_t w = 0; w < g.worker_count; w++)
-        if (d->current[w] && tina_monitor(ctx, d->current[w]) != TINA_OK) d->current[w] = 0;
-    atomic_store_explicit(&g_dispatcher, tina_self(ctx), memory_order_release);
+    /* Watch every worker again at the next tick: a dead watcher's monitors
+     * died with it. */
+    memset(d->watched, 0, sizeof(d->watched));
     tina_timer_id id;
     return tina_timer_set(ctx, 1000000u, 1000000u, TAG_TICK, &id) == TINA_OK ? 0 : 1;
 }
@@ -167,52 +148,64 @@ static const char *how_text(uint32_t how, uint32_t reason) {
     return "crashed: tina_crash";
 }
 
+/* Worker w is static child 1 + (w % per shard) on shard w / per shard:
+ * its address reaches whichever incarnation of it runs. */
+static tina_handle worker_address(tina_ctx *ctx, uint32_t w) {
+    return tina_child_address(ctx, 1 + w % g_workers_per_shard, w / g_workers_per_shard);
+}
+
+static uint32_t worker_of(tina_ctx *ctx, tina_handle h) {
+    for (uint32_t w = 0; w < g.worker_count; w++)
+        if (tina_address_of(h) == worker_address(ctx, w)) return w; /* its first incarnation */
+    for (uint32_t w = 0; w < g.worker_count; w++) { /* a later one: same shard, type, slot */
+        tina_handle a = worker_address(ctx, w);
+        if (tina_handle_shard(a) == tina_handle_shard(h) && tina_handle_slot(a) == tina_handle_slot(h) &&
+            tina_handle_type(a) == tina_handle_type(h))
+            return w;
+    }
+    return WORKERS_MAX;
+}
+
 static void on_down(dispatcher *d, tina_ctx *ctx, const tina_msg *msg) {
     tina_down down;
     memcpy(&down, msg->payload, sizeof(down));
+    uint32_t w = worker_of(ctx, down.target);
+    if (w >= WORKERS_MAX) return;
+    d->watched[w] = 0; /* watch the next incarnation from the next tick */
+    if (down.how == TINA_DOWN_NOPROC) return; /* it was being restarted when we asked */
     g.downs++;
     if (down.how == TINA_DOWN_CRASHED) g.down_crashed++;
     if (down.reason == TINA_CRASH_SIGNAL_BASE + SIGSEGV) g.down_segv++;
     if (down.reason == TINA_CRASH_SIGNAL_BASE + SIGFPE) g.down_fpe++;
-    for (uint32_t w = 0; w < g.worker_count; w++) {
-        if (d->current[w] != down.target) continue;
-        d->previous[w] = d->current[w];
-        d->current[w] = 0; /* until it checks in again */
-        if (g.downs <= 6)
-            tina_log(ctx, TINA_LOG_INFO, "worker %u %s; waiting for its check-in", w,
-                     how_text(down.how, down.reason));
-    }
+    /* Show that the dead incarnation's handle is dead weight: it never
+     * reaches the successor (an address would). */
+    tina_result r = tina_send(ctx, down.target, TAG_JOB, &(job){0}, sizeof(job));
+    if (r == TINA_ESTALE) g.stale_local++;
+    else if (r == TINA_OK) g.stale_remote_sent++; /* dropped on arrival, counted there */
+    if (g.downs <= 4)
+        tina_log(ctx, TINA_LOG_INFO, "worker %u %s; a send to its old handle: %s; its address "
+                 "reaches the next one", w, how_text(down.how, down.reason), tina_result_name(r));
 }
 
-static void on_checkin(dispatcher *d, tina_ctx *ctx, const tina_msg *msg) {
-    uint32_t w;
-    memcpy(&w, msg->payload, sizeof(w));
-    if (w >= WORKERS_MAX || d->current[w] == msg->from) return; /* a heartbeat: known */
-    g.checkins++;
-    d->current[w] = msg->from;
-    if (tina_monitor(ctx, msg->from) != TINA_OK) tina_log(ctx, TINA_LOG_WARN, "monitor refused");
-    /* Show once per worker generation that the old handle is dead weight. */
-    if (d->previous[w]) {
-        tina_result r = tina_send(ctx, d->previous[w], TAG_JOB, &(job){0}, sizeof(job));
-        if (r == TINA_ESTALE) g.stale_local++;
-        else if (r == TINA_OK) g.stale_remote_sent++; /* dropped on arrival, counted there */
-        if (g.checkins - g.worker_count <= 3)
-            tina_log(ctx, TINA_LOG_INFO, "worker %u checked in as %016" PRIx64
-                     "; send to old handle: %s", w, msg->from, tina_result_name(r));
-        d->previous[w] = 0;
+/* Each tick: watch every worker not watched (its address: the DOWN will
+ * name the incarnation that died). */
+static void watch_workers(dispatcher *d, tina_ctx *ctx) {
+    for (uint32_t w = 0; w < g.worker_count; w++) {
+        if (d->watched[w]) continue;
+        if (tina_monitor(ctx, worker_address(ctx, w)) != TINA_OK) return; /* again next tick */
+        d->watched[w] = 1;
+        g.monitors++;
     }
 }
 
 static void send_job(dispatcher *d, tina_ctx *ctx, uint32_t kind) {
-    for (uint32_t tries = 0; tries < g.worker_count; tries++) {
-        uint32_t w = d->next++ % g.worker_count;
-        if (d->current[w] == 0) continue;
-        job j = {.kind = kind, .worker = w, .seq = ++d->seq};
-        tina_result r = tina_send(ctx, d->current[w], TAG_JOB, &j, sizeof(j));
-        if (r == TINA_OK) g.jobs_sent++;
-        else if (r == TINA_EMAILBOX_FULL) g.mailbox_full++;
-        return;
-    }
+    uint32_t w = d->next++ % g.worker_count;
+    job j = {.kind = kind, .worker = w, .seq = ++d->seq};
+    tina_result r = tina_send(ctx, worker_address(ctx, w), TAG_JOB, &j, sizeof(j));
+    if (r == TINA_OK) g.jobs_sent++;
+    else if (r == TINA_EMAILBOX_FULL) g.mailbox_full++;
+    else if (r == TINA_ENOT_RUNNING) g.not_running++; /* being restarted: it lost this one */
+    else if (r == TINA_ESTALE) g.address_stale++;     /* never: workers are permanent */
 }
 
 static void on_tick(dispatcher *d, tina_ctx *ctx) {
@@ -228,6 +221,7 @@ static void on_tick(dispatcher *d, tina_ctx *ctx) {
         }
     }
     if (phase == 3) return;
+    watch_workers(d, ctx);
     /* Normal: a few jobs per worker per tick; one in 64 fails, in turn. */
     uint32_t jobs = g.worker_count * (phase == 1 ? 40u : 4u);
     if (phase == 1) g.bursts++;
@@ -242,7 +236,6 @@ static tina_effect dispatcher_handle(void *self, tina_ctx *ctx, const tina_msg *
     dispatcher *d = &g_desk;
     (void)self;
     switch (msg->tag) {
-    case TAG_CHECKIN: on_checkin(d, ctx, msg); break;
     case TAG_RESULT: g.results++; break;
     case TINA_TAG_DOWN: on_down(d, ctx, msg); break;
     case TAG_TICK: on_tick(d, ctx); break;
@@ -287,8 +280,8 @@ static int simulate(const tina_spec *spec) {
     char line[160];
     tina_sim_summary(&report, line, sizeof(line));
     printf("jobs sent %" PRIu64 ", results %" PRIu64 ", refused (mailbox full) %" PRIu64
-           ", restarts %" PRIu64 ", check-ins %" PRIu64 "\n", g.jobs_sent, g.results,
-           g.mailbox_full, report.total.restarts, g.checkins);
+           ", restarts %" PRIu64 ", refused (not running) %" PRIu64 "\n", g.jobs_sent,
+           g.results, g.mailbox_full, report.total.restarts, g.not_running);
     printf("%s\n", line);
     printf("faults injected: crashes %" PRIu64 ", init failures %" PRIu64 ", drops %" PRIu64
            ", partitions %" PRIu64 ", stalls %" PRIu64 "; escalations %" PRIu64
@@ -296,7 +289,8 @@ static int simulate(const tina_spec *spec) {
            report.init_failures_injected, report.drops_injected, report.partitions_injected,
            report.stalls_injected, report.total.escalations, report.total.quarantines,
            report.total.revivals);
-    int ok = report.reason == TINA_SIM_SHUTDOWN && g.results > 0 && report.total.restarts > 0;
+    int ok = report.reason == TINA_SIM_SHUTDOWN && g.results > 0 && report.total.restarts > 0 &&
+             g.address_stale == 0;
     if (report.reason == TINA_SIM_CHECKER) printf("dispatcher: checker: %s\n", report.failure);
     if (!ok) {
         printf("dispatcher: FAILED (reason %s); replay with:\n", line);
@@ -410,9 +404,10 @@ int main(int argc, char **argv) {
            g.jobs_sent, g.results, g.mailbox_full);
     printf("worker deaths seen by monitor %" PRIu64 " (crashed %" PRIu64 ", SIGSEGV %" PRIu64
            ", SIGFPE %" PRIu64 ")\n", g.downs, g.down_crashed, g.down_segv, g.down_fpe);
-    printf("restarts %" PRIu64 ", check-ins %" PRIu64 ", stale sends refused %" PRIu64
-           ", stale sends dropped on arrival %" PRIu64 "\n", sum.restarts, g.checkins,
-           g.stale_local, sum.dropped_stale);
+    printf("restarts %" PRIu64 ", jobs refused while a worker restarted %" PRIu64
+           " (by address, on arrival %" PRIu64 "), stale sends refused %" PRIu64
+           ", stale sends dropped on arrival %" PRIu64 "\n", sum.restarts, g.not_running,
+           sum.address_not_running, g.stale_local, sum.dropped_stale);
     printf("shards: sent %" PRIu64 ", delivered %" PRIu64 ", dispatched %" PRIu64
            ", crashes %" PRIu64 " (trapped %" PRIu64 "), shutdown notices %" PRIu64
            ", forced %" PRIu64 "\n", sum.sent, sum.delivered, sum.dispatched, sum.crashes,
@@ -420,7 +415,7 @@ int main(int argc, char **argv) {
     tina_destroy(rt);
 
     int ok = r == TINA_OK && g.results > 0 && g.down_segv > 0 && g.down_fpe > 0 &&
-             sum.restarts >= g.down_crashed && g.checkins == g.worker_count + sum.restarts &&
+             sum.restarts >= g.down_crashed && g.down_crashed > 0 && g.address_stale == 0 &&
              g.mailbox_full > 0 && g.stale_local + sum.dropped_stale > 0 && sum.shutdown_forced == 0;
     printf("dispatcher: %s\n", ok ? "ok" : "FAILED: the counters do not tell the story");
     return ok ? 0 : 1;

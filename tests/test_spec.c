@@ -126,6 +126,7 @@ MUT(m_group_dynamic, TREE b->groups[1].dynamic_max = 4)
 MUT(m_child_group, TREE b->children[0].group = 2)
 MUT(m_groups_null, TREE b->spec.groups = NULL)
 MUT(m_monitors_big, b->spec.monitor_slots = UINT32_MAX)
+MUT(m_tokens_big, b->spec.token_slots = (1u << 20) + 1)
 MUT(m_watchdog_policy, b->spec.watchdog_policy = 9)
 MUT(m_fd_slots, b->spec.fd_slots = 5)
 MUT(m_io_buffer_bytes, (b->spec.fd_slots = 64, b->spec.io_buffer_bytes = 100))
@@ -189,6 +190,7 @@ static const struct spec_case spec_cases[] = {
     CASE("child in group 2 of 2", m_child_group, TINA_ESPEC_CHILD_GROUP, "children[0].group", "2"),
     CASE("groups NULL", m_groups_null, TINA_ESPEC_GROUP, "groups", NULL),
     CASE("monitor_slots max", m_monitors_big, TINA_ESPEC_MONITORS, "monitor_slots", "4294967295"),
+    CASE("token_slots max", m_tokens_big, TINA_ESPEC_TOKENS, "token_slots", "1048577"),
     CASE("watchdog_policy 9", m_watchdog_policy, TINA_ESPEC_WATCHDOG, "watchdog_policy", "9"),
     CASE("fd_slots 5", m_fd_slots, TINA_ESPEC_IO, "fd_slots", "5/"),
     CASE("io_buffer_bytes 100", m_io_buffer_bytes, TINA_ESPEC_IO, "io_buffer_bytes", "/100/"),
