@@ -48,7 +48,7 @@ CORE_SRCS := $(sort $(wildcard tina/*.c tina/shard/*.c))
 OS_SRCS   := $(sort $(wildcard tina/os/*.c))
 SIM_SRCS  := $(sort $(wildcard sim/*.c))
 LIB_SRCS  := $(CORE_SRCS) $(OS_SRCS) $(SIM_SRCS)
-EXAMPLES := pingpong loadshed dispatcher bank echo http
+EXAMPLES := pingpong loadshed dispatcher bank echo http kv
 BENCHES  := $(basename $(notdir $(wildcard bench/*.c)))
 TESTS    := $(basename $(notdir $(wildcard tests/test_*.c tests/sim_*.c)))
 # Plain programs (no Criterion, whose sandbox does not start under

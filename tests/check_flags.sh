@@ -119,6 +119,7 @@ helps dispatcher "--seconds --workers --sim --seed --seeds --faults"
 helps bank "--seed --seeds --broken"
 helps echo "--port --shards --seconds --epoll"
 helps http "--port --shards --seconds --epoll"
+helps kv "--port --shards --seconds --selftest"
 
 bad_numbers pingpong --messages 18446744073709551616
 bad_numbers pingpong --shards 3
@@ -129,13 +130,13 @@ bad_numbers dispatcher --seed 4294967296
 bad_numbers dispatcher --seeds 1000001
 bad_numbers bank --seed 18446744073709551616
 bad_numbers bank --seeds 1000001
-for server in echo http; do
+for server in echo http kv; do
     bad_numbers $server --port 65536
     bad_numbers $server --shards 65
     bad_numbers $server --seconds 86401
 done
 
-for program in pingpong loadshed dispatcher bank echo http; do
+for program in pingpong loadshed dispatcher bank echo http kv; do
     rejects "$program.port=70000" "$program" --port --port=70000
     rejects "$program.unknown" "$program" --frobnicate --frobnicate
 done
@@ -158,6 +159,8 @@ accepts dispatcher.good dispatcher --sim --seed=4294967295 --workers=2 --faults=
 accepts bank.good bank --seed=0x2a
 accepts echo.good echo --port=0 --shards=1 --seconds=1
 accepts http.good http --port=0 --shards=1 --seconds=1 --epoll
+accepts kv.selftest kv --selftest --shards=2
+rejects kv.selftest=1 kv --selftest --selftest=1
 
 # A port another socket listens on: echo itself holds one (port 0 picks it).
 "$examples/echo" --port=0 --shards=1 --seconds=60 >"$tmp/holder" 2>&1 &
@@ -168,7 +171,7 @@ for _ in $(seq 100); do
     [ -n "$port" ] && break
     sleep 0.1
 done
-for server in echo http; do
+for server in echo http kv; do
     tested=$((tested + 1))
     : >"$tmp/err"
     if [ -z "$port" ]; then fail "$server.port_taken" "the holder did not listen"; continue; fi
