@@ -6,9 +6,9 @@
  * -- a target's watchers, a watcher's own entries, a watcher's undelivered
  * DOWNs, the envelopes waiting for channel room -- and builds a DOWN
  * message from an entry.  It never sends or wakes: the monitor protocol
- * (shard/monitors.c) does, with these as its data.  It knows slots (their
- * watcher and DOWN lists) but no other layer: a watcher's list is handed in
- * as the word that heads it.
+ * (shard/monitors.c) does, with these as its data.  It knows slots (a
+ * target's list, a watcher's DOWN ring) but no other layer: a watcher's
+ * own list is handed in as the word that heads it.
  *
  * A local monitor is one entry on the shard of both; a remote one is two:
  * the watcher's (REMOTE, waiting for the DOWN) and the target's (WATCHING,
