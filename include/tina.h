@@ -769,7 +769,7 @@ TINA_WUR tina_result tina_reply_later(tina_ctx *ctx, tina_reply_token token, uin
  * in the monitor's entry, delivered ahead of queued mail) and is never
  * delivered to a successor of a dead watcher.  Each monitor holds an entry
  * of this shard's monitor_slots (and one of the target's, if remote) until
- * its DOWN is delivered.  Returns TINA_OK, TINA_EHANDLE, TINA_EMAILBOX_FULL
+ * its DOWN is delivered, its watcher ends or it is demonitored.  Returns TINA_OK, TINA_EHANDLE, TINA_EMAILBOX_FULL
  * (the channel to the target's shard is full: retry), TINA_ESTALE (the
  * target's shard is quarantined) or TINA_EMONITOR_EXHAUSTED (no entry free).
  */
@@ -787,13 +787,15 @@ typedef enum tina_down_how {
 typedef struct tina_down {
     tina_handle target;
     uint32_t how;    /* tina_down_how */
-    uint32_t reason; /* the crash reason; NO_MONITOR: the tina_result; 0 otherwise */
+    uint32_t reason; /* the crash reason; NO_MONITOR, and NOPROC of an address: the
+                        tina_result (as an int32); 0 otherwise */
 } tina_down;
 
 TINA_WUR tina_result tina_monitor(tina_ctx *ctx, tina_handle target);
 /* Monitoring an address watches the incarnation running when the request
  * arrives (the DOWN names that incarnation's handle); none running gives
- * a NOPROC DOWN.  A monitor's entries are freed when its DOWN is
+ * a NOPROC DOWN naming the address, reason TINA_ENOT_RUNNING (it is being
+ * restarted) or TINA_ESTALE (the lineage ended).  A monitor's entries are freed when its DOWN is
  * delivered, when its watcher ends (the target's shard is told), or by
  * tina_demonitor. */
 

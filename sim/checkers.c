@@ -30,7 +30,12 @@
  *               live and free entries add up to the table
  *   monitors    a watching entry names a live target and is in that
  *               target's list; a DOWN waits in its live watcher's ring and
- *               every ring holds DOWNs only; the states add up
+ *               every ring holds DOWNs only (its links both ways agree);
+ *               the pending list holds PENDING and CANCEL entries; every
+ *               watcher list is well linked and holds only entries of a
+ *               live watcher of that slot, and every entry of a watcher
+ *               here (WATCHING with no peer, REMOTE, DOWN) is on its
+ *               watcher's list; the states add up
  *   descriptors every open descriptor has a live owner and is in its list
  *   channels    head <= tail <= pending, and the consumer's own counts of
  *               what it delivered and dropped add up to its head
@@ -276,16 +281,68 @@ static int check_timers(struct tina__shard *s, char *why, size_t why_size) {
     return 0;
 }
 
+/* An entry of a watcher on this shard: on that watcher's list. */
+static int monitor_is_mine(const struct tina__monitor *e) {
+    return (e->state == TINA__MON_WATCHING && e->peer == TINA__NIL) ||
+           e->state == TINA__MON_REMOTE || e->state == TINA__MON_DOWN;
+}
+
+/* Every watcher list: linked both ways, of entries of a live watcher of
+ * that very slot; and every entry of a watcher here is on its list. */
+static int check_watcher_lists(struct tina__shard *s, char *why, size_t why_size) {
+    struct tina__monitors *m = &s->monitors;
+    uint32_t listed = 0, mine = 0;
+    for (uint32_t k = 0; k < s->type_count; k++) {
+        struct tina__type *t = &s->types[k];
+        for (uint32_t i = 0; i < t->capacity; i++) {
+            tina_handle h = tina__slot_handle(t, i, t->slots[i].generation);
+            for (uint32_t j = t->reach[i].watching, prev = TINA__NIL; j != TINA__NIL;
+                 prev = j, j = m->entries[j].mine_next) {
+                if (j >= m->capacity || ++listed > m->capacity || m->entries[j].mine_prev != prev)
+                    FAIL("monitors: shard %u %s slot %u has a broken watcher list", s->id,
+                         t->name, i);
+                const struct tina__monitor *e = &m->entries[j];
+                if (!monitor_is_mine(e) || e->watcher != h || !tina__slot_live(&t->slots[i]))
+                    FAIL("monitors: shard %u %s slot %u lists entry %u (state %u) of %#llx, "
+                         "not its live watcher's", s->id, t->name, i, j, e->state,
+                         (unsigned long long)e->watcher);
+            }
+        }
+    }
+    for (uint32_t i = 0; i < m->capacity; i++) {
+        const struct tina__monitor *e = &m->entries[i];
+        if (!monitor_is_mine(e)) continue;
+        mine++;
+        struct tina__slot *watcher = slot_of_handle(s, e->watcher);
+        if (watcher == NULL)
+            FAIL("monitors: shard %u entry %u has a watcher of another shard", s->id, i);
+        const uint32_t *head = &s->types[tina_handle_type(e->watcher)]
+                                    .reach[tina_handle_slot(e->watcher)].watching;
+        if (e->mine_prev == TINA__NIL ? *head != i : m->entries[e->mine_prev].mine_next != i)
+            FAIL("monitors: shard %u entry %u is not on its watcher's list", s->id, i);
+    }
+    if (listed != mine)
+        FAIL("monitors: shard %u has %u entries of watchers here, their lists hold %u", s->id,
+             mine, listed);
+    return 0;
+}
+
 static int check_monitors(struct tina__shard *s, char *why, size_t why_size) {
     struct tina__monitors *m = &s->monitors;
     uint32_t free_count = 0, pending = 0, other = 0, in_rings = 0;
     for (uint32_t i = m->free_head; i != TINA__NIL && free_count <= m->capacity; i = m->entries[i].next)
         free_count++;
-    for (uint32_t i = m->pending_head; i != TINA__NIL && pending <= m->capacity; i = m->entries[i].next)
+    for (uint32_t i = m->pending_head; i != TINA__NIL && pending <= m->capacity; i = m->entries[i].next) {
+        if (m->entries[i].state != TINA__MON_PENDING && m->entries[i].state != TINA__MON_CANCEL)
+            FAIL("monitors: shard %u has entry %u in state %u on its pending list", s->id, i,
+                 m->entries[i].state);
         pending++;
+    }
     for (uint32_t i = 0; i < m->capacity; i++) {
         const struct tina__monitor *e = &m->entries[i];
-        if (e->state == 0 || e->state == 2) continue; /* free, pending: counted by their lists */
+        if (e->state == TINA__MON_FREE || e->state == TINA__MON_PENDING ||
+            e->state == TINA__MON_CANCEL)
+            continue; /* counted by their lists */
         other++;
         if (e->state == 1) { /* watching: a live target's list holds it */
             struct tina__slot *target = slot_of_handle(s, e->target);
@@ -316,8 +373,10 @@ static int check_monitors(struct tina__shard *s, char *why, size_t why_size) {
             if (tail == TINA__NIL) continue;
             uint32_t j = tail;
             do {
+                uint32_t prev = j;
                 j = m->entries[j].next;
-                if (j >= m->capacity || m->entries[j].state != 4 || ++n > m->capacity)
+                if (j >= m->capacity || m->entries[j].state != 4 || ++n > m->capacity ||
+                    m->entries[j].prev != prev)
                     FAIL("monitors: shard %u %s slot %u has a broken ring of DOWNs", s->id,
                          t->name, i);
             } while (j != tail);
@@ -331,7 +390,7 @@ static int check_monitors(struct tina__shard *s, char *why, size_t why_size) {
     if (free_count + pending + other != m->capacity)
         FAIL("monitors: shard %u has %u free, %u pending and %u other entries of %u", s->id,
              free_count, pending, other, m->capacity);
-    return 0;
+    return check_watcher_lists(s, why, why_size);
 }
 
 static int check_fds(struct tina__shard *s, char *why, size_t why_size) {

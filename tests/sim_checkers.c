@@ -14,7 +14,7 @@
 
 enum sabotage {
     POOL, MAILBOX, GENERATION, CHANNEL, LIVENESS, LISTS, LIVE_COUNT, REGION, TIMER_OWNER,
-    MONITOR_TARGET, MAILBOX_BOUND, SPIN, NOTHING
+    MONITOR_TARGET, MONITOR_WATCHER, MAILBOX_BOUND, SPIN, NOTHING
 };
 static enum sabotage g_sabotage;
 
@@ -54,6 +54,10 @@ static tina_effect saboteur(void *self, tina_ctx *ctx, const tina_msg *msg) {
         s->monitors.entries[ctx->type->slots[ctx->slot].monitor_head].target ^= 1;
         break;
     }
+    case MONITOR_WATCHER: /* a monitor its watcher's list has lost */
+        H_CHECK_RESULT(ctx, tina_monitor(ctx, tina_self(ctx)), TINA_OK);
+        ctx->type->reach[ctx->slot].watching = TINA__NIL;
+        break;
     case MAILBOX_BOUND: /* mail past the bound, through the back door */
         for (int k = 0; k < 3; k++)
             H_CHECK_RESULT(ctx, tina_send(ctx, tina_self(ctx), H_TAG_FIRST, NULL, 0), TINA_OK);
@@ -107,6 +111,9 @@ Test(sim_checkers, user_traffic_outside_the_user_region, .timeout = 30) {
 }
 Test(sim_checkers, timer_owners, .timeout = 30) { expect_caught(TIMER_OWNER, "timers"); }
 Test(sim_checkers, monitor_targets, .timeout = 30) { expect_caught(MONITOR_TARGET, "monitors"); }
+Test(sim_checkers, monitor_watcher_lists, .timeout = 30) {
+    expect_caught(MONITOR_WATCHER, "monitors");
+}
 Test(sim_checkers, mailbox_bounds, .timeout = 30) { expect_caught(MAILBOX_BOUND, "mailbox"); }
 Test(sim_checkers, a_shard_that_would_spin, .timeout = 30) { expect_caught(SPIN, "liveness"); }
 

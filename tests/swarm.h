@@ -17,7 +17,7 @@
  *     to live, dead, forged and restarted handles; calls with timeouts to
  *     live, dead, silent and slow targets; timers one-shot, periodic,
  *     cancelled, zero and huge (up to UINT64_MAX); spawn and spawn_child,
- *     some with failing inits; monitors; done, crash and real faults (an
+ *     some with failing inits; monitors and demonitors; done, crash and real faults (an
  *     invalid write, a division by zero, a bad spawn args pointer) in
  *     handlers and inits; yield loops; a graceful shutdown part-way;
  *     simulated TCP connections carrying checksummed bytes, echoed, and
@@ -38,7 +38,8 @@
  *     handle reaches its successor);
  *   - a handler never runs on an incarnation whose init did not run;
  *   - a timer is delivered only while armed; a DOWN only for a monitor
- *     set, once per monitor; a resume never while mail waits;
+ *     set and not taken back, once per monitor; a demonitor finds every
+ *     monitor whose DOWN has not come; a resume never while mail waits;
  *   - stream bytes come back intact and in order;
  *   - the network's own count of each channel's user sends equals the
  *     workload's count of sends that returned TINA_OK, and no receiver
@@ -112,7 +113,8 @@
     X(quarantines) X(revivals) X(crashes) X(mailbox_full) X(drops_on_arrival)              \
     X(crashes_injected) X(init_failures_injected) X(drops_injected) X(stalls_injected)      \
     X(partitions_injected) X(io_errors_injected) X(answers_lost) X(slots_retired)          \
-    X(address_not_running) X(replies_later) X(tokens_late) X(tokens_orphaned)
+    X(address_not_running) X(replies_later) X(tokens_late) X(tokens_orphaned)          \
+    X(demonitors) X(monitors_released)
 
 struct swarm_counts {
 #define SWARM_FIELD(name) uint64_t name;
@@ -598,7 +600,24 @@ static void act_spawn(struct swarm_iso *me, tina_ctx *ctx) {
         swarm_violation(ctx, "tina_spawn of type %u said EINVAL", type);
 }
 
+/* Take back every monitor of one target this isolate still waits on: the
+ * runtime must find them (their DOWN is not yet delivered), and no DOWN of
+ * that target may come after. */
+static void act_demonitor(struct swarm_iso *me, tina_ctx *ctx) {
+    uint32_t k = (uint32_t)iso_draw(ctx, SWARM_MONITORS);
+    if (me->monitors[k].target == 0 || me->monitors[k].count == 0) return;
+    tina_handle target = me->monitors[k].target;
+    tina_result r = tina_demonitor(ctx, target);
+    if (r != TINA_OK) swarm_violation(ctx, "tina_demonitor: %s", tina_result_name(r));
+    for (uint32_t j = 0; j < SWARM_MONITORS; j++)
+        if (me->monitors[j].target == target) me->monitors[j].count = 0;
+}
+
 static void act_monitor(struct swarm_iso *me, tina_ctx *ctx) {
+    if (iso_coin(ctx, 250)) {
+        act_demonitor(me, ctx);
+        return;
+    }
     uint32_t k = 0;
     while (k < SWARM_MONITORS && me->monitors[k].target != 0 && me->monitors[k].count > 0) k++;
     if (k == SWARM_MONITORS) return; /* the model keeps a few */
@@ -1415,6 +1434,8 @@ static void swarm_run_here(uint64_t seed, struct swarm_result *out) {
     W.counts.slots_retired = out->report.total.slots_retired;
     W.counts.address_not_running = out->report.total.address_not_running;
     W.counts.tokens_orphaned = out->report.total.tokens_orphaned;
+    W.counts.demonitors = out->report.total.demonitors;
+    W.counts.monitors_released = out->report.total.monitors_released;
     out->counts = W.counts;
 }
 

@@ -4,21 +4,29 @@
  * A DOWN never takes a message slot: it is kept in a monitor entry of the
  * watcher's own shard until the dispatcher hands it over (synthesized, like
  * a fired timer), so no number of monitors can drain the pool's system
- * region.  An entry is on at most one list, threaded by next (and prev
- * for a target's list, which loses members from the middle):
+ * region.  An entry is on at most one list threaded by next (and prev),
+ * and, if it is its watcher's and the watcher is on this shard, on that
+ * watcher's list too (mine_next, mine_prev):
  *
  *   free       the free list;
  *   WATCHING   its target's list (slot->monitor_head), doubly linked;
- *   DOWN       its watcher's downs, a ring: slot->downs names the newest,
- *              whose next is the oldest, so push and pop are O(1) with one
- *              word in the slot;
- *   PENDING    the DOWNs for other shards waiting for channel room, FIFO;
+ *   DOWN       its watcher's downs, a ring doubly linked: slot->downs names
+ *              the newest, whose next is the oldest, so push, pop and a
+ *              removal from the middle (demonitor) are O(1) with one word
+ *              in the slot;
+ *   PENDING,   the envelopes for other shards waiting for channel room,
+ *   CANCEL     FIFO (a DOWN, or the cancel of a REMOTE entry);
  *   REMOTE     none: the watcher's side of a remote monitor, waiting.
+ *
+ *   mine       a watcher's WATCHING (local), REMOTE and DOWN entries,
+ *              doubly linked from the word the caller hands in (the
+ *              slot's tina__reach.watching), so a watcher that ends or
+ *              demonitors finds its entries in O(its entries).
  *
  * Generations are bumped at every free, so a DOWN crossing shards that
  * names (entry, generation) of a freed entry is known stale.  What an
- * entry's life means -- requests, DOWNs crossing shards, wakes -- is the
- * monitor protocol's (shard/monitors.c).
+ * entry's life means -- requests, cancels, DOWNs crossing shards, wakes --
+ * is the monitor protocol's (shard/monitors.c).
  */
 #include <string.h>
 
@@ -32,6 +40,7 @@ void tina__monitors_init(struct tina__monitors *m, struct tina__monitor *entries
         memset(&entries[i], 0, sizeof(entries[i]));
         entries[i].generation = 1;
         entries[i].peer = TINA__NIL;
+        entries[i].mine_next = entries[i].mine_prev = TINA__NIL;
         entries[i].next = i + 1 < count ? i + 1 : TINA__NIL;
     }
     m->free_head = count ? 0 : TINA__NIL;
@@ -62,6 +71,35 @@ void tina__monitor_watch(struct tina__monitors *m, struct tina__slot *target_slo
     target_slot->monitor_head = i;
 }
 
+void tina__monitor_unwatch(struct tina__monitors *m, struct tina__slot *target_slot, uint32_t i) {
+    struct tina__monitor *e = &m->entries[i];
+    TINA_ASSERT(e->state == TINA__MON_WATCHING);
+    if (e->prev == TINA__NIL) target_slot->monitor_head = e->next;
+    else m->entries[e->prev].next = e->next;
+    if (e->next != TINA__NIL) m->entries[e->next].prev = e->prev;
+    e->next = e->prev = TINA__NIL;
+}
+
+void tina__monitor_mine_link(struct tina__monitors *m, uint32_t *mine, uint32_t i) {
+    struct tina__monitor *e = &m->entries[i];
+    e->mine_prev = TINA__NIL;
+    e->mine_next = *mine;
+    if (*mine != TINA__NIL) m->entries[*mine].mine_prev = i;
+    *mine = i;
+}
+
+void tina__monitor_mine_unlink(struct tina__monitors *m, uint32_t *mine, uint32_t i) {
+    struct tina__monitor *e = &m->entries[i];
+    if (e->mine_prev == TINA__NIL) {
+        TINA_ASSERT(*mine == i);
+        *mine = e->mine_next;
+    } else {
+        m->entries[e->mine_prev].mine_next = e->mine_next;
+    }
+    if (e->mine_next != TINA__NIL) m->entries[e->mine_next].mine_prev = e->mine_prev;
+    e->mine_next = e->mine_prev = TINA__NIL;
+}
+
 uint32_t tina__monitor_unwatch_all(struct tina__slot *target_slot) {
     uint32_t head = target_slot->monitor_head;
     target_slot->monitor_head = TINA__NIL;
@@ -71,30 +109,42 @@ uint32_t tina__monitor_unwatch_all(struct tina__slot *target_slot) {
 void tina__monitor_down_push(struct tina__monitors *m, struct tina__slot *watcher_slot,
                              uint32_t i) {
     struct tina__monitor *e = &m->entries[i];
+    uint32_t tail = watcher_slot->downs;
     e->state = TINA__MON_DOWN;
-    if (watcher_slot->downs == TINA__NIL) {
-        e->next = i;
-    } else {
-        e->next = m->entries[watcher_slot->downs].next;
-        m->entries[watcher_slot->downs].next = i;
+    if (tail == TINA__NIL) {
+        e->next = e->prev = i;
+    } else { /* between the newest and the oldest */
+        uint32_t head = m->entries[tail].next;
+        e->next = head;
+        e->prev = tail;
+        m->entries[tail].next = i;
+        m->entries[head].prev = i;
     }
     watcher_slot->downs = i;
 }
 
-/* Take the oldest entry off slot's downs ring. */
-static uint32_t downs_pop(struct tina__monitors *m, struct tina__slot *slot) {
-    struct tina__monitor *entries = m->entries;
-    uint32_t tail = slot->downs, head = entries[tail].next;
-    if (head == tail) slot->downs = TINA__NIL;
-    else entries[tail].next = entries[head].next;
-    return head;
+void tina__monitor_down_remove(struct tina__monitors *m, struct tina__slot *watcher_slot,
+                               uint32_t i) {
+    struct tina__monitor *e = &m->entries[i];
+    TINA_ASSERT(e->state == TINA__MON_DOWN && watcher_slot->downs != TINA__NIL);
+    if (e->next == i) {
+        watcher_slot->downs = TINA__NIL;
+    } else {
+        m->entries[e->prev].next = e->next;
+        m->entries[e->next].prev = e->prev;
+        if (watcher_slot->downs == i) watcher_slot->downs = e->prev;
+    }
+    e->next = e->prev = TINA__NIL;
 }
 
-void tina__monitor_down_deliver(struct tina__monitors *m, struct tina__slot *slot, tina_msg *out) {
+void tina__monitor_down_deliver(struct tina__monitors *m, struct tina__slot *slot, uint32_t *mine,
+                                tina_msg *out) {
     TINA_ASSERT(slot->downs != TINA__NIL);
-    uint32_t i = downs_pop(m, slot);
+    uint32_t i = m->entries[slot->downs].next; /* the oldest */
     struct tina__monitor *e = &m->entries[i];
     TINA_ASSERT(e->state == TINA__MON_DOWN && e->watcher == out->to);
+    tina__monitor_down_remove(m, slot, i);
+    tina__monitor_mine_unlink(m, mine, i);
     tina_down d = {.target = e->target, .how = e->how, .reason = e->reason};
     out->tag = TINA_TAG_DOWN;
     out->kind = TINA_MSG_SYSTEM;
@@ -103,12 +153,9 @@ void tina__monitor_down_deliver(struct tina__monitors *m, struct tina__slot *slo
     tina__monitor_free(m, i);
 }
 
-void tina__monitor_downs_drop(struct tina__monitors *m, struct tina__slot *slot) {
-    while (slot->downs != TINA__NIL) tina__monitor_free(m, downs_pop(m, slot));
-}
-
-void tina__monitor_pending_push(struct tina__monitors *m, uint32_t i) {
-    m->entries[i].state = TINA__MON_PENDING;
+void tina__monitor_pending_push(struct tina__monitors *m, uint32_t i, uint8_t state) {
+    TINA_ASSERT(state == TINA__MON_PENDING || state == TINA__MON_CANCEL);
+    m->entries[i].state = state;
     m->entries[i].next = TINA__NIL;
     if (m->pending_tail == TINA__NIL) m->pending_head = i;
     else m->entries[m->pending_tail].next = i;

@@ -23,7 +23,7 @@ static void arrival_drop(struct tina__shard *s, struct tina__ring *ring, uint64_
 
 /* One envelope from a channel, always taken (1 delivered, 0 dropped and
  * counted): a reply goes to the slot its
- * call reserved; a monitor request to the monitor table; a DOWN to its
+ * call reserved; a monitor request or its cancel to the monitor table; a DOWN to its
  * watcher's entry; anything else to a mailbox -- user traffic (and a
  * descriptor handoff) into the user region within the mailbox bound, or
  * dropped and counted, a dropped call answered.  Nothing here waits for
@@ -38,6 +38,7 @@ static int arrival_accept(struct tina__shard *s, const tina_msg *src, struct tin
     }
     if (TINA__UNLIKELY(src->kind == TINA_MSG_SYSTEM && src->tag != TINA_TAG_TRANSFER)) {
         if (src->tag == TINA__TAG_MONITOR) tina__monitor_arrived(s, src);
+        else if (src->tag == TINA__TAG_DEMONITOR) tina__demonitor_arrived(s, src);
         else if (!tina__down_arrived(s, src)) {
             arrival_drop(s, ring, &s->stats.dropped_stale);
             return 0;

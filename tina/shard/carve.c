@@ -22,7 +22,7 @@
  *   | supervision groups     |  this shard's instance of the tree, with
  *   | restart timestamps     |  restart_max x 8 B per group
  *   +------------------------+  monitors_off
- *   | monitor entries        |  monitor_slots x 48 B
+ *   | monitor entries        |  monitor_slots x 64 B
  *   +------------------------+  tokens_off
  *   | reply token entries    |  token_slots x 40 B
  *   +------------------------+  timers_off

@@ -197,7 +197,7 @@ static const tina_msg *next_message(struct tina__shard *s, struct tina__type *t,
         if (slot->fired_head != TINA__NIL) {
             tina__timer_hand_over(s, slot, m);
         } else if (slot->downs != TINA__NIL) {
-            tina__monitor_down_deliver(&s->monitors, slot, m);
+            tina__monitor_down_deliver(&s->monitors, slot, &t->reach[i].watching, m);
         } else if (slot->mbox_head != TINA__NIL) {
             *pool_index = tina__mailbox_pop(&s->pool, slot);
             return &s->pool.msgs[*pool_index];

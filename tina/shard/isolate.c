@@ -2,10 +2,11 @@
  * isolate.c -- an isolate's life: start, exit, terminate, spawn.
  *
  * Start runs init under a trap point of its own in a fresh zeroed struct.
- * Exit tears down in a fixed order: its monitors fire, mail it never
- * handled goes back (a call in it fails now), its undelivered DOWNs and
- * its descriptors go, its timers are cancelled, its generation is bumped
- * (every old handle is stale from here on), and the supervisor decides
+ * Exit tears down in a fixed order: the monitors it set and its
+ * undelivered DOWNs go, the monitors of it fire, mail it never handled
+ * goes back (a call in it fails now), its descriptors go, its timers are
+ * cancelled, its generation is bumped (every old handle is stale from
+ * here on), and the supervisor decides
  * (supervise.c) between a restart and the free list.  A slot whose last
  * generation is spent retires instead: a handle is never reused.
  *
@@ -109,11 +110,16 @@ static void slot_retire(struct tina__shard *s, struct tina__type *t, uint32_t i,
                     restart ? "; the restart cannot happen" : "");
 }
 
-/* What an ending isolate holds goes: its monitors fire, mail it never
- * handled goes back (a call in it fails now), then its undelivered DOWNs,
- * its descriptors and operations, its call and its timers. */
+/* What an ending isolate holds goes: the monitors it set and its
+ * undelivered DOWNs first (so it does not watch its own end), then the
+ * monitors of it fire, mail it never handled goes back (a call in it fails
+ * now), then its reply tokens, its descriptors and operations, its call
+ * and its timers. */
 static void exit_release(struct tina__shard *s, struct tina__slot *slot, tina_handle h, int how,
                          uint32_t reason) {
+    struct tina__type *t = &s->types[tina_handle_type(h)];
+    uint32_t i = tina_handle_slot(h);
+    if (t->reach[i].watching != TINA__NIL) tina__monitors_release_watcher(s, t, i);
     if (slot->monitor_head != TINA__NIL) tina__monitors_fire(s, slot, h, how, reason);
     while (slot->mbox_head != TINA__NIL) {
         uint32_t m = tina__mailbox_pop(&s->pool, slot);
@@ -121,10 +127,6 @@ static void exit_release(struct tina__shard *s, struct tina__slot *slot, tina_ha
             tina__call_answer_failed(s, &s->pool.msgs[m], TINA_ESTALE);
         tina__pool_free(&s->pool, m);
     }
-    if (slot->downs != TINA__NIL) tina__monitor_downs_drop(&s->monitors, slot);
-    struct tina__type *t = &s->types[tina_handle_type(h)];
-    uint32_t i = tina_handle_slot(h);
-    if (t->reach[i].watching != TINA__NIL) tina__monitors_release_watcher(s, t, i);
     if (t->reach[i].tokens != TINA__NIL) tina__tokens_orphan(s, t, i);
     if (TINA__UNLIKELY(s->io != NULL)) tina__io_isolate_exit(s, slot, h);
     if (slot->call == TINA__CALL_WAITING || slot->call == TINA__CALL_REPLIED)

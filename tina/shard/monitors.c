@@ -15,23 +15,41 @@
  *           joins the downs ring.  A target shard with no entry free
  *           answers TINA_DOWN_NO_MONITOR (reason TINA_EMONITOR_EXHAUSTED):
  *           the target is not reported dead.
+ *   address an address is resolved where the target lives -- in
+ *           tina_monitor, or as the request arrives -- to the incarnation
+ *           running then, which the entry watches (`target`; `asked` keeps
+ *           the address for tina_demonitor); none running gives NOPROC,
+ *           reason TINA_ENOT_RUNNING or TINA_ESTALE.
+ *
+ * Every entry of a watcher on this shard -- WATCHING here, REMOTE, DOWN --
+ * is on the watcher's own list (tina__reach.watching), so what it set is
+ * found without a search.  A watcher that ends (tina__monitors_release_
+ * watcher) or demonitors gives its entries up: a WATCHING one leaves its
+ * target's list, a DOWN its ring, and a REMOTE one sends the target's
+ * shard a cancel (TINA__TAG_DEMONITOR, naming the entry and generation),
+ * which frees the target's side there.  A cancel with no channel room
+ * waits on the pending list (CANCEL) and is retried every pass like a
+ * PENDING DOWN, so it is never lost; a cancel that finds nothing (its
+ * target's entry fired already) is done, and a DOWN crossing the other
+ * way finds the watcher's entry gone (or CANCEL) and is dropped.
  *
  * A monitor flood is refused by name (TINA_EMONITOR_EXHAUSTED) when the
- * table is full.  A DOWN is never delivered to a successor: a watcher that
- * died has its undelivered DOWNs dropped with it, a DOWN fired for a dead
- * local watcher is freed, and a DOWN crossing shards names its watcher's
+ * table is full.  A DOWN is never delivered to a successor: a watcher's
+ * entries go with it, and a DOWN crossing shards names its watcher's
  * entry by index and generation, bumped at every free.
  *
- * Bounds: an entry is held while its target lives; a REMOTE entry whose
- * watcher died stays until its DOWN arrives.  The only loss is a
- * NO_MONITOR answer that finds the channel back full (counted in
- * answers_lost): there is no entry to keep it in.
+ * Bounds: an entry is freed when its DOWN is delivered, when its watcher
+ * ends, or by tina_demonitor (a remote monitor's target side when the
+ * cancel arrives); so a long-lived target holds only the monitors of live
+ * watchers.  The only loss is a NO_MONITOR answer that finds the channel
+ * back full (counted in answers_lost): there is no entry to keep it in.
  */
 #include <string.h>
 
 #include "shard.h"
 
-/* What crosses shards: a request, and the DOWN that answers it. */
+/* What crosses shards: a request, the DOWN that answers it, and the
+ * cancel that takes it back.  Each names the watcher's entry. */
 struct monitor_request {
     tina_handle watcher;
     uint32_t entry, generation; /* the watcher's entry */
@@ -43,15 +61,24 @@ struct down_envelope {
 };
 _Static_assert(sizeof(struct down_envelope) <= TINA_PAYLOAD_MAX, "a DOWN fits a message");
 
+typedef struct monitor_request monitor_cancel; /* sent to what was asked: the same slot */
+
 static int alive(struct tina__shard *s, tina_handle h) {
     return tina__slot_alive(tina__slot_of(s->types, h), h);
 }
 
-/* The DOWN of entry i is for a watcher on this shard: into its ring, and
- * the watcher wakes.  0 if the watcher is gone (the entry is freed). */
+/* The list of the entries a watcher of this shard set. */
+static uint32_t *mine_of(struct tina__shard *s, tina_handle watcher) {
+    return &s->types[tina_handle_type(watcher)].reach[tina_handle_slot(watcher)].watching;
+}
+
+/* The DOWN of entry i (on its watcher's list) is for a watcher on this
+ * shard: into its ring, and the watcher wakes.  0 if the watcher is gone
+ * (the entry is freed). */
 static int down_local(struct tina__shard *s, uint32_t i) {
     struct tina__monitor *e = &s->monitors.entries[i];
     if (!alive(s, e->watcher)) {
+        tina__monitor_mine_unlink(&s->monitors, mine_of(s, e->watcher), i);
         tina__monitor_free(&s->monitors, i);
         return 0;
     }
@@ -72,6 +99,14 @@ static int down_send(struct tina__shard *s, uint32_t i) {
     return 1;
 }
 
+/* Try to send the cancel of REMOTE entry i to its target's shard: 1 done
+ * (or that shard is quarantined: its entries are gone), 0 no room now. */
+static int cancel_send(struct tina__shard *s, uint32_t i) {
+    struct tina__monitor *e = &s->monitors.entries[i];
+    monitor_cancel c = {.watcher = e->watcher, .entry = i, .generation = e->generation};
+    return tina__system_send(s, e->asked, TINA__TAG_DEMONITOR, &c, sizeof(c)) != 0;
+}
+
 /* Entry i fires: a DOWN for its watcher, here or there. */
 static void down_emit(struct tina__shard *s, uint32_t i, int how, uint32_t reason) {
     struct tina__monitor *e = &s->monitors.entries[i];
@@ -82,16 +117,19 @@ static void down_emit(struct tina__shard *s, uint32_t i, int how, uint32_t reaso
     } else if (down_send(s, i)) {
         tina__monitor_free(&s->monitors, i);
     } else {
-        tina__monitor_pending_push(&s->monitors, i);
+        tina__monitor_pending_push(&s->monitors, i, TINA__MON_PENDING);
         s->stats.downs_deferred++;
     }
 }
 
-/* Link entry i (watcher and target set) to its live target, or fire NOPROC. */
+/* Link entry i (watcher and asked set) to the isolate it names now, an
+ * address resolved, or fire NOPROC (reason: why an address names none). */
 static void watch_local(struct tina__shard *s, uint32_t i) {
     struct tina__monitor *e = &s->monitors.entries[i];
-    if (!alive(s, e->target)) {
-        down_emit(s, i, TINA_DOWN_NOPROC, 0);
+    e->target = e->asked;
+    tina_result r = tina__address_resolve(s, &e->target);
+    if (r != TINA_OK || !alive(s, e->target)) {
+        down_emit(s, i, TINA_DOWN_NOPROC, (uint32_t)r);
         return;
     }
     tina__monitor_watch(&s->monitors, tina__slot_of(s->types, e->target), i);
@@ -108,9 +146,10 @@ tina_result tina_monitor(tina_ctx *ctx, tina_handle target) {
     }
     struct tina__monitor *e = &s->monitors.entries[i];
     e->watcher = ctx->self;
-    e->target = target;
+    e->target = e->asked = target;
     if (tina_handle_shard(target) == s->id) {
         s->stats.monitors_set++;
+        tina__monitor_mine_link(&s->monitors, mine_of(s, ctx->self), i);
         watch_local(s, i);
         return TINA_OK;
     }
@@ -122,6 +161,7 @@ tina_result tina_monitor(tina_ctx *ctx, tina_handle target) {
     }
     s->stats.monitors_set++;
     e->state = TINA__MON_REMOTE;
+    tina__monitor_mine_link(&s->monitors, mine_of(s, ctx->self), i);
     return TINA_OK;
 }
 
@@ -142,10 +182,28 @@ void tina__monitor_arrived(struct tina__shard *s, const tina_msg *request) {
     }
     struct tina__monitor *e = &s->monitors.entries[i];
     e->watcher = req.watcher;
-    e->target = request->to;
+    e->asked = request->to;
     e->peer = req.entry;
     e->peer_generation = req.generation;
     watch_local(s, i);
+}
+
+/* A cancel from the watcher's shard: the target's side of that monitor
+ * goes, if it still watches (else it fired, and its DOWN will be found
+ * stale there). */
+void tina__demonitor_arrived(struct tina__shard *s, const tina_msg *cancel) {
+    monitor_cancel c;
+    memcpy(&c, cancel->payload, sizeof(c));
+    struct tina__monitors *m = &s->monitors;
+    struct tina__slot *slot = tina__slot_of(s->types, cancel->to);
+    for (uint32_t i = slot->monitor_head; i != TINA__NIL; i = m->entries[i].next) {
+        struct tina__monitor *e = &m->entries[i];
+        if (e->peer != c.entry || e->peer_generation != c.generation || e->watcher != c.watcher)
+            continue;
+        tina__monitor_unwatch(m, slot, i);
+        tina__monitor_free(m, i);
+        return;
+    }
 }
 
 int tina__down_arrived(struct tina__shard *s, const tina_msg *down) {
@@ -173,23 +231,70 @@ void tina__monitors_fire(struct tina__shard *s, struct tina__slot *slot, tina_ha
     }
 }
 
-/* Each pass: retry the DOWNs that found no channel room, in order. */
+/* Each pass: retry the DOWNs and cancels that found no channel room, in
+ * order. */
 void tina__monitors_flush(struct tina__shard *s) {
     uint32_t i = tina__monitor_pending_detach(&s->monitors);
     while (i != TINA__NIL) {
-        uint32_t next = s->monitors.entries[i].next;
-        if (down_send(s, i)) tina__monitor_free(&s->monitors, i);
-        else tina__monitor_pending_push(&s->monitors, i);
+        struct tina__monitor *e = &s->monitors.entries[i];
+        uint32_t next = e->next;
+        int done = e->state == TINA__MON_CANCEL ? cancel_send(s, i) : down_send(s, i);
+        if (done) tina__monitor_free(&s->monitors, i);
+        else tina__monitor_pending_push(&s->monitors, i, e->state);
         i = next;
     }
 }
 
-/* The watcher in slot i is ending: every monitor it set goes. */
+/* Entry i, just taken off the list of its watcher (in watcher_slot), is
+ * given up: out of its target's list or its ring and freed; a REMOTE one
+ * tells the target's shard first, or waits for room to. */
+static void monitor_give_up(struct tina__shard *s, struct tina__slot *watcher_slot, uint32_t i) {
+    struct tina__monitors *m = &s->monitors;
+    struct tina__monitor *e = &m->entries[i];
+    if (e->state == TINA__MON_WATCHING) {
+        tina__monitor_unwatch(m, tina__slot_of(s->types, e->target), i);
+    } else if (e->state == TINA__MON_DOWN) {
+        tina__monitor_down_remove(m, watcher_slot, i);
+    } else {
+        TINA_ASSERT(e->state == TINA__MON_REMOTE);
+        if (!cancel_send(s, i)) {
+            tina__monitor_pending_push(m, i, TINA__MON_CANCEL);
+            return;
+        }
+    }
+    tina__monitor_free(m, i);
+}
+
+/* The watcher in slot i is ending: every monitor it set goes, and every
+ * DOWN it was not handed. */
 void tina__monitors_release_watcher(struct tina__shard *s, struct tina__type *t, uint32_t i) {
-    (void)s, (void)t, (void)i; /* TODO(reach): the watcher's list */
+    uint32_t *mine = &t->reach[i].watching;
+    while (*mine != TINA__NIL) {
+        uint32_t j = *mine;
+        tina__monitor_mine_unlink(&s->monitors, mine, j);
+        monitor_give_up(s, &t->slots[i], j);
+        s->stats.monitors_released++;
+    }
+    TINA_ASSERT(t->slots[i].downs == TINA__NIL);
 }
 
 tina_result tina_demonitor(tina_ctx *ctx, tina_handle target) {
-    (void)ctx, (void)target;
-    return TINA_ENOT_MONITORING; /* TODO(reach) */
+    struct tina__shard *s = ctx->shard;
+    if (target == TINA_HANDLE_NONE || tina__handle_valid(s, target) != TINA_OK)
+        return TINA_EHANDLE;
+    uint32_t *mine = &ctx->type->reach[ctx->slot].watching;
+    uint32_t removed = 0;
+    for (uint32_t j = *mine, next; j != TINA__NIL; j = next) {
+        next = s->monitors.entries[j].mine_next;
+        if (s->monitors.entries[j].asked != target) continue;
+        tina__monitor_mine_unlink(&s->monitors, mine, j);
+        monitor_give_up(s, &ctx->type->slots[ctx->slot], j);
+        removed++;
+    }
+    if (removed == 0) {
+        s->stats.demonitor_unknown++;
+        return TINA_ENOT_MONITORING;
+    }
+    s->stats.demonitors += removed;
+    return TINA_OK;
 }

@@ -307,12 +307,16 @@ void tina__timer_hand_over(struct tina__shard *s, struct tina__slot *slot, tina_
 void tina__monitors_fire(struct tina__shard *s, struct tina__slot *slot, tina_handle target,
                          int how, uint32_t reason);
 void tina__monitor_arrived(struct tina__shard *s, const tina_msg *request);
+/* A cancel from the watcher's shard: the target's side of that monitor
+ * goes, if it is still there. */
+void tina__demonitor_arrived(struct tina__shard *s, const tina_msg *cancel);
 /* A DOWN envelope from the target's shard: into its watcher's entry.
  * Returns 0 if it was stale (the watcher's entry or the watcher gone). */
 int tina__down_arrived(struct tina__shard *s, const tina_msg *down);
 void tina__monitors_flush(struct tina__shard *s);
 /* The watcher in slot i is ending: every monitor it set goes (entries on
- * other shards are told), so a long-lived target does not fill tables. */
+ * other shards are told), and every DOWN it was not handed, so a
+ * long-lived target does not fill tables. */
 void tina__monitors_release_watcher(struct tina__shard *s, struct tina__type *t, uint32_t i);
 
 /* ---- tokens.c ------------------------------------------------------------ */
