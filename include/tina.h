@@ -738,7 +738,8 @@ tina_handle tina_self_address(const tina_ctx *ctx);
  * handling the call.
  *
  * tina_defer returns TINA_OK, TINA_ENOT_CALL (not handling a call, or it is
- * already deferred) or TINA_ETOKEN_EXHAUSTED (no entry free: answer now).
+ * already deferred: counted in reply_invalid), TINA_ETOKEN_EXHAUSTED (no
+ * entry free: answer now; token_exhausted) or TINA_EINVAL (out is NULL).
  * tina_reply_later returns
  *   TINA_OK            the reply is on its way (delivered locally; across
  *                      shards a reply that finds its caller gone is
