@@ -1159,11 +1159,16 @@ typedef struct tina_sim_config {
     uint32_t revive_random_per_million; /* per round, the operator calls tina_revive on a shard
                                            drawn at random, quarantined or not */
     uint32_t reserved;
-    /* Injection: called at the start of every round, before any shard's
-     * pass, on the simulator's thread; it may call tina_inject (never
-     * tina_inject_call).  Whatever it injects is part of the seed's one
-     * execution.  NULL: none. */
-    void (*inject)(void *user, tina_runtime *rt, uint64_t round);
+    /* Injection: called at the start of every round (round counts from
+     * 0), before any shard's pass, on the simulator's thread; it may call
+     * tina_inject, and only there (elsewhere under the simulator
+     * tina_inject returns TINA_EINJECT_THREAD: every other moment of the
+     * one thread belongs to a shard), never tina_inject_call (TINA_ESTATE).
+     * What it injects is drained by the round's passes and is part of the
+     * seed's one execution (the digest).  It returns non-zero while it has
+     * more to inject: the run is not quiescent while it says so (the
+     * round limit still holds).  NULL: none. */
+    int (*inject)(void *user, tina_runtime *rt, uint64_t round);
     void *inject_user;
 } tina_sim_config;
 

@@ -190,6 +190,7 @@ tina_result tina__create(const tina_spec *spec, const struct tina__platform *pla
     memcpy(rt->cores, report->cores, sizeof(rt->cores));
     rt->platform = platform;
     rt->platform_state = platform_state;
+    tina__callers_init(&rt->callers);
     if ((r = create_spec_copy(rt, &resolved)) != TINA_OK) goto fail;
     if (rt->spec.seed == 0) rt->spec.seed = tina__monotonic_ns() | 1u;
     rt->topology = platform->places_threads ? tina__topology_open() : NULL; /* hwloc: slow */
