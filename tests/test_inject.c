@@ -308,7 +308,7 @@ static _Atomic int g_release_late; /* the test lets the slow callee answer */
 /* TAG_ECHO: the payload + 1, at once.  TAG_LAST: the payload + 1000,
  * once the test says so (bounded): after its caller's timeout. */
 static tina_effect echo(void *self, tina_ctx *ctx, const tina_msg *msg) {
-    H_UNUSED(self);
+    uint64_t *out = self; /* an effect's payload must outlive the handler's return */
     if (msg->kind != TINA_MSG_CALL) return tina_receive();
     uint64_t v = h_u64(msg) + 1;
     if (msg->tag == TAG_LAST) {
@@ -318,7 +318,8 @@ static tina_effect echo(void *self, tina_ctx *ctx, const tina_msg *msg) {
         H_CHECK(ctx, atomic_load(&g_release_late));
         v += 999;
     }
-    return tina_reply(msg->tag, &v, sizeof(v));
+    *out = v;
+    return tina_reply(msg->tag, out, sizeof(*out));
 }
 
 static tina_runtime *echo_runtime(void) {
