@@ -18,7 +18,8 @@
  *                    counted.
  *   inject_call      a reply; a timeout, whose late reply is counted and
  *                    never reaches the entry's next caller; a dead target
- *                    answered at once; an address.
+ *                    answered at once; an address; a call still waiting
+ *                    when tina_run returns answered TINA_ESTATE.
  *   simulator        the hook's injections are part of the seed's digest;
  *                    tina_inject outside it and tina_inject_call inside it
  *                    are refused.
@@ -415,6 +416,45 @@ Test(inject, call_timeout_then_the_late_reply_never_reaches_the_next_caller, .ti
     cr_assert(eq(u64, st.call_timeouts, 1));
     cr_assert(eq(u64, st.late_replies, 1));
     cr_assert(eq(u64, st.calls, 2));
+    tina_destroy(rt);
+}
+
+static tina_effect silent(void *self, tina_ctx *ctx, const tina_msg *msg) {
+    H_UNUSED(self), H_UNUSED(ctx), H_UNUSED(msg);
+    return tina_receive(); /* takes the call, never answers */
+}
+
+struct pending_call {
+    tina_runtime *rt;
+    tina_result result;
+    uint64_t elapsed_ns;
+};
+
+static void *pending_caller(void *arg) {
+    struct pending_call *c = arg;
+    uint64_t t0 = now_ns();
+    c->result = tina_inject_call(c->rt, tina_runtime_child_handle(c->rt, 0, 0), TAG_ECHO, NULL, 0,
+                                 H_MS(30000), NULL);
+    c->elapsed_ns = now_ns() - t0;
+    return NULL;
+}
+
+static int call_taken(void *arg) { return h_stats(arg, 0).injected == 1; }
+
+Test(inject, a_call_still_waiting_when_the_run_ends_gets_estate, .timeout = 30) {
+    tina_type_spec types[1] = {H_TYPE("silent", uint64_t, 1, 0, 1, NULL, silent)};
+    tina_child_spec children[1] = {H_CHILD(0, 0)};
+    tina_spec spec = h_spec(types, 1, children, 1, 1);
+    tina_runtime *rt = h_create(&spec);
+    run_start(rt);
+    struct pending_call c = {.rt = rt};
+    pthread_t th;
+    cr_assert(eq(int, pthread_create(&th, NULL, pending_caller, &c), 0));
+    cr_assert(wait_until(call_taken, rt), "the call never arrived");
+    run_stop();
+    pthread_join(th, NULL);
+    H_ASSERT_RESULT(c.result, TINA_ESTATE);
+    cr_assert(lt(u64, c.elapsed_ns, H_MS(10000)), "answered as the run ended, not at its timeout");
     tina_destroy(rt);
 }
 

@@ -137,3 +137,13 @@ int tina__callers_answer(struct tina__callers *c, tina_handle caller, const tina
     word_wake(&e->word);
     return 1;
 }
+
+void tina__callers_fail_all(struct tina__callers *c, int32_t result) {
+    for (uint32_t i = 0; i < TINA_INJECT_CALLERS_MAX; i++) {
+        uint32_t w = atomic_load_explicit(&c->entries[i].word, memory_order_relaxed);
+        if (WORD_STATE(w) != TINA__CALLER_WAITING) continue;
+        tina_handle h = tina_handle_make(TINA__FOREIGN_SHARD, TINA__FOREIGN_TYPE, i,
+                                         WORD_GENERATION(w));
+        (void)tina__callers_answer(c, h, NULL, result);
+    }
+}

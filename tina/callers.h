@@ -26,6 +26,8 @@
  * of the entry (a reply that took longer than its caller's timeout) never
  * reaches its next user: it finds another generation and is counted late.
  * An abandoned entry whose answer never comes may be taken again at once.
+ * When tina_run returns nothing will answer any more: every caller still
+ * waiting is answered TINA_ESTATE (tina__callers_fail_all).
  *
  * The table knows no shard and no runtime: the shard answers through
  * tina__callers_answer, the injecting thread takes and waits.
@@ -81,5 +83,8 @@ tina_result tina__callers_wait(struct tina__callers *c, tina_handle caller, uint
  * older use of the entry, a forged handle). */
 int tina__callers_answer(struct tina__callers *c, tina_handle caller, const tina_msg *reply,
                          int32_t result);
+/* Nothing will answer any more (tina_run has returned): every waiting
+ * caller is answered with `result`. */
+void tina__callers_fail_all(struct tina__callers *c, int32_t result);
 
 #endif /* TINA_CALLERS_H */

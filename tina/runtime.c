@@ -429,6 +429,9 @@ tina_result tina_run(tina_runtime *rt) {
         atomic_store(&signal_runtime, NULL);
     }
     atomic_store(&rt->started, 2);
+    /* After the store: a foreign call that passed its state check before it
+     * is answered here, or finds the entry answered as it starts to wait. */
+    tina__callers_fail_all(&rt->callers, TINA_ESTATE);
     return TINA_OK;
 }
 
