@@ -19,7 +19,8 @@
  *   inject_call      a reply; a timeout, whose late reply is counted and
  *                    never reaches the entry's next caller; a dead target
  *                    answered at once; an address; a call still waiting
- *                    when tina_run returns answered TINA_ESTATE.
+ *                    when tina_run returns answered TINA_ESTATE; a 65th
+ *                    caller refused while 64 wait.
  *   simulator        the hook's injections are part of the seed's digest;
  *                    tina_inject outside it and tina_inject_call inside it
  *                    are refused.
@@ -443,6 +444,34 @@ Test(inject, a_call_still_waiting_when_the_run_ends_gets_estate, .timeout = 30) 
     pthread_join(th, NULL);
     H_ASSERT_RESULT(c.result, TINA_ESTATE);
     cr_assert(lt(u64, c.elapsed_ns, H_MS(10000)), "answered as the run ended, not at its timeout");
+    tina_destroy(rt);
+}
+
+static int all_callers_queued(void *arg) {
+    return inject_stats(arg, 0).calls == TINA_INJECT_CALLERS_MAX;
+}
+
+Test(inject, the_65th_waiting_caller_is_refused, .timeout = 60) {
+    tina_type_spec types[1] = {H_TYPE("silent", uint64_t, 1, 0, 1, NULL, silent)};
+    tina_child_spec children[1] = {H_CHILD(0, 0)};
+    tina_spec spec = h_spec(types, 1, children, 1, 1);
+    tina_runtime *rt = h_create(&spec);
+    run_start(rt);
+    static struct pending_call calls[TINA_INJECT_CALLERS_MAX];
+    static pthread_t threads[TINA_INJECT_CALLERS_MAX];
+    for (uint32_t i = 0; i < TINA_INJECT_CALLERS_MAX; i++) {
+        calls[i] = (struct pending_call){.rt = rt};
+        cr_assert(eq(int, pthread_create(&threads[i], NULL, pending_caller, &calls[i]), 0));
+    }
+    cr_assert(wait_until(all_callers_queued, rt), "not every caller was queued");
+    H_ASSERT_RESULT(tina_inject_call(rt, tina_runtime_child_handle(rt, 0, 0), TAG_ECHO, NULL, 0,
+                                     H_MS(1000), NULL), TINA_ECALLERS_FULL);
+    run_stop();
+    for (uint32_t i = 0; i < TINA_INJECT_CALLERS_MAX; i++) {
+        pthread_join(threads[i], NULL);
+        H_ASSERT_RESULT(calls[i].result, TINA_ESTATE);
+    }
+    cr_assert(eq(u64, inject_stats(rt, 0).refused, 1));
     tina_destroy(rt);
 }
 

@@ -72,12 +72,18 @@ tina_handle tina__callers_take(struct tina__callers *c) {
     return TINA_HANDLE_NONE;
 }
 
+/* No request left, so no shard can answer; only tina__callers_fail_all
+ * may have (tina_run returning meanwhile): let it finish, then free. */
 void tina__callers_cancel(struct tina__callers *c, tina_handle caller) {
     struct tina__caller *e = &c->entries[tina_handle_slot(caller)];
-    TINA_ASSERT(atomic_load(&e->word) ==
-                WORD(tina_handle_generation(caller), TINA__CALLER_WAITING));
-    atomic_store_explicit(&e->word, WORD(tina_handle_generation(caller), TINA__CALLER_FREE),
-                          memory_order_release);
+    uint32_t g = tina_handle_generation(caller);
+    uint32_t w;
+    while ((w = atomic_load_explicit(&e->word, memory_order_acquire)) ==
+           WORD(g, TINA__CALLER_ANSWERING))
+        word_wait(&e->word, w, ANSWERING_WAIT_NS);
+    TINA_ASSERT(w == WORD(g, TINA__CALLER_WAITING) || w == WORD(g, TINA__CALLER_DONE));
+    /* Release pairs with the next taker's acquire. */
+    atomic_store_explicit(&e->word, WORD(g, TINA__CALLER_FREE), memory_order_release);
 }
 
 tina_result tina__callers_wait(struct tina__callers *c, tina_handle caller, uint64_t timeout_ns,
