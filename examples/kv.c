@@ -115,14 +115,16 @@ static uint32_t store_init(void *self, tina_ctx *ctx, const void *args, size_t s
     return 0;
 }
 
+/* self holds the answer: a reply's payload is read after the handler
+ * returns, so it must not live on the handler's stack. */
 static tina_effect store_handle(void *self, tina_ctx *ctx, const tina_msg *msg) {
-    (void)self, (void)ctx;
+    (void)ctx;
     if (msg->tag == OP_CRASH) return tina_crash(0xdead); /* on command */
     if (msg->kind != TINA_MSG_CALL) return tina_receive();
     request q;
     memset(&q, 0, sizeof(q));
     memcpy(&q, msg->payload, msg->size < sizeof(q) ? msg->size : sizeof(q));
-    answer a = {0};
+    answer *out = self, a = {0};
     struct entry *e = msg->tag == OP_COUNT ? NULL : slot_of(&q);
     switch (msg->tag) {
     case OP_SET:
@@ -158,7 +160,8 @@ static tina_effect store_handle(void *self, tina_ctx *ctx, const tina_msg *msg) 
     case OP_COUNT: a.found = (int32_t)g_disk_count; break;
     default: return tina_receive();
     }
-    return tina_reply(TAG_ANSWER, &a, sizeof(a));
+    *out = a;
+    return tina_reply(TAG_ANSWER, out, sizeof(*out));
 }
 
 /* ---- conn: one connection, one request at a time ----------------------- */
@@ -425,7 +428,7 @@ static tina_result kv_create(tina_boot_report *report) {
     types[TYPE_CONTROL] = (tina_type_spec){.name = "control", .struct_size = 8,
                                            .slots_per_shard = 1, .init = control_init,
                                            .handler = control_handle};
-    types[TYPE_STORE] = (tina_type_spec){.name = "store", .struct_size = 8, .slots_per_shard = 1,
+    types[TYPE_STORE] = (tina_type_spec){.name = "store", .struct_size = sizeof(answer), .slots_per_shard = 1,
                                          .mailbox_capacity = 4096, .init = store_init,
                                          .handler = store_handle};
     types[TYPE_CONN] = (tina_type_spec){.name = "conn", .struct_size = sizeof(conn),

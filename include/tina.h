@@ -1058,17 +1058,22 @@ tina_handle tina_runtime_child_address(const tina_runtime *rt, uint32_t child_in
  * pool empty).  So, per shard, accepted = injected + inject_dropped + the
  * envelopes still queued, exactly (tina_stats_inject).
  *
+ * An injection made before tina_run waits in the queue for the first pass.
+ *
  * Returns TINA_OK (accepted); TINA_EMAILBOX_FULL (the shard's queue is
  * full: never a wait); TINA_EHANDLE, TINA_ERESERVED_TAG, TINA_ETOO_BIG,
- * TINA_EINVAL (bad arguments); TINA_ESTALE (the target's shard is
- * quarantined); TINA_ESTATE (the runtime is stopping, or tina_run has
+ * TINA_EINVAL (bad arguments, or rt NULL); TINA_ESTALE (the target's shard
+ * is quarantined); TINA_ESTATE (the runtime is stopping, or tina_run has
  * returned); TINA_EINJECT_THREAD (called on a shard's own thread: send
- * from the handler instead).  Each refusal is counted.  Safe from any
- * number of threads at once; not from a signal handler.
+ * from the handler instead).  Each refusal is counted, on the target's
+ * shard (or, for a handle that names no shard, in the sum only).  Safe
+ * from any number of threads at once; not from a signal handler.
  *
  * Under the simulator there are no other threads: tina_inject is called
  * from the run's inject hook (tina_sim_config.inject), at the start of
- * every round, so an injection is part of the seed's one execution.
+ * every round, so an injection is part of the seed's one execution; called
+ * anywhere else under the simulator (a handler) it returns
+ * TINA_EINJECT_THREAD.
  */
 TINA_WUR tina_result tina_inject(tina_runtime *rt, tina_handle to, uint16_t tag,
                                  const void *payload, size_t size);
@@ -1081,23 +1086,29 @@ TINA_WUR tina_result tina_inject(tina_runtime *rt, tina_handle to, uint16_t tag,
  * answer for a call it knows failed (TINA_ESTALE, TINA_ENOT_RUNNING,
  * TINA_EMAILBOX_FULL, TINA_EPOOL_EXHAUSTED, TINA_ESHUTDOWN); TINA_EINVAL
  * (timeout 0); TINA_ECALLERS_FULL (TINA_INJECT_CALLERS_MAX calls are
- * already waiting); TINA_ESTATE under the simulator (its one thread cannot
- * wait).  A reply that comes after the timeout is counted
- * (tina_stats_inject: late_replies) and dropped. */
+ * already waiting); TINA_ESTATE when tina_run returns with the call
+ * unanswered (nothing would answer it), and under the simulator (its one
+ * thread cannot wait).  A reply that comes after the timeout is counted (tina_stats_inject:
+ * late_replies, on the answering shard) and dropped: it never reaches a
+ * later call.  The request's `from` is a caller handle no shard owns
+ * (shard field 127): reply to it; sending anything else to it is
+ * TINA_EHANDLE. */
 #define TINA_INJECT_CALLERS_MAX 64u
 TINA_WUR tina_result tina_inject_call(tina_runtime *rt, tina_handle to, uint16_t tag,
                                       const void *payload, size_t size, uint64_t timeout_ns,
                                       tina_msg *reply);
 
 typedef struct tina_inject_stats {
-    uint64_t accepted;      /* tina_inject (and _call) requests queued */
+    uint64_t accepted;      /* tina_inject (and _call) requests queued; once drained,
+                               = the shard's injected + inject_dropped */
     uint64_t full;          /* refused: the shard's queue was full */
     uint64_t refused;       /* refused otherwise: bad arguments, quarantined, stopped */
     uint64_t wrong_thread;  /* refused: called on a shard thread */
     uint64_t wakeups;       /* sleeping shards woken by an injection */
     uint64_t calls;         /* tina_inject_call requests queued */
-    uint64_t call_timeouts; /* of which ended by their timeout */
-    uint64_t late_replies;  /* replies that came after their caller's timeout */
+    uint64_t call_timeouts; /* of which ended by their timeout (the target's shard) */
+    uint64_t late_replies;  /* replies that came after their caller's timeout (the
+                               answering shard) */
 } tina_inject_stats;
 
 /* The injection counters of one shard's queue (shard < shard count), or,
@@ -1162,11 +1173,16 @@ typedef struct tina_sim_config {
     uint32_t revive_random_per_million; /* per round, the operator calls tina_revive on a shard
                                            drawn at random, quarantined or not */
     uint32_t reserved;
-    /* Injection: called at the start of every round, before any shard's
-     * pass, on the simulator's thread; it may call tina_inject (never
-     * tina_inject_call).  Whatever it injects is part of the seed's one
-     * execution.  NULL: none. */
-    void (*inject)(void *user, tina_runtime *rt, uint64_t round);
+    /* Injection: called at the start of every round (round counts from
+     * 0), before any shard's pass, on the simulator's thread; it may call
+     * tina_inject, and only there (elsewhere under the simulator
+     * tina_inject returns TINA_EINJECT_THREAD: every other moment of the
+     * one thread belongs to a shard), never tina_inject_call (TINA_ESTATE).
+     * What it injects is drained by the round's passes and is part of the
+     * seed's one execution (the digest).  It returns non-zero while it has
+     * more to inject: the run is not quiescent while it says so (the
+     * round limit still holds).  NULL: none. */
+    int (*inject)(void *user, tina_runtime *rt, uint64_t round);
     void *inject_user;
 } tina_sim_config;
 

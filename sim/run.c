@@ -3,8 +3,9 @@
  *
  * tina_simulate creates the runtime on the simulation platform, seeds every
  * domain's stream from one master seed (sim.h), starts the static children
- * shard by shard, then runs rounds: advance simulated time one tick, order
- * the shards (fixed, or shuffled by the ORDER stream), run one
+ * shard by shard, then runs rounds: advance simulated time one tick, call
+ * the user's inject hook (tina_inject's only moment here), order the
+ * shards (fixed, or shuffled by the ORDER stream), run one
  * tina__shard_pass() of each -- the very function the pinned threads run.
  * It stops on a stop request, a finished graceful shutdown, quiescence
  * (nothing pending anywhere; when only timers remain, time jumps straight
@@ -376,6 +377,16 @@ static int revive_pending(const struct tina__sim *sim, struct tina_runtime *rt) 
     return 0;
 }
 
+/* The user's inject hook, the one moment tina_inject is allowed on the
+ * simulator's thread; non-zero while it has more to inject. */
+static int inject_step(struct tina_runtime *rt, const tina_sim_config *config, uint64_t round) {
+    if (config == NULL || config->inject == NULL) return 0;
+    rt->inject_open = 1;
+    int more = config->inject(config->inject_user, rt, round);
+    rt->inject_open = 0;
+    return more != 0;
+}
+
 static uint32_t sim_loop(struct tina_runtime *rt, struct tina__sim *sim,
                          const tina_sim_config *config, uint64_t *rounds, uint32_t *shadow,
                          char *why, size_t why_size) {
@@ -388,7 +399,8 @@ static uint32_t sim_loop(struct tina_runtime *rt, struct tina__sim *sim,
         sim->now_ns = sim->now_ns < UINT64_MAX - tick ? sim->now_ns + tick : UINT64_MAX;
         if (!sim->calm && sim->calm_at_ns && sim->now_ns >= sim->calm_at_ns) calm_begin(sim);
         operator_step(rt, sim);
-        int busy = round_run(rt, sim, shuffle);
+        int more = inject_step(rt, config, *rounds);
+        int busy = round_run(rt, sim, shuffle) | more;
         sim->round = ++*rounds;
         /* before the operator's requests of this round: they are for later revivals */
         if (revivals_check(rt, sim, why, why_size)) return TINA_SIM_CHECKER;

@@ -131,6 +131,8 @@ MUT(m_watchdog_policy, b->spec.watchdog_policy = 9)
 MUT(m_fd_slots, b->spec.fd_slots = 5)
 MUT(m_io_buffer_bytes, (b->spec.fd_slots = 64, b->spec.io_buffer_bytes = 100))
 MUT(m_io_backend, (b->spec.fd_slots = 64, b->spec.io_backend = 7))
+MUT(m_inject_slots, b->spec.inject_slots = 1000)
+MUT(m_inject_slots_one, b->spec.inject_slots = 1)
 
 #define CASE(label_, fn_, code_, field_, value_) \
     {.label = (label_), .mutate = (fn_), .expected = (code_), .field = (field_), .value = (value_)}
@@ -195,6 +197,8 @@ static const struct spec_case spec_cases[] = {
     CASE("fd_slots 5", m_fd_slots, TINA_ESPEC_IO, "fd_slots", "5/"),
     CASE("io_buffer_bytes 100", m_io_buffer_bytes, TINA_ESPEC_IO, "io_buffer_bytes", "/100/"),
     CASE("io_backend 7", m_io_backend, TINA_ESPEC_IO, "io_backend", "/7 "),
+    CASE("inject_slots 1000", m_inject_slots, TINA_ESPEC_INJECT, "inject_slots", "1000"),
+    CASE("inject_slots 1", m_inject_slots_one, TINA_ESPEC_INJECT, "inject_slots", "1 "),
 };
 
 /* Criterion may start each test in a fresh process image (with its own

@@ -7,11 +7,11 @@
  *
  *   base.h ring.h random.h slot.h pool.h          data and inline helpers
  *   timer monitor supervise log io trap layout    lower layers: own tables,
- *                                                 return what happened as data
+ *   inbox callers                                 return what happened as data
  *   platform.h channel.h world.h                  the seam, what shards share
  *   shard/                                        the heart: the pass
  *   os/ sim/                                      the two platforms
- *   runtime.c spec.c                              create, run, destroy
+ *   runtime.c spec.c inject.c                     create, run, destroy; foreign threads
  *
  * Names shared between files carry the tina__ prefix.
  */

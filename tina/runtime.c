@@ -190,6 +190,7 @@ tina_result tina__create(const tina_spec *spec, const struct tina__platform *pla
     memcpy(rt->cores, report->cores, sizeof(rt->cores));
     rt->platform = platform;
     rt->platform_state = platform_state;
+    tina__callers_init(&rt->callers);
     if ((r = create_spec_copy(rt, &resolved)) != TINA_OK) goto fail;
     if (rt->spec.seed == 0) rt->spec.seed = tina__monotonic_ns() | 1u;
     rt->topology = platform->places_threads ? tina__topology_open() : NULL; /* hwloc: slow */
@@ -428,6 +429,9 @@ tina_result tina_run(tina_runtime *rt) {
         atomic_store(&signal_runtime, NULL);
     }
     atomic_store(&rt->started, 2);
+    /* After the store: a foreign call that passed its state check before it
+     * is answered here, or finds the entry answered as it starts to wait. */
+    tina__callers_fail_all(&rt->callers, TINA_ESTATE);
     return TINA_OK;
 }
 

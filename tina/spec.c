@@ -99,6 +99,9 @@ static tina_result sizes_check(const tina_spec *s, tina_boot_report *report) {
         FAIL(TINA_ESPEC_BUDGET, "base_budget: %u (need 1..1048576)", s->base_budget);
     if (s->scratch_bytes < 64 || s->scratch_bytes > (64u << 20))
         FAIL(TINA_ESPEC_SCRATCH, "scratch_bytes: %u (need 64..67108864)", s->scratch_bytes);
+    if (!is_pow2(s->inject_slots) || s->inject_slots < 2 || s->inject_slots > (1u << 20))
+        FAIL(TINA_ESPEC_INJECT, "inject_slots: %u (need a power of two 2..1048576)",
+             s->inject_slots);
     return TINA_OK;
 }
 
@@ -202,6 +205,7 @@ static void defaults_fill(tina_spec *s) {
     DEFAULT(watchdog_ns, TINA__DEFAULT_WATCHDOG_NS);
     DEFAULT(io_buffers, s->fd_slots ? s->fd_slots : 1);
     DEFAULT(io_buffer_bytes, TINA__DEFAULT_IO_BUFFER_BYTES);
+    DEFAULT(inject_slots, TINA__INBOX_DEFAULT);
 #undef DEFAULT
 }
 

@@ -2,7 +2,8 @@
  * world.h -- what the shards of one runtime share: the resolved boot spec,
  * the static children and where each is placed, the flags every shard
  * reads (stop, shutdown, drained, the quarantine epoch and each shard's
- * transitions), and the table of shards and their arenas.
+ * transitions), the table of shards and their arenas, and the foreign
+ * caller table (callers.h).
  *
  * struct tina_runtime is allocated once by tina_create, before any thread
  * starts; everything else of a shard is carved out of its grand arena
@@ -15,6 +16,8 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "callers.h"
+#include "inbox.h"
 #include "tree.h"
 
 struct tina__shard;
@@ -56,6 +59,12 @@ struct tina_runtime {
     void *platform_state;            /* the simulator's world; NULL for threads */
     uint64_t boot_ns;
     tina_boot_report report;
+    /* Injection (inject.c): the threads waiting in tina_inject_call, the
+     * refusals that name no shard, and, under the simulator, whether its
+     * inject hook is running (the only time tina_inject is allowed there). */
+    struct tina__callers callers;
+    struct tina__inject_counters inject_unplaced;
+    uint32_t inject_open;
     /* Each shard's quarantines and revivals, counted (odd: quarantined
      * now); written by that shard, read by every sender to it.  Rarely
      * written, so the lines stay shared. */

@@ -115,7 +115,8 @@ cycles "link graph" "$tmp/link" > "$tmp/out" || { sed 's/^/lint: /' "$tmp/out"; 
 
 # ---- 4: layering ------------------------------------------------------------
 LOWER="tina/base tina/ring tina/random tina/slot tina/pool tina/timer tina/monitor tina/token tina/tree
-       tina/log tina/io tina/trap tina/error tina/platform tina/channel tina/world"
+       tina/log tina/io tina/trap tina/error tina/platform tina/channel tina/world
+       tina/inbox tina/callers"
 LAYER_AWK='BEGIN { n = split(lower, l, /[ \t\n]+/); for (i = 1; i <= n; i++) low[l[i]] = 1
         know["tina/shard"] = "the shard"; know["tina/runtime"] = "the runtime"; know["tina/spec"] = "the runtime"
         know["tina/os"] = "the platform (tina/os)"; know["sim"] = "the simulator" }'

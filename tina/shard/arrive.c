@@ -10,18 +10,25 @@
  * dropped and counted by reason (stale, mailbox full, pool exhausted), a
  * dropped call answered.  So one isolate's backlog never holds up the rest
  * of a channel, and memory stays flat.
+ *
+ * Right after the channels, the inbox (inbox.h): what foreign threads
+ * injected, taken by the same rules (arrival_accept with no ring), at most
+ * one queue's worth per pass so that a flood cannot keep the shard from
+ * its dispatch; counted as injected or inject_dropped.  An empty inbox
+ * costs the pass one acquire load.
  */
 #include <string.h>
 
 #include "shard.h"
 
+/* A drop, counted by reason and on its channel (ring NULL: the inbox). */
 static void arrival_drop(struct tina__shard *s, struct tina__ring *ring, uint64_t *why) {
     s->stats.dropped_on_arrival++;
     if (why) ++*why;
-    tina__counter_bump(&ring->consumer.dropped);
+    if (ring != NULL) tina__counter_bump(&ring->consumer.dropped);
 }
 
-/* One envelope from a channel, always taken (1 delivered, 0 dropped and
+/* One envelope from a channel (or, ring NULL, the inbox), always taken (1 delivered, 0 dropped and
  * counted): a reply goes to the slot its
  * call reserved; a monitor request or its cancel to the monitor table; a DOWN to its
  * watcher's entry; anything else to a mailbox -- user traffic (and a
@@ -98,5 +105,18 @@ void tina__shard_drain(struct tina__shard *s) {
             tina__channel_release(&s->chan, from, count);
             s->did_work = 1;
         }
+    }
+}
+
+/* Take what foreign threads published, in order, up to one queue's worth:
+ * a flood that refills the queue as it drains waits for the next pass. */
+void tina__shard_drain_inbox(struct tina__shard *s) {
+    struct tina__inbox *q = &s->inbox;
+    const tina_msg *m;
+    for (uint64_t k = 0; k <= q->mask && (m = tina__inbox_peek(q)) != NULL; k++) {
+        if (arrival_accept(s, m, NULL)) s->stats.injected++;
+        else s->stats.inject_dropped++;
+        tina__inbox_pop(q);
+        s->did_work = 1;
     }
 }

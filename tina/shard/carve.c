@@ -32,6 +32,8 @@
  *   | log ring               |  log_entries x 128 B
  *   +------------------------+  ring_off[from], one per peer
  *   | inbound ring from peer |  320 B header + slots x 128 B
+ *   +------------------------+  inject_off
+ *   | inbox cells            |  inject_slots x 136 B (seq + envelope)
  *   +------------------------+  scratch_off
  *   | scratch                |
  *   +------------------------+  altstack_off
@@ -104,6 +106,8 @@ void tina__layout_compute(const tina_spec *spec, uint32_t shard, uint32_t shard_
         at = align64(at + sizeof(struct tina__ring) +
                      sizeof(tina_msg) * (size_t)tina__ring_slots(spec, from, shard));
     }
+    l->inject_off = at;
+    at = align64(at + tina__inbox_bytes(spec->inject_slots));
     l->scratch_off = at;
     at = align64(at + spec->scratch_bytes);
     l->altstack_off = at;
@@ -210,6 +214,9 @@ void tina__shard_carve(struct tina_runtime *rt, uint32_t id, const struct tina__
         ring_init(ring, (tina_msg *)(ring + 1), tina__ring_slots(spec, from, id));
         s->chan.inbound[from] = ring;
     }
+    tina__inbox_init(&s->inbox, (struct tina__inbox_cell *)(base + l->inject_off),
+                     spec->inject_slots);
+    s->callers = &rt->callers;
     s->scratch = base + l->scratch_off;
     s->altstack = base + l->altstack_off;
     s->scratch_bytes = spec->scratch_bytes;

@@ -5,7 +5,8 @@
  *
  *   0. notices: a shutdown to begin, a revival asked of this shard, peers'
  *      quarantines and revivals to tell the isolates about (notice.c)
- *   1. drain inbound channels into mailboxes (arrive.c)
+ *   1. drain inbound channels, then the inbox from foreign threads, into
+ *      mailboxes (arrive.c)
  *   2. I/O completions: reap, then wake each parked isolate (io.c)
  *   3. restart isolates their supervisor asked for (supervise.c; not while
  *      quarantined)
@@ -44,14 +45,15 @@ static uint32_t live_count(const struct tina__shard *s) {
 }
 
 /* Something a sleeping shard must wake for, besides its channels and
- * timers: a stop, a shutdown it has not begun or that every shard has
+ * timers: an injected envelope (the injecting thread rings only after it
+ * published, so this look closes the race), a stop, a shutdown it has not begun or that every shard has
  * finished draining, a revival asked of it, a peer's quarantine or revival
  * it has not told its isolates about.  The last shard to drain rings only
  * the peers it finds asleep; a peer past its last pass but not yet asleep
  * learns it here, after its heavy barrier (os/platform.c). */
 int tina__shard_has_news(struct tina__shard *s) {
     struct tina_runtime *rt = s->rt;
-    return atomic_load_explicit(&rt->stopping, memory_order_relaxed) ||
+    return tina__inbox_ready(&s->inbox) || atomic_load_explicit(&rt->stopping, memory_order_relaxed) ||
            (!s->shutdown_seen && atomic_load_explicit(&rt->shutdown, memory_order_relaxed)) ||
            (s->shutdown_seen &&
             atomic_load_explicit(&rt->drained_count, memory_order_relaxed) == rt->shard_count) ||
@@ -73,6 +75,7 @@ int tina__shard_pass(struct tina__shard *s) {
         tina__quarantine_revive(s);
     tina__peers_check(s);
     tina__shard_drain(s);
+    tina__shard_drain_inbox(s);
     tina__shard_io_completions(s);
     if (TINA__LIKELY(!s->quarantined)) {
         tina__supervise_restart_pending(s);

@@ -13,6 +13,11 @@
  * request the runtime drops, or whose callee ends without answering, is
  * answered at once with a REPLY from no one, tag CALL_FAILED (SPEC 13).
  *
+ * A call from a foreign thread (tina_inject_call) names a caller handle
+ * no shard owns (callers.h): its reply, or the runtime's answer that it
+ * failed, goes straight into the runtime's caller table from whichever
+ * shard answers, off the hot path (the handle fails the range check first).
+ *
  * Every refusal is named and counted: a reserved tag, an oversized
  * payload, a bad or stale handle, a full mailbox, an exhausted pool, a
  * full channel.
@@ -86,6 +91,15 @@ static __attribute__((noinline)) tina_result reply_local(struct tina__shard *s, 
     return TINA_OK;
 }
 
+/* A reply, or the runtime's answer that the call failed (result < 0), to
+ * a foreign thread waiting in tina_inject_call: into its caller entry, or
+ * counted late if it no longer waits (it timed out). */
+static __attribute__((noinline)) void reply_foreign(struct tina__shard *s, const tina_msg *reply,
+                                                    int32_t result) {
+    if (!tina__callers_answer(s->callers, reply->to, reply, result))
+        tina__inject_count(&s->inject.late_replies);
+}
+
 /* The runtime knows a call failed (its request was dropped, or its callee
  * ended without answering): tell the caller now, with the reason, rather
  * than leave it to its timeout (SPEC 13).  Locally at once; across shards
@@ -93,6 +107,13 @@ static __attribute__((noinline)) tina_result reply_local(struct tina__shard *s, 
 void tina__call_answer_failed(struct tina__shard *s, const tina_msg *request, tina_result r) {
     if (request->kind != TINA_MSG_CALL || request->corr == 0) return;
     int32_t result = r;
+    if (TINA__UNLIKELY(tina__handle_is_foreign(request->from))) {
+        tina_msg answer;
+        tina__envelope_fill(&answer, TINA_HANDLE_NONE, request->from, TINA_TAG_CALL_FAILED,
+                            &result, sizeof(result), TINA_MSG_REPLY, request->corr);
+        reply_foreign(s, &answer, result);
+        return;
+    }
     uint32_t shard = tina_handle_shard(request->from);
     if (shard == s->id) {
         tina_msg answer;
@@ -178,6 +199,19 @@ send_remote(struct tina__shard *s, tina_handle from, tina_handle to, uint16_t ta
     return TINA_OK;
 }
 
+/* A reply to a foreign caller (tina_inject_call): sent, whether or not
+ * its caller still waits (a late one is counted, as across shards). */
+static __attribute__((noinline)) tina_result send_foreign(struct tina__shard *s, tina_handle from,
+                                                          tina_handle to, uint16_t tag,
+                                                          const void *payload, uint32_t size,
+                                                          uint64_t corr) {
+    tina_msg reply;
+    tina__envelope_fill(&reply, from, to, tag, payload, size, TINA_MSG_REPLY, corr);
+    reply_foreign(s, &reply, TINA_OK);
+    s->stats.sent++;
+    return TINA_OK;
+}
+
 static inline __attribute__((always_inline)) tina_result
 message_send(struct tina__shard *s, tina_handle from, tina_handle to, uint16_t tag,
              const void *payload, size_t size, uint8_t kind, uint64_t corr) {
@@ -191,6 +225,8 @@ message_send(struct tina__shard *s, tina_handle from, tina_handle to, uint16_t t
     }
     tina_result r = tina__handle_valid(s, to);
     if (TINA__UNLIKELY(r != TINA_OK)) {
+        if (kind == TINA_MSG_REPLY && tina__handle_is_foreign(to))
+            return send_foreign(s, from, to, tag, payload, (uint32_t)size, corr);
         s->stats.invalid++;
         return r;
     }

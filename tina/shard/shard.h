@@ -16,7 +16,7 @@
  * The shard's files, each a noun:
  *   pass.c        the pass, its phases in order, boot, shutdown state
  *   send.c        sends, replies and call answers, system envelopes
- *   arrive.c      draining inbound channels into mailboxes
+ *   arrive.c      draining inbound channels and the inbox into mailboxes
  *   isolate.c     isolate life: start, exit, terminate, spawn
  *   dispatch.c    choosing the next message, running handlers, effects
  *   notice.c      shutdown notices, quarantine and revival, peer notices
@@ -36,7 +36,9 @@
 #include <stdatomic.h>
 #include <string.h>
 
+#include "callers.h"
 #include "channel.h"
+#include "inbox.h"
 #include "io.h"
 #include "log.h"
 #include "monitor.h"
@@ -119,9 +121,18 @@ struct tina__shard {
     _Atomic tina_handle running;
     _Atomic uint64_t stalls;
 
-    /* Doorbell: written by this shard going to sleep and by waking peers. */
+    /* Doorbell: written by this shard going to sleep and by waking peers
+     * (and injecting threads). */
     _Alignas(64) _Atomic uint32_t sleeping;
     struct tina__io *io; /* NULL when the spec's fd_slots is 0 */
+
+    /* The way in from foreign threads (inbox.h): they produce, this shard
+     * consumes right after its channels; their counters, bumped by any
+     * thread; the foreign caller table its replies may go to (the
+     * runtime's, callers.h). */
+    struct tina__inbox inbox;
+    _Alignas(64) struct tina__inject_counters inject;
+    struct tina__callers *callers;
     _Alignas(64) uint8_t end_pad[1];
 };
 
@@ -246,6 +257,8 @@ void tina__call_answer_failed(struct tina__shard *s, const tina_msg *request, ti
 /* ---- arrive.c ------------------------------------------------------------ */
 
 void tina__shard_drain(struct tina__shard *s);
+/* Take what foreign threads injected, at most one queue's worth. */
+void tina__shard_drain_inbox(struct tina__shard *s);
 
 /* ---- isolate.c ----------------------------------------------------------- */
 
@@ -359,7 +372,7 @@ void tina__log_event(struct tina__shard *s, tina_log_level level, tina_handle h,
 /* The memory map of a shard's arena, shared by validation and carving. */
 struct tina__layout {
     size_t shard_off, types_off, pool_off, timers_off, buckets_off, log_off, scratch_off;
-    size_t altstack_off, groups_off, group_times_off, monitors_off, tokens_off;
+    size_t altstack_off, groups_off, group_times_off, monitors_off, tokens_off, inject_off;
     size_t type_slots_off[TINA_TYPE_COUNT_MAX];
     size_t type_reach_off[TINA_TYPE_COUNT_MAX];
     size_t type_args_off[TINA_TYPE_COUNT_MAX];
