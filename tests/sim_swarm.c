@@ -44,6 +44,7 @@ Test(swarm, a_slice_of_seeds_breaks_nothing, .timeout = 600) {
     cr_assert(ge(u64, sum.token_misuse, 1), "spent and forged tokens refused");
     cr_assert(ge(u64, sum.demonitors, 1), "monitors taken back");
     cr_assert(ge(u64, sum.monitors_released, 1), "monitors freed as their watcher ended");
+    cr_assert(ge(u64, sum.injected, 1), "messages injected from outside the shards");
 }
 
 Test(swarm, one_seed_replays_one_digest, .timeout = 60) {

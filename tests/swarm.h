@@ -99,7 +99,7 @@
     X(timer_cancel) X(timer_zero) X(timer_huge) X(spawn) X(spawn_child) X(init_fail)         \
     X(monitor) X(monitor_dead) X(done) X(crash) X(fault_write) X(fault_div) X(fault_init)    \
     X(fault_spawn_args) X(yield) X(shutdown) X(io) X(handoff) X(log) X(send_address)      \
-    X(defer) X(token_misuse)
+    X(defer) X(token_misuse) X(inject)
 
 #define SWARM_FAULTS(X)                                                                     \
     X(f_crash) X(f_init) X(f_drop) X(f_delay) X(f_partition) X(f_stall) X(f_io_error)       \
@@ -114,7 +114,7 @@
     X(crashes_injected) X(init_failures_injected) X(drops_injected) X(stalls_injected)      \
     X(partitions_injected) X(io_errors_injected) X(answers_lost) X(slots_retired)          \
     X(address_not_running) X(replies_later) X(tokens_late) X(tokens_orphaned)          \
-    X(demonitors) X(monitors_released)
+    X(demonitors) X(monitors_released) X(injected) X(inject_refused)
 
 struct swarm_counts {
 #define SWARM_FIELD(name) uint64_t name;
@@ -203,6 +203,8 @@ struct swarm_world {
     uint32_t known_next;
     uint64_t sent_ok[TINA_SHARD_COUNT_MAX][TINA_SHARD_COUNT_MAX]; /* remote sends that said OK */
     uint64_t handled[TINA_SHARD_COUNT_MAX][TINA_SHARD_COUNT_MAX]; /* ... handled at the far end */
+    uint32_t inject_period;        /* rounds between injections (0: none) */
+    uint64_t inject_seq;           /* the hook's own sequence, as a sender */
     uint32_t shutdown_asked;
     uint64_t shutdown_asked_ns;
     char violation[192];           /* the first model violation */
@@ -340,7 +342,8 @@ static void sequenced_check(struct swarm_iso *me, tina_ctx *ctx, const tina_msg 
     me->seen[k].from = p.from;
     me->seen[k].seq = p.seq;
     uint32_t from = tina_handle_shard(msg->from), to = tina_shard_id(ctx);
-    if (msg->kind == TINA_MSG_SEND && from != to && from < W.shard_count) W.handled[from][to]++;
+    if (msg->kind == TINA_MSG_SEND && msg->from != 0 && from != to && from < W.shard_count)
+        W.handled[from][to]++;
 }
 
 static int is_outcome(const tina_msg *msg) {
@@ -1079,6 +1082,48 @@ static tina_effect swarm_handle(void *self, tina_ctx *ctx, const tina_msg *msg) 
 }
 
 /* ------------------------------------------------------------------------ */
+/* Injection: the simulator's hook, a sender from outside every shard       */
+/* ------------------------------------------------------------------------ */
+
+/* Every inject_period rounds until the calm: a sequenced message from no
+ * one (from 0, its own sequence) to a handle or an address seen, live or
+ * dead, sometimes forged or with a reserved tag; each answer must be one
+ * tina.h lists for what was asked. */
+static int swarm_inject(void *user, tina_runtime *rt, uint64_t round) {
+    (void)user;
+    const struct tina__sim *sim = rt->platform_state;
+    if (W.inject_period == 0 || round % W.inject_period != 0 || sim->now_ns >= W.calm_at_ns) return 0;
+    uint64_t r64 = tina__rng_next(W.rng);
+    uint32_t have = W.known_next < SWARM_KNOWN ? W.known_next : SWARM_KNOWN;
+    tina_handle to = have ? W.known[r64 % have] : 0;
+    if ((r64 >> 20) % 4 == 0) to = tina_address_of(to);
+    if ((r64 >> 24) % 16 == 0) to = r64; /* forged: anything at all */
+    uint16_t tag = (r64 >> 30) % 32 == 0 ? TINA_TAG_USER - 1 : SWARM_TAG_SEQ;
+    struct swarm_payload p;
+    memset(&p, 0, sizeof(p));
+    uint32_t size = 40 + (uint32_t)((r64 >> 40) % (TINA_PAYLOAD_MAX - 40 + 1));
+    p.magic = SWARM_MAGIC;
+    p.size = size;
+    p.to = to;
+    p.from = 0;
+    p.seq = ++W.inject_seq;
+    pattern_fill(&p, size);
+    tina_result r = tina_inject(rt, to, tag, &p, size);
+    W.counts.inject++;
+    if (r == TINA_OK) {
+        W.counts.injected++;
+        if (tag < TINA_TAG_USER) swarm_violation(NULL, "an injection with a reserved tag said OK");
+        return 0;
+    }
+    W.counts.inject_refused++;
+    if (r == TINA_ERESERVED_TAG ? tag >= TINA_TAG_USER
+        : r != TINA_EMAILBOX_FULL && r != TINA_ESTALE && r != TINA_EHANDLE && r != TINA_ESTATE)
+        swarm_violation(NULL, "tina_inject to %#llx said %s", (unsigned long long)to,
+                        tina_result_name(r));
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
 /* The user checker: the network's counts against the workload's            */
 /* ------------------------------------------------------------------------ */
 
@@ -1340,6 +1385,10 @@ static void swarm_draw_world(uint64_t seed, tina_spec *spec, tina_sim_config *co
     const char *every = getenv("SWARM_CHECK_EVERY"); /* debugging: find the first bad round */
     if (every && *every) config->check_every_rounds = (uint32_t)strtoul(every, NULL, 0);
     config->check = swarm_check;
+    if (W.features[SW_inject]) {
+        W.inject_period = (uint32_t)swarm_range(1, 200);
+        config->inject = swarm_inject;
+    }
     config->calm_at_ns = W.calm_at_ns;
     config->calm_rounds_max = SWARM_CALM_ROUNDS;
     config->spin_rounds_max = 1000; /* 10 ms of passes doing nothing: > any stall drawn (2 ms) */
