@@ -210,5 +210,7 @@ int main(void) {
     printf("inject_wake_ns_median: %llu ns\n", (unsigned long long)wake_ns[WAKE_COUNT / 2]);
     printf("inject_wake_ns_p99: %llu ns\n", (unsigned long long)wake_ns[WAKE_COUNT * 99 / 100]);
     printf("futex_wake_ns_median: %llu ns\n", (unsigned long long)floor_ns);
+    printf("inject_wake_ratio: %.2f x futex\n",
+           floor_ns ? (double)wake_ns[WAKE_COUNT / 2] / (double)floor_ns : 0.0);
     return 0;
 }
