@@ -1091,8 +1091,10 @@ TINA_WUR tina_result tina_inject(tina_runtime *rt, tina_handle to, uint16_t tag,
  * thread cannot wait).  A reply that comes after the timeout is counted (tina_stats_inject:
  * late_replies, on the answering shard) and dropped: it never reaches a
  * later call.  The request's `from` is a caller handle no shard owns
- * (shard field 127): reply to it; sending anything else to it is
- * TINA_EHANDLE. */
+ * (shard field 127): reply to it, now or later (tina_defer); sending
+ * anything else to it is TINA_EHANDLE.  tina_destroy must wait until no
+ * thread is inside tina_inject or tina_inject_call: the runtime they name
+ * is gone after it. */
 #define TINA_INJECT_CALLERS_MAX 64u
 TINA_WUR tina_result tina_inject_call(tina_runtime *rt, tina_handle to, uint16_t tag,
                                       const void *payload, size_t size, uint64_t timeout_ns,
