@@ -31,7 +31,7 @@
 #include "helpers.h"
 
 #define WAIT_NS (10ull * 1000000000ull)
-enum { TAG_WORK = H_TAG_FIRST, TAG_ECHO, TAG_LAST };
+enum { TAG_WORK = H_TAG_FIRST, TAG_ECHO, TAG_LAST, TAG_DEFER, TAG_LATER };
 
 static uint64_t now_ns(void) {
     struct timespec ts;
@@ -342,6 +342,52 @@ Test(inject, call_gets_its_reply_by_handle_and_by_address, .timeout = 30) {
     cr_assert(eq(u64, st.calls, 100));
     cr_assert(eq(u64, st.call_timeouts, 0));
     cr_assert(eq(u64, h_stats(rt, 1).injected, 100));
+    tina_destroy(rt);
+}
+
+/* TAG_DEFER: deferred, answered 1 ms later from a timer (payload + 7);
+ * the holder then ends with a second one held: answered failed. */
+typedef struct deferrer {
+    tina_reply_token token;
+    uint64_t value, answered;
+} deferrer;
+
+static tina_effect deferrer_handle(void *self, tina_ctx *ctx, const tina_msg *msg) {
+    deferrer *d = self;
+    tina_timer_id id;
+    if (msg->kind == TINA_MSG_CALL && msg->tag == TAG_DEFER) {
+        H_CHECK_RESULT(ctx, tina_defer(ctx, &d->token), TINA_OK);
+        d->value = h_u64(msg) + 7;
+        H_CHECK_RESULT(ctx, tina_timer_set(ctx, H_MS(1), 0, TAG_LATER, &id), TINA_OK);
+        return tina_receive();
+    }
+    if (msg->tag == TAG_LATER) {
+        if (d->answered++ == 1) return tina_crash(3); /* holding the second call's token */
+        H_CHECK_RESULT(ctx, tina_reply_later(ctx, d->token, TAG_DEFER, &d->value, 8), TINA_OK);
+    }
+    return tina_receive();
+}
+
+Test(inject, a_foreign_call_can_be_deferred_and_answered_later, .timeout = 30) {
+    static tina_type_spec types[1];
+    static tina_child_spec children[1];
+    types[0] = (tina_type_spec)H_TYPE("deferrer", deferrer, 1, 4, 1, NULL, deferrer_handle);
+    children[0] = (tina_child_spec){.type_id = 0, .shard = 1, .restart = TINA_RESTART_TEMPORARY};
+    tina_spec spec = h_spec(types, 1, children, 1, 2);
+    tina_runtime *rt = h_create(&spec);
+    run_start(rt);
+    tina_handle a = tina_runtime_child_address(rt, 0, 1);
+    tina_msg reply;
+    uint64_t v = 35;
+    H_ASSERT_RESULT(tina_inject_call(rt, a, TAG_DEFER, &v, 8, H_MS(5000), &reply), TINA_OK);
+    cr_assert(eq(u64, h_u64(&reply), 42), "the later reply");
+    /* The second is held when its owner crashes: answered at once, stale. */
+    H_ASSERT_RESULT(tina_inject_call(rt, a, TAG_DEFER, &v, 8, H_MS(5000), &reply), TINA_ESTALE);
+    run_stop();
+    tina_shard_stats s1 = h_stats(rt, 1);
+    cr_assert(eq(u64, s1.tokens_used, 1));
+    cr_assert(eq(u64, s1.tokens_orphaned, 1));
+    cr_assert(eq(u64, inject_stats(rt, 1).call_timeouts, 0));
     tina_destroy(rt);
 }
 
