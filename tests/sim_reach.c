@@ -188,6 +188,13 @@ static void store_check(const tina_shard_stats *s0, const tina_shard_stats *s1, 
     cr_assert(ge(u64, s1->tokens_orphaned, 1), "crashes caught deferred calls");
     cr_assert(eq(u64, s0->late_replies, 0), "no reply came late");
     if (simulated) cr_assert(ge(u64, s1->address_not_running, 1), "the address met restarts");
+    cr_log_info("%s: %llu crashes, %llu calls: %llu replied, %llu failed stale, %llu not running, "
+                "%llu timed out; tokens used %llu, orphaned %llu",
+                simulated ? "simulator" : "threads", (unsigned long long)atomic_load(&g_crashes),
+                (unsigned long long)g_calls, (unsigned long long)g_replies,
+                (unsigned long long)g_failed_stale, (unsigned long long)g_failed_not_running,
+                (unsigned long long)g_timeouts, (unsigned long long)s1->tokens_used,
+                (unsigned long long)s1->tokens_orphaned);
 }
 
 Test(sim_reach, a_store_crashing_1000_times_is_reached_by_address_under_the_simulator,
