@@ -185,6 +185,9 @@ Test(inject, a_flood_into_a_slow_consumer_balances_and_stays_flat, .timeout = 12
     cr_assert(ge(u64, in.wakeups, 1), "the sleeping shard was rung");
     cr_assert(lt(i64, rss_after - rss_before, 1ll << 20), "RSS grew by %lld bytes",
               rss_after - rss_before);
+    cr_log_info("flood: delivered %llu, dropped on arrival %llu (mailbox full); RSS %+lld bytes",
+                (unsigned long long)st.injected, (unsigned long long)st.inject_dropped,
+                rss_after - rss_before);
     tina_destroy(rt);
 }
 
