@@ -626,7 +626,7 @@ typedef struct tina_spec {
     uint32_t log_entries;          /* per-shard log ring, power of two; 1024 */
     uint32_t base_budget;          /* dispatches per type per pass = weight x this; 64 */
     uint32_t scratch_bytes;        /* per-shard scratch buffer; 4096 */
-    uint64_t idle_spin_ns;         /* poll this long before sleeping; 50000 */
+    uint64_t idle_spin_ns;         /* poll at most this long before sleeping; 50000 */
     uint64_t memory_limit_bytes;   /* 0: physical memory (and cgroup limit) */
     uint64_t seed;                 /* isolate random source; 0: from the clock */
     uint32_t no_signal_handlers;   /* non-zero: tina_run leaves SIGINT/SIGTERM alone */
@@ -645,6 +645,13 @@ typedef struct tina_spec {
     uint32_t io_backend;           /* tina_io_backend */
     uint32_t token_slots;          /* reply tokens per shard (tina_defer), 1..2^20; 1024 */
     uint32_t inject_slots;         /* foreign-thread queue per shard, power of two 2..2^20; 1024 */
+    /* The idle spin.  0 (adaptive): an idle shard polls only as long as
+     * polling has lately caught work -- the poll doubles (up to
+     * idle_spin_ns) after each idle gap shorter than idle_spin_ns and
+     * halves after each longer one, so a shard whose work comes rarely
+     * sleeps at once and leaves its core to others.  Non-zero: always
+     * poll idle_spin_ns.  stats.spin_budget_ns shows the poll now. */
+    uint32_t idle_spin_fixed;
 } tina_spec;
 
 /* ------------------------------------------------------------------------ */
@@ -938,7 +945,10 @@ TINA_WUR tina_result tina_fd_transfer(tina_ctx *ctx, tina_fd fd, tina_handle to,
     X(token_exhausted)    /* tina_defer refused: no entry free */                       \
     X(tokens_orphaned)    /* tokens whose isolate ended: their callers answered failed */ \
     X(injected)           /* foreign-thread messages put into a mailbox */              \
-    X(inject_dropped)     /* foreign-thread messages dropped on arrival (stale, full) */
+    X(inject_dropped)     /* foreign-thread messages dropped on arrival (stale, full) */ \
+    X(spin_won)           /* idle gaps short enough for the idle spin to catch */       \
+    X(spin_lost)          /* idle gaps longer than idle_spin_ns */                      \
+    X(spin_budget_ns)     /* gauge: how long an idle shard polls now (spec: idle_spin_fixed) */
 
 typedef struct tina_shard_stats {
 #define TINA__STATS_FIELD(name) uint64_t name;

@@ -110,6 +110,67 @@ Test(lifecycle, idle_shards_sleep_and_cost_almost_no_cpu, .timeout = 30) {
     tina_destroy(rt);
 }
 
+/* ---- the adaptive idle spin --------------------------------------------------- */
+
+/* A ticker whose timer comes LONG apart ten times (20 ms, far past the
+ * 5 ms most the shard may poll), then SHORT apart ten times (20 us): the
+ * long gaps teach the shard to sleep at once, the short ones to poll
+ * again.  Each gap is at least its timer's delay, so "long" holds however
+ * loaded the machine; "short" holds unless the thread is kept off its core
+ * for more than 5 ms, which only a few of ten may be. */
+#define SPIN_MAX_NS H_MS(5)
+static tina_shard_stats g_spin_after_long;
+
+static tina_effect spin_ticker(void *self, tina_ctx *ctx, const tina_msg *msg) {
+    uint32_t *ticks = self;
+    tina_timer_id id;
+    if (msg->tag != H_TAG_KICK && msg->tag != H_TAG_FIRST) return tina_receive();
+    uint32_t k = (*ticks)++;
+    if (k == 10) g_spin_after_long = *tina_ctx_stats(ctx);
+    if (k == 20) {
+        tina_request_stop(ctx);
+        return tina_receive();
+    }
+    H_CHECK_RESULT(ctx, tina_timer_set(ctx, k < 10 ? H_MS(20) : 20000, 0, H_TAG_FIRST, &id), TINA_OK);
+    return tina_receive();
+}
+
+static tina_shard_stats spin_run(uint32_t fixed) {
+    tina_type_spec types[] = {H_TYPE("ticker", uint32_t, 1, 4, 1, h_kick_init, spin_ticker)};
+    tina_child_spec children[] = {H_CHILD(0, 0)};
+    tina_spec spec = h_spec(types, 1, children, 1, 1);
+    spec.idle_spin_ns = SPIN_MAX_NS;
+    spec.idle_spin_fixed = fixed;
+    spec.timer_resolution_ns = 1000;
+    memset(&g_spin_after_long, 0, sizeof(g_spin_after_long));
+    tina_runtime *rt = h_boot_and_run(&spec);
+    h_assert_no_failures();
+    tina_shard_stats st = h_stats(rt, 0);
+    tina_destroy(rt);
+    return st;
+}
+
+Test(lifecycle, the_idle_spin_stops_polling_for_rare_work_and_polls_again_for_frequent,
+     .timeout = 30) {
+    tina_shard_stats st = spin_run(0);
+    /* Ten 20 ms gaps: each lost, each halving the poll from 5 ms. */
+    cr_assert(ge(u64, g_spin_after_long.spin_lost, 10), "lost %" PRIu64,
+              g_spin_after_long.spin_lost);
+    cr_assert(le(u64, g_spin_after_long.spin_budget_ns, SPIN_MAX_NS >> 9),
+              "after ten long gaps the shard polls %" PRIu64 " ns", g_spin_after_long.spin_budget_ns);
+    /* Ten 20 us gaps: mostly won, each doubling it again. */
+    cr_assert(ge(u64, st.spin_won - g_spin_after_long.spin_won, 7), "won %" PRIu64 " of 10",
+              st.spin_won - g_spin_after_long.spin_won);
+    cr_assert(ge(u64, st.spin_budget_ns, 16 * g_spin_after_long.spin_budget_ns + 1),
+              "the poll grew back: %" PRIu64 " ns", st.spin_budget_ns);
+}
+
+Test(lifecycle, a_fixed_idle_spin_always_polls_its_whole_window, .timeout = 30) {
+    tina_shard_stats st = spin_run(1);
+    cr_assert(eq(u64, st.spin_won + st.spin_lost, 0), "nothing adapted");
+    cr_assert(eq(u64, st.spin_budget_ns, SPIN_MAX_NS));
+}
+
 /* ---- the watchdog ------------------------------------------------------------ */
 
 /* A handler that spins for 300 ms (an explicit, bounded busy wait) with a

@@ -19,8 +19,8 @@
  *   start, park --> gate RUN: run ... done, park --> gate QUIT: return, join
  *
  * tina_run opens the gate.  Each shard starts its static children, then
- * loops: pass; if the pass found nothing to do, poll for idle_spin_ns,
- * then sleep through the platform until a doorbell, the next timer or
+ * loops: pass; if the pass found nothing to do, poll for a while (at
+ * most idle_spin_ns, adapted to what polling wins: spin_adapt), then sleep through the platform until a doorbell, the next timer or
  * stop.  tina_stop (any thread, or the SIGINT/SIGTERM handler) raises a
  * flag and rings every doorbell; each shard finishes its pass, counts
  * itself done and parks again, and tina_run returns once all are done.
@@ -269,27 +269,52 @@ static void gate_move(struct tina_runtime *rt, uint32_t to) {
     futex_wake_all(&rt->gate);
 }
 
+/* The idle spin adapts to what it wins (tina_spec.idle_spin_fixed): after
+ * an idle gap -- from the pass that found nothing to the pass that found
+ * work -- no longer than the most it may poll, polling would have caught
+ * the work, so the poll doubles (from TINA__SPIN_MIN_NS); after a longer
+ * one it would have burnt the core for nothing, so it halves, down to
+ * sleeping at once. */
+#define TINA__SPIN_MIN_NS 500u
+static uint64_t spin_adapt(struct tina__shard *s, uint64_t budget, uint64_t gap_ns) {
+    uint64_t max = s->rt->spec.idle_spin_ns;
+    if (s->rt->spec.idle_spin_fixed) return max;
+    if (gap_ns <= max) {
+        s->stats.spin_won++;
+        budget = budget < TINA__SPIN_MIN_NS ? TINA__SPIN_MIN_NS : budget * 2;
+    } else {
+        s->stats.spin_lost++;
+        budget /= 2;
+    }
+    budget = budget > max ? max : budget;
+    s->stats.spin_budget_ns = budget;
+    return budget;
+}
+
 /* One shard's run, from boot to stop, on its own thread. */
 static void shard_run(struct tina__shard *s) {
     struct tina_runtime *rt = s->rt;
     const struct tina__platform *p = s->platform;
     if (!rt->spec.no_trap_handlers) tina__trap_thread_enter(&s->trap, s->altstack, TINA__ALTSTACK_BYTES);
     tina__shard_boot(s);
-    uint64_t idle_since = 0;
+    uint64_t idle_since = 0, spin = rt->spec.idle_spin_ns;
+    s->stats.spin_budget_ns = spin;
     while (!atomic_load_explicit(&rt->stopping, memory_order_relaxed)) {
         int busy = tina__shard_pass(s);
         if (TINA__UNLIKELY(s->shutdown_seen) && shutdown_finished(s)) break;
         if (busy) {
+            if (idle_since != 0) spin = spin_adapt(s, spin, tina__monotonic_ns() - idle_since);
             idle_since = 0;
             continue;
         }
         uint64_t now = tina__shard_now(s);
         if (idle_since == 0) idle_since = now;
-        if (now - idle_since < rt->spec.idle_spin_ns) {
+        if (now - idle_since < spin) {
             cpu_relax();
             continue;
         }
         p->idle(s, tina__shard_next_deadline(s)); /* publishes the counters if it sleeps */
+        spin = spin_adapt(s, spin, tina__monotonic_ns() - idle_since);
         idle_since = 0;
     }
     tina__shard_log_flush(s);
