@@ -482,5 +482,6 @@ int main(void) {
     printf("cross_shard_rtt_ratio: %.2f x\n", rtt_ns / line_ns);
     printf("ring_rtt_ns: %.1f ns\n", ring_ns);
     printf("ring_rtt_ratio: %.2f x\n", ring_ns / line_ns);
+    printf("cross_shard_rtt_ratio_to_ring: %.2f x\n", rtt_ns / ring_ns);
     return 0;
 }
