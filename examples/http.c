@@ -39,7 +39,7 @@ enum { TYPE_SERVE, TYPE_CONTROL, TYPE_CONN, TYPE_COUNT };
 enum { CHILD_SERVE, CHILD_CONTROL, CHILD_COUNT };
 enum { TAG_STOP = TINA_TAG_USER, TAG_LISTENING };
 
-static uint32_t g_port = 8080, g_shards, g_seconds, g_epoll;
+static uint32_t g_port = 8080, g_shards, g_seconds, g_epoll, g_reuseport;
 static tina_serve g_serve;            /* the service's settings; its counters, printed at exit */
 static _Atomic uint32_t g_bound_port; /* the port it got: tests and benches wait for it */
 static int g_quiet;                   /* benches: no banner */
@@ -268,7 +268,8 @@ static tina_result http_create(tina_runtime **rt, tina_boot_report *report) {
                                         .slots_per_shard = CONNS_PER_SHARD, .mailbox_capacity = 4,
                                         .handler = conn_handle};
     g_serve = (tina_serve){.host = "127.0.0.1", .port = g_port, .conn_type_id = TYPE_CONN,
-                           .report_child = CHILD_CONTROL, .report_tag = TAG_LISTENING};
+                           .report_child = CHILD_CONTROL, .report_tag = TAG_LISTENING,
+                           .reuseport = g_reuseport};
     children[CHILD_SERVE] = tina_serve_child(&g_serve, TYPE_SERVE);
     children[CHILD_CONTROL] = (tina_child_spec){.type_id = TYPE_CONTROL, .shard = 0,
                                                 .restart = TINA_RESTART_PERMANENT};
@@ -285,11 +286,13 @@ static tina_result http_create(tina_runtime **rt, tina_boot_report *report) {
 #include "flags.h"
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: http [--port=P] [--shards=N] [--seconds=S] [--epoll]\n"
+    fprintf(f, "usage: http [--port=P] [--shards=N] [--seconds=S] [--epoll] [--reuseport]\n"
                "  --port=P     TCP port on 127.0.0.1, 0..65535 (default 8080; 0 picks one)\n"
                "  --shards=N   shards, 1..%u (default: one per core)\n"
                "  --seconds=S  shut down after S seconds, 1..86400 (default: at SIGINT/SIGTERM)\n"
                "  --epoll      use the epoll fallback instead of io_uring\n"
+               "  --reuseport  every shard listens (SO_REUSEPORT) and accepts for itself\n"
+               "               (default: shard 0 accepts and hands connections round-robin)\n"
                "  --help       this text\n"
                "Exit status 0 after a clean shutdown; 1 when it cannot listen or boot;\n"
                "2 for a bad flag.\n",
@@ -302,6 +305,7 @@ int main(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
         if (!flag_switch(&f, arg, "--epoll", &g_epoll) &&
+            !flag_switch(&f, arg, "--reuseport", &g_reuseport) &&
             !flag_u32(&f, arg, "--port", 0, 65535, &g_port) &&
             !flag_u32(&f, arg, "--shards", 1, TINA_SHARD_COUNT_MAX, &g_shards) &&
             !flag_u32(&f, arg, "--seconds", 1, 86400, &g_seconds))
@@ -326,8 +330,8 @@ int main(int argc, char **argv) {
                ", io completed %" PRIu64 "\n", s, g_serve.served[s], g_requests[s % 64],
                g_bad[s % 64], st.io_completed);
     }
-    printf("accepted %" PRIu64 ", handed over %" PRIu64 ", refused %" PRIu64 "\n",
-           g_serve.accepted, g_serve.handed, g_serve.refused);
+    printf("accepted %" PRIu64 ", handed over %" PRIu64 ", refused %" PRIu64 ", listeners %u\n",
+           g_serve.accepted, g_serve.handed, g_serve.refused, g_serve.listeners);
     printf("io: submitted %" PRIu64 ", completed %" PRIu64 ", failed %" PRIu64 ", cancelled %" PRIu64
            ", reclaimed %" PRIu64 ", fds open at exit %" PRIu64 "\n", sum.io_submitted,
            sum.io_completed, sum.io_failed, sum.io_cancelled, sum.io_dead, sum.fds_open);
