@@ -258,8 +258,11 @@ swarm: $(BUILD)/tests/swarm
 run: examples
 	$(BUILD)/examples/dispatcher
 
-bench: benches
+# After the C benches, examples/http against nginx under wrk (it installs
+# them when it can, and says why it skips when it cannot).
+bench: benches examples
 	@for b in $(BENCHES); do $(BUILD)/bench/$$b || exit 1; done
+	@BUILD=$(BUILD) bench/http_nginx.sh
 
 # ---- one seed, one digest, whatever the compiler ---------------------------
 # The same simulated run built by gcc -O2 and by clang -O0 must print the

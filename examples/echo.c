@@ -1,12 +1,15 @@
 /*
  * echo -- a TCP echo server on every shard.
  *
- *   build/examples/echo [--port=P] [--shards=N] [--seconds=S] [--epoll]
+ *   build/examples/echo [--port=P] [--shards=N] [--seconds=S] [--epoll] [--reuseport]
  *
  * The accepting is Tina's TCP service (tina_serve, in tina.h): its acceptor
  * on shard 0 owns the listening socket, and each new connection goes,
  * round-robin, to the next shard, so every shard serves a share of the
- * connections however hot shard 0 is.  There it becomes one `conn`
+ * connections however hot shard 0 is.  (With --reuseport every shard
+ * opens its own listening socket on the port, SO_REUSEPORT, and accepts
+ * for itself: no handoff, the kernel spreads connections by a hash of
+ * their addresses.)  There it becomes one `conn`
  * isolate, handed the descriptor (TINA_TAG_TRANSFER); the conn loops
  * recv -> send (finishing partial sends) until the peer closes, then
  * closes its descriptor and is done.  A `control` isolate on shard 0 keeps
@@ -35,7 +38,7 @@ enum { TYPE_SERVE, TYPE_CONTROL, TYPE_CONN, TYPE_COUNT };
 enum { CHILD_SERVE, CHILD_CONTROL, CHILD_COUNT };
 enum { TAG_STOP = TINA_TAG_USER, TAG_LISTENING };
 
-static uint32_t g_port = 7000, g_shards, g_seconds, g_epoll;
+static uint32_t g_port = 7000, g_shards, g_seconds, g_epoll, g_reuseport;
 static tina_serve g_serve;            /* the service's settings; its counters, printed at exit */
 static _Atomic uint32_t g_bound_port; /* the port it got: tests and benches wait for it */
 static int g_quiet;                   /* benches: no banner */
@@ -142,7 +145,8 @@ static tina_result echo_create(tina_runtime **rt, tina_boot_report *report) {
                                         .slots_per_shard = CONNS_PER_SHARD, .mailbox_capacity = 4,
                                         .handler = conn_handle};
     g_serve = (tina_serve){.host = "127.0.0.1", .port = g_port, .conn_type_id = TYPE_CONN,
-                           .report_child = CHILD_CONTROL, .report_tag = TAG_LISTENING};
+                           .report_child = CHILD_CONTROL, .report_tag = TAG_LISTENING,
+                           .reuseport = g_reuseport};
     children[CHILD_SERVE] = tina_serve_child(&g_serve, TYPE_SERVE);
     children[CHILD_CONTROL] = (tina_child_spec){.type_id = TYPE_CONTROL, .shard = 0,
                                                 .restart = TINA_RESTART_PERMANENT};
@@ -159,11 +163,13 @@ static tina_result echo_create(tina_runtime **rt, tina_boot_report *report) {
 #include "flags.h"
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: echo [--port=P] [--shards=N] [--seconds=S] [--epoll]\n"
+    fprintf(f, "usage: echo [--port=P] [--shards=N] [--seconds=S] [--epoll] [--reuseport]\n"
                "  --port=P     TCP port on 127.0.0.1, 0..65535 (default 7000; 0 picks one)\n"
                "  --shards=N   shards, 1..%u (default: one per core)\n"
                "  --seconds=S  shut down after S seconds, 1..86400 (default: at SIGINT/SIGTERM)\n"
                "  --epoll      use the epoll fallback instead of io_uring\n"
+               "  --reuseport  every shard listens (SO_REUSEPORT) and accepts for itself\n"
+               "               (default: shard 0 accepts and hands connections round-robin)\n"
                "  --help       this text\n"
                "Exit status 0 after a clean shutdown; 1 when it cannot listen or boot;\n"
                "2 for a bad flag.\n",
@@ -176,6 +182,7 @@ int main(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
         if (!flag_switch(&f, arg, "--epoll", &g_epoll) &&
+            !flag_switch(&f, arg, "--reuseport", &g_reuseport) &&
             !flag_u32(&f, arg, "--port", 0, 65535, &g_port) &&
             !flag_u32(&f, arg, "--shards", 1, TINA_SHARD_COUNT_MAX, &g_shards) &&
             !flag_u32(&f, arg, "--seconds", 1, 86400, &g_seconds))
@@ -199,8 +206,8 @@ int main(int argc, char **argv) {
         printf("shard %u: connections served %" PRIu64 ", io completed %" PRIu64 "\n", s,
                g_serve.served[s], st.io_completed);
     }
-    printf("accepted %" PRIu64 ", handed over %" PRIu64 ", refused %" PRIu64 "\n",
-           g_serve.accepted, g_serve.handed, g_serve.refused);
+    printf("accepted %" PRIu64 ", handed over %" PRIu64 ", refused %" PRIu64 ", listeners %u\n",
+           g_serve.accepted, g_serve.handed, g_serve.refused, g_serve.listeners);
     printf("io: submitted %" PRIu64 ", completed %" PRIu64 ", failed %" PRIu64 ", cancelled %" PRIu64
            ", reclaimed %" PRIu64 ", fds open at exit %" PRIu64 "\n", sum.io_submitted,
            sum.io_completed, sum.io_failed, sum.io_cancelled, sum.io_dead, sum.fds_open);

@@ -1,16 +1,21 @@
 /*
  * http -- a minimal HTTP/1.1 plaintext responder on every shard.
  *
- *   build/examples/http [--port=P] [--shards=N] [--seconds=S] [--epoll]
+ *   build/examples/http [--port=P] [--shards=N] [--seconds=S] [--epoll] [--reuseport]
  *
- * Every request for anything gets "Hello, World!".  Keep-alive is the
- * default (HTTP/1.1), "Connection: close" or HTTP/1.0 closes after the
- * answer; pipelined requests are answered in order, several responses per
- * send.  wrk drives it:  wrk -t1 -c64 -d5s http://127.0.0.1:P/
+ * Every request for anything gets "Hello, World!"; HEAD gets the same
+ * headers (Content-Length: 13) and no body.  HTTP/1.1 keeps the
+ * connection alive unless the request says "Connection: close"; HTTP/1.0
+ * closes after the answer unless it says "Connection: keep-alive", which
+ * the answer then says too (as ab -k expects).  An answer after which the
+ * connection closes says "Connection: close".  Pipelined requests are
+ * answered in order, several responses per send.  wrk drives it:
+ * wrk -t1 -c64 -d5s http://127.0.0.1:P/
  *
  * Connections are accepted on shard 0 and dealt round-robin to every shard
  * by Tina's TCP service (tina_serve, in tina.h), exactly as in
- * examples/echo.c; each connection is one `conn` isolate looping
+ * examples/echo.c, or with --reuseport accepted by every shard on its own
+ * SO_REUSEPORT socket; each connection is one `conn` isolate looping
  * recv -> parse -> send.
  *
  * Bad input: a malformed request line or header gets 400 and the
@@ -39,7 +44,7 @@ enum { TYPE_SERVE, TYPE_CONTROL, TYPE_CONN, TYPE_COUNT };
 enum { CHILD_SERVE, CHILD_CONTROL, CHILD_COUNT };
 enum { TAG_STOP = TINA_TAG_USER, TAG_LISTENING };
 
-static uint32_t g_port = 8080, g_shards, g_seconds, g_epoll;
+static uint32_t g_port = 8080, g_shards, g_seconds, g_epoll, g_reuseport;
 static tina_serve g_serve;            /* the service's settings; its counters, printed at exit */
 static _Atomic uint32_t g_bound_port; /* the port it got: tests and benches wait for it */
 static int g_quiet;                   /* benches: no banner */
@@ -51,29 +56,49 @@ static const uint32_t *g_cores;       /* benches: pin shard i to g_cores[i] */
 static uint64_t g_idle_ns = 10000000000ull; /* silent (or not reading) this long: closed */
 #define OUT_BYTES 16384u
 
+/* The common answer, whole: HTTP/1.1 GET, kept alive.  The others are
+ * built from the pieces below. */
 static const char k_ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 13\r\nContent-Type: text/plain\r\n"
                            "\r\nHello, World!";
+#define OK_HEAD_BYTES (sizeof(k_ok) - 1 - 13 - 2) /* up to the empty line */
+static const char k_keep_alive[] = "Connection: keep-alive\r\n";
+static const char k_close[] = "Connection: close\r\n";
 static const char k_400[] = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
 static const char k_431[] = "HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Length: 0\r\n"
                             "Connection: close\r\n\r\n";
 
+/* Room kept in the output for one more answer, the longest. */
+#define ANSWER_BYTES_MAX (sizeof(k_ok) + sizeof(k_keep_alive))
+_Static_assert(sizeof(k_431) <= ANSWER_BYTES_MAX && sizeof(k_400) <= ANSWER_BYTES_MAX,
+               "an error answer fits the room kept for one");
+
 enum { PARSE_MORE = 0, PARSE_BAD = -400, PARSE_TOO_BIG = -431 };
+
+/* What a request asks of its answer. */
+typedef struct request {
+    int http10; /* HTTP/1.0: closes unless kept alive, and then says so */
+    int head;   /* HEAD: headers only */
+    int close;  /* answer, then close */
+} request;
 
 static int is_token(char ch) {
     return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
            (ch && strchr("!#$%&'*+-.^_`|~", ch) != NULL);
 }
 
-/* The request line: METHOD SP target SP HTTP/1.x.  Sets *http10. */
-static int line_ok(const char *p, const char *end, int *http10) {
+/* The request line: METHOD SP target SP HTTP/1.x.  Sets q->http10 and
+ * q->head. */
+static int line_ok(const char *p, const char *end, request *req) {
     const char *q = p;
     while (q < end && is_token(*q)) q++;
-    if (q == p || q - p > 16 || q >= end || *q++ != ' ') return 0;
+    if (q == p || q - p > 16 || q >= end) return 0;
+    req->head = q - p == 4 && memcmp(p, "HEAD", 4) == 0;
+    if (*q++ != ' ') return 0;
     const char *target = q;
     while (q < end && *q > ' ' && *q < 0x7f) q++;
     if (q == target || q >= end || *q++ != ' ') return 0;
     if (end - q != 8 || memcmp(q, "HTTP/1.", 7) != 0 || (q[7] != '0' && q[7] != '1')) return 0;
-    *http10 = q[7] == '0';
+    req->http10 = q[7] == '0';
     return 1;
 }
 
@@ -110,17 +135,16 @@ static int headers_ok(const char *p, const char *end, int *close, long *body) {
 }
 
 /* One request at the head of buf: its length (> 0), PARSE_MORE, PARSE_BAD
- * or PARSE_TOO_BIG.  *close: answer, then close. */
-static int request_parse(const char *buf, size_t len, int *close) {
+ * or PARSE_TOO_BIG; *req says what its answer must be. */
+static int request_parse(const char *buf, size_t len, request *req) {
     const char *eol = memchr(buf, '\n', len);
     if (eol == NULL) return len >= IN_BYTES ? PARSE_TOO_BIG : PARSE_MORE;
-    int http10 = 0;
-    if (eol == buf || eol[-1] != '\r' || !line_ok(buf, eol - 1, &http10)) return PARSE_BAD;
+    if (eol == buf || eol[-1] != '\r' || !line_ok(buf, eol - 1, req)) return PARSE_BAD;
     const char *head_end = memmem(buf, len, "\r\n\r\n", 4);
     if (head_end == NULL) return len >= IN_BYTES ? PARSE_TOO_BIG : PARSE_MORE;
     long body = 0;
-    *close = http10;
-    if (!headers_ok(eol + 1, head_end + 2, close, &body)) return PARSE_BAD;
+    req->close = req->http10; /* HTTP/1.0: closes unless kept alive */
+    if (!headers_ok(eol + 1, head_end + 2, &req->close, &body)) return PARSE_BAD;
     size_t total = (size_t)(head_end + 4 - buf);
     if (body > (long)(IN_BYTES - total)) return PARSE_TOO_BIG;
     if (total + (size_t)body > len) return PARSE_MORE;
@@ -151,13 +175,28 @@ static void out_add(conn *c, const char *text, size_t n) {
     c->out_len += (uint32_t)n;
 }
 
+/* The answer to a good request: k_ok whole in the common case, else its
+ * head, the Connection header the request calls for, and the body unless
+ * it was HEAD. */
+static void answer_add(conn *c, const request *req) {
+    if (!req->http10 && !req->head && !req->close) {
+        out_add(c, k_ok, sizeof(k_ok) - 1);
+        return;
+    }
+    out_add(c, k_ok, OK_HEAD_BYTES);
+    if (req->close) out_add(c, k_close, sizeof(k_close) - 1);
+    else if (req->http10) out_add(c, k_keep_alive, sizeof(k_keep_alive) - 1);
+    out_add(c, "\r\n", 2);
+    if (!req->head) out_add(c, k_ok + OK_HEAD_BYTES + 2, 13);
+}
+
 /* Answer every complete request buffered (as many as fit the output),
  * then send, or read more. */
 static tina_effect conn_serve(conn *c, tina_ctx *ctx) {
     uint32_t shard = tina_shard_id(ctx) % 64;
-    while (!c->close_after && c->out_len + sizeof(k_431) < OUT_BYTES) {
-        int close = 0;
-        int n = request_parse(c->in, c->in_len, &close);
+    while (!c->close_after && c->out_len + ANSWER_BYTES_MAX < OUT_BYTES) {
+        request req = {0};
+        int n = request_parse(c->in, c->in_len, &req);
         if (n == PARSE_MORE) break;
         if (n < 0) {
             g_bad[shard]++;
@@ -167,10 +206,10 @@ static tina_effect conn_serve(conn *c, tina_ctx *ctx) {
             break;
         }
         g_requests[shard]++;
-        out_add(c, k_ok, sizeof(k_ok) - 1);
+        answer_add(c, &req);
         memmove(c->in, c->in + n, c->in_len - (uint32_t)n);
         c->in_len -= (uint32_t)n;
-        c->close_after = (uint32_t)close;
+        c->close_after = (uint32_t)req.close;
     }
     if (c->out_len > 0) return tina_io_timeout(tina_io_send(c->fd, c->out, c->out_len), g_idle_ns);
     if (c->close_after) return conn_close(c);
@@ -268,7 +307,8 @@ static tina_result http_create(tina_runtime **rt, tina_boot_report *report) {
                                         .slots_per_shard = CONNS_PER_SHARD, .mailbox_capacity = 4,
                                         .handler = conn_handle};
     g_serve = (tina_serve){.host = "127.0.0.1", .port = g_port, .conn_type_id = TYPE_CONN,
-                           .report_child = CHILD_CONTROL, .report_tag = TAG_LISTENING};
+                           .report_child = CHILD_CONTROL, .report_tag = TAG_LISTENING,
+                           .reuseport = g_reuseport};
     children[CHILD_SERVE] = tina_serve_child(&g_serve, TYPE_SERVE);
     children[CHILD_CONTROL] = (tina_child_spec){.type_id = TYPE_CONTROL, .shard = 0,
                                                 .restart = TINA_RESTART_PERMANENT};
@@ -285,11 +325,13 @@ static tina_result http_create(tina_runtime **rt, tina_boot_report *report) {
 #include "flags.h"
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: http [--port=P] [--shards=N] [--seconds=S] [--epoll]\n"
+    fprintf(f, "usage: http [--port=P] [--shards=N] [--seconds=S] [--epoll] [--reuseport]\n"
                "  --port=P     TCP port on 127.0.0.1, 0..65535 (default 8080; 0 picks one)\n"
                "  --shards=N   shards, 1..%u (default: one per core)\n"
                "  --seconds=S  shut down after S seconds, 1..86400 (default: at SIGINT/SIGTERM)\n"
                "  --epoll      use the epoll fallback instead of io_uring\n"
+               "  --reuseport  every shard listens (SO_REUSEPORT) and accepts for itself\n"
+               "               (default: shard 0 accepts and hands connections round-robin)\n"
                "  --help       this text\n"
                "Exit status 0 after a clean shutdown; 1 when it cannot listen or boot;\n"
                "2 for a bad flag.\n",
@@ -302,6 +344,7 @@ int main(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
         if (!flag_switch(&f, arg, "--epoll", &g_epoll) &&
+            !flag_switch(&f, arg, "--reuseport", &g_reuseport) &&
             !flag_u32(&f, arg, "--port", 0, 65535, &g_port) &&
             !flag_u32(&f, arg, "--shards", 1, TINA_SHARD_COUNT_MAX, &g_shards) &&
             !flag_u32(&f, arg, "--seconds", 1, 86400, &g_seconds))
@@ -326,8 +369,8 @@ int main(int argc, char **argv) {
                ", io completed %" PRIu64 "\n", s, g_serve.served[s], g_requests[s % 64],
                g_bad[s % 64], st.io_completed);
     }
-    printf("accepted %" PRIu64 ", handed over %" PRIu64 ", refused %" PRIu64 "\n",
-           g_serve.accepted, g_serve.handed, g_serve.refused);
+    printf("accepted %" PRIu64 ", handed over %" PRIu64 ", refused %" PRIu64 ", listeners %u\n",
+           g_serve.accepted, g_serve.handed, g_serve.refused, g_serve.listeners);
     printf("io: submitted %" PRIu64 ", completed %" PRIu64 ", failed %" PRIu64 ", cancelled %" PRIu64
            ", reclaimed %" PRIu64 ", fds open at exit %" PRIu64 "\n", sum.io_submitted,
            sum.io_completed, sum.io_failed, sum.io_cancelled, sum.io_dead, sum.fds_open);

@@ -1283,6 +1283,9 @@ int tina_sim_summary(const tina_sim_report *report, char *buf, size_t size);
  * (tina/serve.c uses nothing else): one isolate type, tina_serve_type(),
  * placed on every shard by one static child, tina_serve_child(), and set
  * up by a tina_serve the application owns for as long as the runtime runs.
+ * Two ways to accept, chosen by tina_serve.reuseport:
+ *
+ * Handoff (reuseport 0, the default):
  *
  *   shard 0   acceptor: socket, SO_REUSEADDR, bind host:port, listen;
  *             then accept, accept, ...  each connection to the next shard
@@ -1290,59 +1293,93 @@ int tina_sim_summary(const tina_sim_report *report, char *buf, size_t size);
  *   shard k   the service's instance there: tina_spawn(conn_type_id), then
  *             tina_fd_transfer(connection, the new isolate, note 0)
  *
- * So the connection's isolate (conn_type_id, spawned with no args) starts
- * with a TINA_TAG_TRANSFER message and owns the descriptor from then on:
- * it closes it, or it is closed as the isolate ends.  Every shard serves
- * its share however busy shard 0 is.  A shard whose instance refuses the
- * handoff (its mailbox or the channel full) is passed over for the next;
- * a connection no shard takes is closed (refused), and so is one whose
+ * Every shard serves an exact share of the connections however busy shard
+ * 0 is, at the price of one cross-shard handoff per connection and one
+ * shard doing every accept.  A shard whose instance refuses the handoff
+ * (its mailbox or the channel full) is passed over for the next; a
+ * connection no shard takes is closed (refused), and so is one whose
  * shard has no room for its isolate (dropped, logged).
  *
- * Once the acceptor listens, or has failed to, it reports: one message of
- * tag report_tag, payload a tina_serve_report, to static child
- * report_child on shard 0 (report_tag 0: no report, and a failure is
- * logged instead).  Failing to listen ends the acceptor (done, not a
- * crash), never the runtime: whether to stop is the application's choice
- * -- the examples print why and call tina_request_stop.  A restarted
- * acceptor listens again, on the port it got the first time.
+ * SO_REUSEPORT (reuseport non-zero):
  *
- * On TINA_TAG_SHUTDOWN the acceptor ends (its accept is cancelled and its
- * listener closes with it); the other instances start isolates for what
- * was already dealt to them, then end.  The service's isolates take no
- * other mail.  Bad settings are refused by tina_serve_check, before boot.
- * examples/echo.c and examples/http.c are built this way.
+ *   shard 0   acceptor: socket, SO_REUSEADDR, SO_REUSEPORT, bind, listen;
+ *             then tells every other shard's instance the port
+ *   shard k   its instance: its own socket with SO_REUSEPORT on the same
+ *             host:port, listen; then accept, and tina_spawn(conn_type_id)
+ *             and tina_fd_transfer on its own shard, no handoff
+ *   (shard 0 accepts for itself the same way)
+ *
+ * The kernel spreads connections over the listeners by a hash of their
+ * addresses and ports: no hop between shards and no shard doing every
+ * accept, but the spread is only as even as the hash (a few connections
+ * may all land on one shard), and a shard whose threads are busy still
+ * gets its share, queued in its backlog.  Another process of the same user
+ * that sets SO_REUSEPORT on the same port shares it too.  A shard whose
+ * instance cannot listen logs why and ends; the others serve on.
+ *
+ * Either way the connection's isolate (conn_type_id, spawned with no args)
+ * starts with a TINA_TAG_TRANSFER message and owns the descriptor from
+ * then on: it closes it, or it is closed as the isolate ends.
+ *
+ * Once the acceptor on shard 0 listens, or has failed to, it reports: one
+ * message of tag report_tag, payload a tina_serve_report, to static child
+ * report_child on shard 0 (report_tag 0: no report, and a failure is
+ * logged instead).  The report is about shard 0's listener: with
+ * reuseport the other shards' listen a moment later (listeners counts
+ * them).  Failing to listen ends the acceptor (done, not a crash), never
+ * the runtime: whether to stop is the application's choice -- the
+ * examples print why and call tina_request_stop.  A restarted acceptor
+ * listens again, on the port it got the first time; so does a restarted
+ * instance of another shard with reuseport.
+ *
+ * On TINA_TAG_SHUTDOWN every listening instance ends (its accept is
+ * cancelled and its listener closes with it); with handoff the other
+ * instances start isolates for what was already dealt to them, then end.
+ * The service's isolates take no other mail.  Bad settings are refused by
+ * tina_serve_check, before boot.  examples/echo.c and examples/http.c are
+ * built this way (--reuseport chooses the mode).  Under the simulator,
+ * use handoff: the simulated network has no SO_REUSEPORT.
  */
 typedef struct tina_serve {
     /* The application's: set before tina_serve_check. */
     const char *host;      /* dotted IPv4 address; NULL: "127.0.0.1" ("0.0.0.0": every
                               interface); read by tina_serve_check only */
     uint32_t port;         /* 0..65535; 0: the kernel picks one (tina_serve_port says which) */
-    uint32_t backlog;      /* listen(2) backlog, 1..INT_MAX; 0: 4096 */
+    uint32_t backlog;      /* listen(2) backlog, 1..INT_MAX, per listener; 0: 4096 */
     uint32_t conn_type_id; /* the isolate type started for each connection */
     uint32_t report_child; /* static child index: its instance on shard 0 gets the report */
     uint32_t report_tag;   /* the report's tag, TINA_TAG_USER..0xffff; 0: no report */
+    uint32_t reuseport;    /* 0: shard 0 accepts and hands off; else every shard listens
+                              with SO_REUSEPORT and accepts for itself */
     /* The service's: set by tina_serve_check (self by tina_serve_child too). */
     uint32_t child_index;  /* the service's static child */
     uint32_t address;      /* host, parsed: IPv4, network byte order */
     uint32_t checked;      /* non-zero once tina_serve_check passed */
+    uint32_t reserved;
     struct tina_serve *self; /* the static child's args: this struct's address */
     /* The service's, as it runs; tina_serve_check zeroes them.  bound_port
      * is stored atomically: read it with tina_serve_port(), from any
-     * thread.  Each of the others is written by one shard and exact after
-     * tina_run returns: then accepted = handed + refused, and handed = the
-     * sum of served and dropped, less handoffs whose instance was gone on
-     * arrival (the runtime counts those: fd_transfer_dropped). */
+     * thread; listeners and (with reuseport) accepted are added to
+     * atomically, by every shard.  Each of the others is written by one
+     * shard.  All are exact after tina_run returns: then, with handoff,
+     * accepted = handed + refused, and handed = the sum of served and
+     * dropped, less handoffs whose instance was gone on arrival (the
+     * runtime counts those: fd_transfer_dropped); with reuseport nothing
+     * is handed (handed = refused = 0), and accepted = the sum of served
+     * and dropped, each shard counting what it accepted itself. */
     uint32_t bound_port;   /* the port listened on; 0 until then, or if it could not */
     int32_t result;        /* TINA_OK, or why the acceptor could not listen */
     int32_t error;         /* with TINA_ESYSTEM: the errno (EADDRINUSE: the port is taken) */
-    uint32_t reserved;
-    uint64_t accepted;     /* shard 0: connections accepted */
-    uint64_t handed;       /*   of which dealt to a shard (shard 0 included) */
-    uint64_t refused;      /*   of which no shard took: closed */
+    uint32_t listeners;    /* listening sockets opened, every shard's (a restart opens
+                              another): 1 with handoff, the shard count with reuseport */
+    uint64_t accepted;     /* connections accepted: shard 0's, or every shard's (reuseport) */
+    uint64_t handed;       /*   of which dealt to a shard (shard 0 included); reuseport: 0 */
+    uint64_t refused;      /*   of which no shard took: closed; reuseport: 0 */
     uint64_t served[TINA_SHARD_COUNT_MAX];  /* by shard: isolates started with a connection */
-    uint64_t dropped[TINA_SHARD_COUNT_MAX]; /* by shard: dealt there, no room: closed */
+    uint64_t dropped[TINA_SHARD_COUNT_MAX]; /* by shard: dealt there (or accepted there), no
+                                               room: closed */
 } tina_serve;
-TINA__STATIC_ASSERT(sizeof(tina_serve) == 88 + 16 * TINA_SHARD_COUNT_MAX,
+TINA__STATIC_ASSERT(sizeof(tina_serve) == 96 + 16 * TINA_SHARD_COUNT_MAX,
                     "settings, the service's fields and its counters, with no padding");
 
 /* The payload of the acceptor's report. */

@@ -117,8 +117,8 @@ helps pingpong "--messages --shards"
 helps loadshed "--seconds"
 helps dispatcher "--seconds --workers --sim --seed --seeds --faults"
 helps bank "--seed --seeds --broken"
-helps echo "--port --shards --seconds --epoll"
-helps http "--port --shards --seconds --epoll"
+helps echo "--port --shards --seconds --epoll --reuseport"
+helps http "--port --shards --seconds --epoll --reuseport"
 helps kv "--port --shards --seconds --selftest"
 
 bad_numbers pingpong --messages 18446744073709551616
@@ -145,6 +145,8 @@ rejects dispatcher.faults_bare dispatcher --faults --faults
 rejects bank.broken=1 bank --broken --broken=1
 rejects echo.port_bare echo --port --port
 rejects echo.epoll=yes echo --epoll --epoll=yes
+rejects echo.reuseport=1 echo --reuseport --reuseport=1
+rejects http.reuseport=yes http --reuseport --reuseport=yes
 
 rejects pingpong.two_bad pingpong "--messages --shards" --messages=0 --shards=3
 rejects loadshed.two_bad loadshed "--seconds --speed" --seconds=abc --speed=2
@@ -159,6 +161,8 @@ accepts dispatcher.good dispatcher --sim --seed=4294967295 --workers=2 --faults=
 accepts bank.good bank --seed=0x2a
 accepts echo.good echo --port=0 --shards=1 --seconds=1
 accepts http.good http --port=0 --shards=1 --seconds=1 --epoll
+accepts echo.reuseport echo --port=0 --shards=2 --seconds=1 --reuseport
+accepts http.reuseport http --port=0 --shards=2 --seconds=1 --reuseport
 accepts kv.selftest kv --selftest --shards=2
 rejects kv.selftest=1 kv --selftest --selftest=1
 

@@ -1,7 +1,8 @@
 /*
  * test_http.c -- the http example against real sockets: keep-alive,
- * pipelining, 400 and 431 with the connection closed, a client that never
- * reads while others are served.
+ * pipelining, HEAD, HTTP/1.0 with and without keep-alive, 400 and 431 with
+ * the connection closed, a client that never reads while others are
+ * served.
  */
 #define HTTP_NO_MAIN
 #include "../examples/http.c"
@@ -63,7 +64,10 @@ Test(http, keep_alive_and_pipelining_answer_in_order, .timeout = 30) {
     cr_assert(eq(sz, read_upto(fd, buf, sizeof(k_ok) - 1), sizeof(k_ok) - 1));
     static const char bye[] = "GET /bye HTTP/1.1\r\nConnection: close\r\n\r\n";
     send_all(fd, bye, sizeof(bye) - 1);
-    cr_assert(eq(sz, read_upto(fd, buf, sizeof(k_ok) - 1), sizeof(k_ok) - 1));
+    size_t want_close = sizeof(k_ok) - 1 + sizeof(k_close) - 1;
+    cr_assert(eq(sz, read_upto(fd, buf, want_close), want_close));
+    cr_assert(not(eq(ptr, memmem(buf, want_close, k_close, sizeof(k_close) - 1), NULL)),
+              "the answer says it closes");
     cr_assert(closed_by_server(fd), "Connection: close closes");
     close(fd);
     tina_shard_stats st = server_stop(&sv);
@@ -154,4 +158,101 @@ Test(http, an_idle_connection_is_closed_after_its_deadline, .timeout = 30) {
     g_idle_ns = 10000000000ull;
     cr_assert(eq(u64, st.fds_open, 0));
     cr_assert(eq(u64, st.crashes, 0));
+}
+
+/* Reads one answer: its head up to the empty line, then Content-Length
+ * bytes of body if `with_body`.  Returns the bytes read; the head is
+ * NUL-terminated in buf. */
+static size_t answer_read(int fd, char *buf, size_t size, int with_body) {
+    size_t got = 0;
+    char *end = NULL;
+    while (got + 1 < size && end == NULL) {
+        ssize_t r = recv(fd, buf + got, 1, 0); /* a byte at a time: nothing past the answer */
+        if (r <= 0) break;
+        got += (size_t)r;
+        buf[got] = 0;
+        end = strstr(buf, "\r\n\r\n");
+    }
+    cr_assert(not(eq(ptr, end, NULL)), "a whole head: %s", buf);
+    const char *length = strcasestr(buf, "Content-Length: ");
+    cr_assert(not(eq(ptr, (void *)length, NULL)), "a Content-Length: %s", buf);
+    size_t body = (size_t)atol(length + 16);
+    if (with_body) got += read_upto(fd, buf + got, body);
+    return got;
+}
+
+/* HEAD: the headers GET gets, Content-Length included, and no body; the
+ * connection then serves a GET (had a body been sent, the GET's answer
+ * would start with it). */
+Test(http, head_gets_the_headers_and_no_body_and_the_connection_goes_on, .timeout = 30) {
+    struct server sv;
+    int fd = client(server_start(&sv));
+    static const char head[] = "HEAD / HTTP/1.1\r\nHost: x\r\n\r\n";
+    static const char get[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+    send_all(fd, head, sizeof(head) - 1);
+    char buf[512];
+    size_t got = answer_read(fd, buf, sizeof(buf), 0);
+    cr_assert(eq(sz, got, OK_HEAD_BYTES + 2), "got: %s", buf);
+    cr_assert(eq(int, memcmp(buf, k_ok, OK_HEAD_BYTES + 2), 0), "GET's headers: %s", buf);
+    send_all(fd, get, sizeof(get) - 1);
+    cr_assert(eq(sz, read_upto(fd, buf, sizeof(k_ok) - 1), sizeof(k_ok) - 1));
+    cr_assert(eq(int, memcmp(buf, k_ok, sizeof(k_ok) - 1), 0), "the GET's answer, whole");
+    /* Pipelined: HEAD, GET, HEAD answered in order, one body only. */
+    char three[sizeof(head) * 3];
+    size_t n = 0;
+    memcpy(three + n, head, sizeof(head) - 1), n += sizeof(head) - 1;
+    memcpy(three + n, get, sizeof(get) - 1), n += sizeof(get) - 1;
+    memcpy(three + n, head, sizeof(head) - 1), n += sizeof(head) - 1;
+    send_all(fd, three, n);
+    size_t want = 2 * (OK_HEAD_BYTES + 2) + sizeof(k_ok) - 1;
+    cr_assert(eq(sz, read_upto(fd, buf, want), want));
+    cr_assert(eq(int, memcmp(buf + OK_HEAD_BYTES + 2, k_ok, sizeof(k_ok) - 1), 0));
+    close(fd);
+    tina_shard_stats st = server_stop(&sv);
+    cr_assert(eq(u64, g_requests[0] + g_requests[1], 5));
+    cr_assert(eq(u64, st.crashes, 0));
+    cr_assert(eq(u64, st.fds_open, 0));
+}
+
+/* HTTP/1.0 with Connection: keep-alive (as ab -k sends it): two requests
+ * on one connection, each answer saying keep-alive. */
+Test(http, http10_with_keep_alive_serves_two_requests_on_one_connection, .timeout = 30) {
+    struct server sv;
+    int fd = client(server_start(&sv));
+    static const char req[] = "GET / HTTP/1.0\r\nConnection: Keep-Alive\r\nHost: x\r\n\r\n";
+    for (int k = 0; k < 2; k++) {
+        send_all(fd, req, sizeof(req) - 1);
+        char buf[512];
+        size_t got = answer_read(fd, buf, sizeof(buf), 1);
+        cr_assert(eq(sz, got, sizeof(k_ok) - 1 + sizeof(k_keep_alive) - 1), "request %d", k);
+        cr_assert(not(eq(ptr, strstr(buf, k_keep_alive), NULL)), "says keep-alive: %s", buf);
+        cr_assert(eq(int, memcmp(buf + got - 13, "Hello, World!", 13), 0), "and the body");
+    }
+    close(fd);
+    tina_shard_stats st = server_stop(&sv);
+    cr_assert(eq(u64, g_requests[0] + g_requests[1], 2));
+    cr_assert(eq(u64, st.crashes, 0));
+    cr_assert(eq(u64, st.fds_open, 0));
+}
+
+/* HTTP/1.0 without it: the answer says close, and the connection is
+ * closed after it (HEAD too). */
+Test(http, http10_without_keep_alive_is_closed_after_the_answer, .timeout = 30) {
+    struct server sv;
+    uint16_t port = server_start(&sv);
+    static const char *reqs[] = {"GET / HTTP/1.0\r\n\r\n", "HEAD / HTTP/1.0\r\nHost: x\r\n\r\n"};
+    for (int k = 0; k < 2; k++) {
+        int fd = client(port);
+        send_all(fd, reqs[k], strlen(reqs[k]));
+        char buf[512] = {0};
+        size_t got = read_upto(fd, buf, sizeof(buf) - 1); /* to the end of the stream */
+        size_t want = OK_HEAD_BYTES + sizeof(k_close) - 1 + 2 + (k == 0 ? 13 : 0);
+        cr_assert(eq(sz, got, want), "request %d: got %s", k, buf);
+        cr_assert(not(eq(ptr, strstr(buf, k_close), NULL)), "says close: %s", buf);
+        close(fd);
+    }
+    tina_shard_stats st = server_stop(&sv);
+    cr_assert(eq(u64, g_requests[0] + g_requests[1], 2));
+    cr_assert(eq(u64, st.crashes, 0));
+    cr_assert(eq(u64, st.fds_open, 0));
 }

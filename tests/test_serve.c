@@ -5,8 +5,9 @@
  *
  * On real sockets (the runtime in a thread, plain blocking clients on the
  * test's thread, every wait bounded): port 0 gives one port and every shard
- * takes its turn, on io_uring and on the epoll fallback; a port already
- * taken is reported by name and the acceptor ends without a crash, with a
+ * takes its turn, on io_uring and on the epoll fallback; with reuseport
+ * every shard listens on the one port and serves what it accepts, on both
+ * backends; a port already taken is reported by name (with reuseport too) and the acceptor ends without a crash, with a
  * report or with a log line; a shutdown ends the acceptor, every instance
  * and every connection.  Under the simulator (one thread, exact): the deal
  * is round-robin over three shards in any shard order and a seed replays;
@@ -281,13 +282,67 @@ Test(serve, every_shard_takes_its_turn_on_the_epoll_fallback, .timeout = 30) {
     every_shard_takes_its_turn(1);
 }
 
+/* ---- reuseport: every shard listens ------------------------------------------------- */
+
+/* Every shard's instance listens on the one port (listeners reaches 2,
+ * waited for with a bound), then connections one after the other, each
+ * from a new source port, until both shards answered some (at least 16,
+ * at most 256: the kernel's hash puts each on either listener, so all on
+ * one shard is a 2^-15 chance after 16 and never after 256 in practice).
+ * Nothing is handed over: each shard serves what it accepted. */
+static void reuseport_serves_on_every_shard(int epoll) {
+    tina_spec spec = serve_spec(2, greeter_handle, 16, NULL, watch_handle);
+    spec.io_backend = epoll ? TINA_IO_EPOLL : TINA_IO_AUTO;
+    g_serve.reuseport = 1;
+    struct running r;
+    uint16_t port = serve_start(&r, &spec);
+    for (int k = 0; k < 5000 && __atomic_load_n(&g_serve.listeners, __ATOMIC_ACQUIRE) < 2; k++)
+        usleep(1000); /* 5 s */
+    cr_assert(eq(u32, __atomic_load_n(&g_serve.listeners, __ATOMIC_ACQUIRE), 2),
+              "both shards listen");
+    uint64_t by_shard[2] = {0, 0};
+    int made = 0;
+    while (made < 256 && (made < 16 || by_shard[0] == 0 || by_shard[1] == 0)) {
+        int fd = client_connect_to(port);
+        uint8_t shard = 0xff;
+        cr_assert(eq(long, (long)recv(fd, &shard, 1, MSG_WAITALL), 1), "connection %d", made);
+        cr_assert(lt(u8, shard, 2), "connection %d named shard %u", made, shard);
+        by_shard[shard]++;
+        made++;
+        close(fd);
+    }
+    tina_shard_stats st = serve_stop(&r);
+    h_assert_no_failures();
+    cr_assert(ne(u64, by_shard[0], 0), "shard 0 served some of %d", made);
+    cr_assert(ne(u64, by_shard[1], 0), "shard 1 served some of %d", made);
+    cr_assert(eq(u32, g.reports, 1), "one report, shard 0's");
+    cr_assert(eq(i32, g.report.result, TINA_OK));
+    cr_assert(eq(u32, g.report.port, port));
+    cr_assert(eq(u32, g_serve.listeners, 2));
+    cr_assert(eq(u64, g_serve.accepted, (uint64_t)made), "every shard's accepts, counted");
+    cr_assert(eq(u64, g_serve.handed, 0), "nothing handed over");
+    cr_assert(eq(u64, g_serve.refused, 0));
+    cr_assert(eq(u64, g_serve.served[0], by_shard[0]), "each shard served what it accepted");
+    cr_assert(eq(u64, g_serve.served[1], by_shard[1]));
+    cr_assert(eq(u64, g_serve.dropped[0] + g_serve.dropped[1], 0));
+    cr_assert(eq(u64, st.crashes, 0));
+    cr_assert(eq(u64, st.fds_open, 0), "every descriptor closed, both listeners too");
+}
+
+Test(serve, with_reuseport_every_shard_listens_and_serves_what_it_accepts, .timeout = 30) {
+    reuseport_serves_on_every_shard(0);
+}
+Test(serve, with_reuseport_on_the_epoll_fallback, .timeout = 30) {
+    reuseport_serves_on_every_shard(1);
+}
+
 /* ---- a port already taken --------------------------------------------------------- */
 
 /* A plain socket holds the port (no SO_REUSEPORT: the service cannot share
  * it).  The watch monitors the acceptor and stops the run once its DOWN
  * (and the report, if one was asked for) came; a watched run turns a hang
  * into a failure after 5 s without a handler call. */
-static void port_taken(int with_report) {
+static void port_taken(int with_report, int reuseport) {
     int holder = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t len = sizeof(a);
@@ -296,6 +351,7 @@ static void port_taken(int with_report) {
     cr_assert(eq(int, getsockname(holder, (struct sockaddr *)&a, &len), 0));
     tina_spec spec = serve_spec(2, greeter_handle, 4, watch_monitor_init, watch_handle);
     g_serve.port = ntohs(a.sin_port);
+    g_serve.reuseport = (uint32_t)reuseport;
     g_serve.report_tag = with_report ? TAG_REPORT : 0;
     g.reports_wanted = with_report ? 1 : 0;
     H_ASSERT_RESULT(tina_serve_check(&g_serve, &spec, NULL), TINA_OK);
@@ -310,6 +366,7 @@ static void port_taken(int with_report) {
     cr_assert(eq(u16, tina_serve_port(&g_serve), 0), "no port: it never listened");
     cr_assert(eq(u32, g.downs, 1));
     cr_assert(eq(u32, g.down.how, TINA_DOWN_DONE), "the acceptor ended; it did not crash");
+    cr_assert(eq(u32, g_serve.listeners, 0), "no shard listens");
     cr_assert(eq(u64, s0.crashes, 0));
     cr_assert(eq(u64, s0.init_failed, 0));
     cr_assert(eq(u32, g.reports, with_report ? 1 : 0));
@@ -323,9 +380,14 @@ static void port_taken(int with_report) {
 }
 
 Test(serve, a_taken_port_is_reported_by_name_and_the_acceptor_ends, .timeout = 30) {
-    port_taken(1);
+    port_taken(1, 0);
 }
-Test(serve, a_taken_port_with_no_report_asked_for_is_logged, .timeout = 30) { port_taken(0); }
+Test(serve, a_taken_port_with_no_report_asked_for_is_logged, .timeout = 30) { port_taken(0, 0); }
+/* The holder has no SO_REUSEPORT: the service cannot share the port, and
+ * the other shard, never told a port, listens nowhere. */
+Test(serve, with_reuseport_a_taken_port_is_reported_and_no_shard_listens, .timeout = 30) {
+    port_taken(1, 1);
+}
 
 /* ---- shutdown ------------------------------------------------------------------------- */
 

@@ -1,6 +1,7 @@
 /*
  * serve.c -- a TCP server's accepting half, ready made: one isolate type
- * placed on every shard, one listening socket, connections dealt out.
+ * placed on every shard; one listening socket and connections dealt out,
+ * or (reuseport) one listening socket per shard, each accepting for itself.
  *
  * This file is a user of Tina, not a part of its core: it includes tina.h
  * and system headers only, and does nothing an application could not do
@@ -31,6 +32,18 @@
  * the acceptor cleanly (tina_done, not a crash); whether the runtime should
  * stop is the application's call.
  *
+ * With reuseport set, shard 0's acceptor opens its socket with
+ * SO_REUSEPORT too, and once it listens sends each other shard's instance
+ * a kick; an instance kicked (or started, or restarted, when the port is
+ * already known) opens its own socket with SO_REUSEPORT on the same port
+ * and from then on accepts and starts connections on its own shard, just
+ * as shard 0 does; the kernel spreads the connections over the listeners.
+ *
+ *   shard 0   socket, SO_REUSEPORT, bind, listen --kick--> shard k
+ *             accept -> conn here                          socket, SO_REUSEPORT,
+ *                                                          bind the same port, listen
+ *                                                          accept -> conn here
+ *
  * Where a bad setting is caught: everything that can be is caught by
  * tina_serve_check before boot (TINA_EINVAL, TINA_EIO_OFF), which also
  * parses the host once; an acceptor whose tina_serve was never checked
@@ -51,15 +64,19 @@
 #define ACCEPTOR_SHARD 0u
 #define BACKLOG_DEFAULT 4096u
 #define HOST_DEFAULT "127.0.0.1"
-#define KICK_TAG ((uint16_t)TINA_TAG_USER) /* the acceptor's first message, to itself */
+/* A listener's first message: shard 0's to itself; with reuseport also
+ * shard 0's to every other shard's instance (the port is known), and such
+ * an instance's to itself. */
+#define KICK_TAG ((uint16_t)TINA_TAG_USER)
 
-/* One instance per shard; the acceptor's fields are used on shard 0 only. */
+/* One instance per shard.  The listener's fields are used on shard 0, and
+ * with reuseport on every shard; the report's and the deal's on shard 0. */
 typedef struct instance {
     tina_serve *serve;   /* the application's, from the static child's args */
-    tina_fd listener;    /* acceptor: the listening socket */
-    uint32_t listening;  /* acceptor: non-zero once listen succeeded */
-    uint32_t reported;   /* acceptor: the report went out (or was not asked for) */
-    uint32_t next_shard; /* acceptor: where the next connection goes */
+    tina_fd listener;    /* the listening socket */
+    uint32_t listening;  /* non-zero once listen succeeded */
+    uint32_t reported;   /* shard 0: the report went out (or was not asked for) */
+    uint32_t next_shard; /* shard 0, handoff: where the next connection goes */
 } instance;
 
 static tina_effect instance_handle(void *self, tina_ctx *ctx, const tina_msg *msg);
@@ -144,6 +161,7 @@ static void serve_zero_outcome(tina_serve *serve) {
     serve->bound_port = 0;
     serve->result = TINA_OK;
     serve->error = 0;
+    serve->listeners = 0;
     serve->accepted = serve->handed = serve->refused = 0;
     memset(serve->served, 0, sizeof(serve->served));
     memset(serve->dropped, 0, sizeof(serve->dropped));
@@ -180,11 +198,10 @@ uint16_t tina_serve_port(const tina_serve *serve) {
 
 /* ---- the acceptor: shard 0 ------------------------------------------------ */
 
-/* Socket, SO_REUSEADDR, bind, listen.  A restart binds the port it got the
- * first time, so that a port the kernel picked stays the service's. */
-static tina_result listener_open(instance *a, tina_ctx *ctx) {
+/* Socket, SO_REUSEADDR (and SO_REUSEPORT with reuseport), bind, listen;
+ * listeners counts it. */
+static tina_result listener_open(instance *a, tina_ctx *ctx, uint32_t port) {
     tina_serve *serve = a->serve;
-    uint32_t port = serve->port ? serve->port : tina_serve_port(serve);
     struct sockaddr_in addr;
     memset(&addr, 0, sizeof(addr));
     addr.sin_family = AF_INET;
@@ -194,8 +211,12 @@ static tina_result listener_open(instance *a, tina_ctx *ctx) {
     tina_result r = tina_socket(ctx, AF_INET, SOCK_STREAM, 0, &a->listener);
     if (r == TINA_OK)
         r = tina_setsockopt(ctx, a->listener, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (r == TINA_OK && serve->reuseport)
+        r = tina_setsockopt(ctx, a->listener, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
     if (r == TINA_OK) r = tina_bind(ctx, a->listener, &addr, sizeof(addr));
     if (r == TINA_OK) r = tina_listen(ctx, a->listener, backlog);
+    a->listening = r == TINA_OK;
+    if (a->listening) __atomic_fetch_add(&serve->listeners, 1, __ATOMIC_RELEASE);
     return r;
 }
 
@@ -204,7 +225,10 @@ static tina_result listener_open(instance *a, tina_ctx *ctx) {
  * which is what a thread waiting in tina_serve_port acquires. */
 static void acceptor_listen(instance *a, tina_ctx *ctx) {
     tina_serve *serve = a->serve;
-    tina_result r = serve->checked ? listener_open(a, ctx) : TINA_ESTATE;
+    /* A restart binds the port it got the first time, so that a port the
+     * kernel picked stays the service's. */
+    uint32_t want = serve->port ? serve->port : tina_serve_port(serve);
+    tina_result r = serve->checked ? listener_open(a, ctx, want) : TINA_ESTATE;
     uint16_t port = r == TINA_OK ? tina_local_port(ctx, a->listener) : 0;
     if (r == TINA_OK && port == 0) r = TINA_ESYSTEM;
     serve->result = r;
@@ -237,6 +261,35 @@ static void acceptor_report(instance *a, tina_ctx *ctx) {
     if (r != TINA_OK)
         tina_log(ctx, TINA_LOG_WARN, "report to child %u not sent: %s", serve->report_child,
                  tina_result_name(r));
+}
+
+/* Reuseport: the port is known now; every other shard's instance opens
+ * its own listener on it. */
+static void peers_kick(instance *a, tina_ctx *ctx) {
+    tina_serve *serve = a->serve;
+    for (uint32_t shard = 0; shard < tina_shard_count(ctx); shard++) {
+        if (shard == ACCEPTOR_SHARD) continue;
+        tina_handle peer = tina_child_handle(ctx, serve->child_index, shard);
+        tina_result r = tina_send(ctx, peer, KICK_TAG, NULL, 0);
+        if (r != TINA_OK)
+            tina_log(ctx, TINA_LOG_WARN, "shard %u not told to listen: %s", shard,
+                     tina_result_name(r));
+    }
+}
+
+/* ---- every shard's own listener (reuseport) ------------------------------- */
+
+/* Listen on the port shard 0 got, beside it.  Returns 1 if listening. */
+static int peer_listen(instance *in, tina_ctx *ctx) {
+    tina_serve *serve = in->serve;
+    uint32_t port = tina_serve_port(serve);
+    if (!serve->checked || port == 0) return 0; /* shard 0 kicks us once it listens */
+    tina_result r = listener_open(in, ctx, port);
+    if (r != TINA_OK)
+        tina_log(ctx, TINA_LOG_WARN, "shard %u cannot listen on port %u too: %s (%s)",
+                 tina_shard_id(ctx), port, tina_result_name(r),
+                 r == TINA_ESYSTEM ? strerror(tina_io_errno(ctx)) : "-");
+    return in->listening;
 }
 
 /* ---- dealing connections -------------------------------------------------- */
@@ -280,23 +333,54 @@ static int acceptor_deal(instance *a, tina_ctx *ctx, tina_fd fd) {
     return 0;
 }
 
-/* Every message but the shutdown notice ends in the next accept: the kick,
- * an accept's completion, the completion of a close. */
-static tina_effect acceptor_handle(instance *a, tina_ctx *ctx, const tina_msg *msg) {
-    if (msg->tag == TINA_TAG_SHUTDOWN) return tina_done(); /* the listener closes with us */
-    if (!a->reported) acceptor_report(a, ctx);
-    if (!a->listening) return tina_done();
+/* A connection accepted here: dealt round-robin (handoff), or started on
+ * this shard (reuseport).  Returns 1 if the descriptor left us. */
+static int connection_take(instance *in, tina_ctx *ctx, tina_fd fd) {
+    tina_serve *serve = in->serve;
+    if (!serve->reuseport) {
+        serve->accepted++;
+        return acceptor_deal(in, ctx, fd);
+    }
+    __atomic_fetch_add(&serve->accepted, 1, __ATOMIC_RELAXED); /* every shard adds */
+    return conn_start(serve, ctx, fd) == TINA_OK;
+}
+
+/* A listening instance: every message but the shutdown notice ends in the
+ * next accept -- a kick, an accept's completion, the completion of a
+ * close.  (An accept is in flight whenever no message is being handled,
+ * so a second kick waits in the mailbox, unread and harmless.) */
+static tina_effect listener_handle(instance *in, tina_ctx *ctx, const tina_msg *msg) {
     if (msg->tag == TINA_TAG_IO(TINA_IO_ACCEPT)) {
         tina_io_done d;
         memcpy(&d, msg->payload, sizeof(d));
         if (d.result == -ECANCELED) return tina_receive(); /* shutdown: the notice follows */
-        if (d.result == 0) {
-            a->serve->accepted++;
-            if (!acceptor_deal(a, ctx, d.fd)) return tina_io_close(d.fd); /* then accept */
-        }
+        if (d.result == 0 && !connection_take(in, ctx, d.fd))
+            return tina_io_close(d.fd); /* then accept */
     }
     if (tina_shutting_down(ctx)) return tina_receive();
-    return tina_io_accept(a->listener);
+    return tina_io_accept(in->listener);
+}
+
+/* Shard 0: the report first, and with reuseport the other shards' kicks. */
+static tina_effect acceptor_handle(instance *a, tina_ctx *ctx, const tina_msg *msg) {
+    if (msg->tag == TINA_TAG_SHUTDOWN) return tina_done(); /* the listener closes with us */
+    if (!a->reported) {
+        acceptor_report(a, ctx);
+        if (a->listening && a->serve->reuseport) peers_kick(a, ctx);
+    }
+    if (!a->listening) return tina_done();
+    return listener_handle(a, ctx, msg);
+}
+
+/* Another shard's instance with reuseport: it waits for the port (a kick),
+ * listens, then accepts as shard 0 does. */
+static tina_effect peer_handle(instance *in, tina_ctx *ctx, const tina_msg *msg) {
+    if (msg->tag == TINA_TAG_SHUTDOWN) return tina_done(); /* the listener closes with us */
+    if (!in->listening) {
+        if (msg->tag != KICK_TAG) return tina_receive();
+        if (!peer_listen(in, ctx)) return tina_done(); /* logged */
+    }
+    return listener_handle(in, ctx, msg);
 }
 
 /* ---- every other shard ------------------------------------------------------ */
@@ -307,6 +391,7 @@ static tina_effect acceptor_handle(instance *a, tina_ctx *ctx, const tina_msg *m
 static tina_effect instance_handle(void *self, tina_ctx *ctx, const tina_msg *msg) {
     instance *in = self;
     if (tina_shard_id(ctx) == ACCEPTOR_SHARD) return acceptor_handle(in, ctx, msg);
+    if (in->serve->reuseport) return peer_handle(in, ctx, msg);
     if (msg->tag != TINA_TAG_TRANSFER) return tina_receive(); /* a close's completion too */
     tina_fd_transfer_msg t;
     memcpy(&t, msg->payload, sizeof(t));
@@ -319,8 +404,13 @@ static uint32_t instance_init(void *self, tina_ctx *ctx, const void *args, size_
     if (args == NULL || size != sizeof(tina_serve *)) return (uint32_t)-TINA_EINVAL;
     memcpy(&in->serve, args, sizeof(in->serve));
     if (in->serve == NULL) return (uint32_t)-TINA_EINVAL;
-    if (tina_shard_id(ctx) != ACCEPTOR_SHARD) return 0;
-    acceptor_listen(in, ctx);
+    if (tina_shard_id(ctx) != ACCEPTOR_SHARD) {
+        /* Reuseport, the port already known (shard 0 was first, or this is
+         * a restart): no need to wait for shard 0's kick. */
+        if (!in->serve->reuseport || tina_serve_port(in->serve) == 0) return 0;
+    } else {
+        acceptor_listen(in, ctx);
+    }
     /* The report and the first accept go out from the handler: by then
      * every static child of the shard has started. */
     tina_result r = tina_send(ctx, tina_self(ctx), KICK_TAG, NULL, 0);
