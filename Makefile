@@ -183,6 +183,9 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(STATIC)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(STATIC) $(LIBS)
 
+# Savina's fork-join throughput computes sin() per message.
+$(BUILD)/bench/savina: LIBS += -lm
+
 $(BUILD)/tests/test_%: $(BUILD)/objc/tests/test_%.o $(CHECKED)
 	$(call say,LD,$@)
 	@mkdir -p $(dir $@)
