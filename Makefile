@@ -3,7 +3,8 @@
 #   make                 libraries, examples, benchmarks, tests
 #   make test            install what is missing, build, run every test
 #   make run             build every example, run the flagship demo (examples/dispatcher)
-#   make bench           build and run the benchmarks (name: value unit)
+#   make bench           build and run the benchmarks (name: value unit), and
+#                        Savina on Tina against CAF (make bench-peers builds CAF's side)
 #   make install PREFIX=/usr/local   (make uninstall PREFIX=...; DESTDIR=... stages)
 #   make lint            checks the compiler cannot make
 #
@@ -92,7 +93,7 @@ SCRIPTS  := $(basename $(notdir $(wildcard tests/check_*.sh)))
 # the instrumented library with uninstrumented programs.
 CHECKS   := $(if $(SANITIZE),$(filter-out check_install,$(SCRIPTS)),$(CXX_TESTS) $(SCRIPTS))
 
-.PHONY: all lib examples benches tests test run bench install uninstall lint clean deps digest-check swarm
+.PHONY: all lib examples benches bench-peers tests test run bench install uninstall lint clean deps digest-check swarm
 all: lib examples benches tests
 
 # Rebuild everything when the compiler or flags change.
@@ -261,8 +262,43 @@ swarm: $(BUILD)/tests/swarm
 run: examples
 	$(BUILD)/examples/dispatcher
 
-bench: benches
+bench: benches bench-peers
 	@for b in $(BENCHES); do $(BUILD)/bench/$$b || exit 1; done
+	@sh bench/savina_vs_caf.sh $(BUILD)
+
+# ---- peer benchmarks: Savina on CAF 0.17 (bench/peers/savina_caf.cpp) -------
+# Installs libcaf-dev if it is missing (as root, with apt-get); if that or
+# the build fails, says why (also in CAF_WHY, which bench/savina_vs_caf.sh
+# prints) and skips, without failing `make bench`.  Never part of `make test`.
+CAF_BENCH := $(BUILD)/bench/peers/savina_caf
+CAF_WHY   := $(BUILD)/bench/peers/caf-unavailable
+CAF_FLAGS := -O2 -march=native -std=c++17 -Wall -Wextra -Werror -pthread
+
+bench-peers:
+	@mkdir -p $(dir $(CAF_BENCH)); rm -f $(CAF_WHY); \
+	if ! command -v g++ >/dev/null; then \
+	  echo "g++ is not installed" > $(CAF_WHY); \
+	elif [ ! -f /usr/include/caf/all.hpp ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "  APT     installing: libcaf-dev"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libcaf-dev) >/dev/null 2>&1 || \
+	      echo "apt-get install libcaf-dev failed" > $(CAF_WHY); \
+	  else \
+	    echo "libcaf-dev is not installed (sudo apt-get install libcaf-dev)" > $(CAF_WHY); \
+	  fi; \
+	fi; \
+	if [ ! -f $(CAF_WHY) ]; then \
+	  $(MAKE) --no-print-directory $(CAF_BENCH) || \
+	    echo "g++ failed to build bench/peers/savina_caf.cpp" > $(CAF_WHY); \
+	fi; \
+	if [ -f $(CAF_WHY) ]; then \
+	  rm -f $(CAF_BENCH); echo "savina: CAF could not be installed or built: $$(cat $(CAF_WHY)); skipped"; \
+	fi
+
+$(CAF_BENCH): bench/peers/savina_caf.cpp
+	$(call say,CXX,$@)
+	@mkdir -p $(dir $@)
+	$(Q)g++ $(CAF_FLAGS) -o $@ $< -lcaf_core
 
 # ---- one seed, one digest, whatever the compiler ---------------------------
 # The same simulated run built by gcc -O2 and by clang -O0 must print the
