@@ -92,8 +92,10 @@ static uint64_t g_start_ns, g_end_ns;
 static uint64_t g_result;        /* what the benchmark's check reads */
 static uint64_t g_retries;       /* sends refused full and retried */
 
+/* r: the refused call's result, or TINA_OK for a failed check. */
 static void fail(tina_ctx *ctx, const char *what, tina_result r) {
-    fprintf(stderr, "savina: %s: %s\n", what, tina_result_name(r));
+    fprintf(stderr, "savina: %s%s%s\n", what, r != TINA_OK ? ": " : "",
+            r != TINA_OK ? tina_result_name(r) : "");
     atomic_store(&g_failed, 1);
     tina_request_stop(ctx);
 }

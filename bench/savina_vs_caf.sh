@@ -7,8 +7,9 @@
 # (build/bench/peers/savina_caf), alternating which goes first, so that a
 # slow drift of the host lands on both.  Two placements: Tina's one shard
 # against CAF's one scheduler thread, both pinned to the first allowed CPU;
-# Tina's all shards (one per core) against CAF's all threads (unpinned
-# within the allowed CPUs: CAF 0.17 cannot pin a scheduled actor).  Prints
+# Tina's all shards (one per core) against CAF's all threads, as many as
+# Tina has shards (unpinned within the allowed CPUs: CAF 0.17 cannot pin a
+# scheduled actor).  Prints
 # the medians of this script's runs and, per benchmark,
 #
 #   savina_<name>_caf_ratio: x        CAF's median / Tina's median, one
@@ -36,9 +37,11 @@ fi
 tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT
 
-# one PROGRAM NAME PLACEMENT FILE: one run, its ms appended to FILE.
+# one PROGRAM NAME PLACEMENT FILE: one run, its ms appended to FILE.  CAF's
+# all-threads run gets as many threads as Tina's all-shards run has shards.
 one() {
-    out=$("$1" "$2" "$3" 1 2>"$tmp/err") || {
+    threads=$(sed -n 's/.*all shards: \([0-9]*\) on.*/\1/p' "$tmp/placement.savina" 2>/dev/null)
+    out=$("$1" "$2" "$3" 1 ${threads:-0} 2>"$tmp/err") || {
         cat "$tmp/err" >&2; echo "savina: $1 $2 $3 failed" >&2; exit 1; }
     grep -m1 'placement' "$tmp/err" >"$tmp/placement.$(basename "$1")"
     echo "$out" | sed -n 's/^[a-z_]*: \([0-9.]*\) ms$/\1/p' >>"$4"

@@ -20,7 +20,9 @@
 // Usage: savina_caf                     every benchmark, both placements:
 //                                       caf_savina_<name>_ms and
 //                                       caf_savina_<name>_all_threads_ms
-//        savina_caf <name> one|all [R]  R runs (default 1) of one of them
+//        savina_caf <name> one|all [R [T]]  R runs (default 1) of one of them;
+//                                       T: the all-threads run's threads
+//                                       (default: one per allowed CPU)
 // Built by `make bench-peers`: g++ -O2 -std=c++17 ... -lcaf_core.
 #include <caf/all.hpp>
 
@@ -397,10 +399,11 @@ void pin_to(const std::vector<int>& cpus) {
   if (pthread_setaffinity_np(pthread_self(), sizeof set, &set) != 0) die("pin failed");
 }
 
-double run_once(const benchmark& b, bool all, const std::vector<int>& cpus) {
+// threads: the all-threads run's scheduler threads (0: one per allowed CPU).
+double run_once(const benchmark& b, bool all, size_t threads, const std::vector<int>& cpus) {
   pin_to(all ? cpus : std::vector<int>{cpus[0]});
   actor_system_config cfg;
-  cfg.set("scheduler.max-threads", all ? cpus.size() : size_t{1});
+  cfg.set("scheduler.max-threads", all ? (threads ? threads : cpus.size()) : size_t{1});
   double ms = 0;
   {
     actor_system sys{cfg};
@@ -417,10 +420,11 @@ double run_once(const benchmark& b, bool all, const std::vector<int>& cpus) {
   return ms;
 }
 
-double median_of(const benchmark& b, bool all, int runs, const std::vector<int>& cpus) {
+double median_of(const benchmark& b, bool all, int runs, size_t threads,
+                 const std::vector<int>& cpus) {
   std::vector<double> ms;
   for (int i = 0; i < runs; ++i)
-    ms.push_back(run_once(b, all, cpus));
+    ms.push_back(run_once(b, all, threads, cpus));
   std::sort(ms.begin(), ms.end());
   size_t n = ms.size();
   return n % 2 ? ms[n / 2] : (ms[n / 2 - 1] + ms[n / 2]) / 2;
@@ -441,16 +445,17 @@ int main(int argc, char** argv) {
       if (std::strcmp(argv[1], b.name) != 0) continue;
       bool all = std::strcmp(argv[2], "all") == 0;
       int runs = argc > 3 ? std::max(1, std::atoi(argv[3])) : 1;
+      size_t threads = argc > 4 ? (size_t)std::max(0, std::atoi(argv[4])) : 0;
       std::printf("caf_savina_%s%s_ms: %.2f ms\n", b.name, all ? "_all_threads" : "",
-                  median_of(b, all, runs, cpus));
+                  median_of(b, all, runs, threads, cpus));
       return 0;
     }
-    die("usage: savina_caf [pingpong|counting|fjthrput|big|chameneos one|all [runs]]");
+    die("usage: savina_caf [pingpong|counting|fjthrput|big|chameneos one|all [runs [threads]]]");
   }
   for (auto& b : g_benchmarks) {
-    std::printf("caf_savina_%s_ms: %.2f ms\n", b.name, median_of(b, false, b.run_count, cpus));
+    std::printf("caf_savina_%s_ms: %.2f ms\n", b.name, median_of(b, false, b.run_count, 1, cpus));
     std::printf("caf_savina_%s_all_threads_ms: %.2f ms\n", b.name,
-                median_of(b, true, b.run_count, cpus));
+                median_of(b, true, b.run_count, 0, cpus));
     std::fflush(stdout);
   }
   return 0;
