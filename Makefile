@@ -3,7 +3,8 @@
 #   make                 libraries, examples, benchmarks, tests
 #   make test            install what is missing, build, run every test
 #   make run             build every example, run the flagship demo (examples/dispatcher)
-#   make bench           build and run the benchmarks (name: value unit)
+#   make bench           build and run the benchmarks (name: value unit), and
+#                        Savina on Tina against CAF (make bench-peers builds CAF's side)
 #   make install PREFIX=/usr/local   (make uninstall PREFIX=...; DESTDIR=... stages)
 #   make lint            checks the compiler cannot make
 #
@@ -92,7 +93,7 @@ SCRIPTS  := $(basename $(notdir $(wildcard tests/check_*.sh)))
 # the instrumented library with uninstrumented programs.
 CHECKS   := $(if $(SANITIZE),$(filter-out check_install,$(SCRIPTS)),$(CXX_TESTS) $(SCRIPTS))
 
-.PHONY: all lib examples benches tests test run bench install uninstall lint clean deps digest-check swarm
+.PHONY: all lib examples benches bench-peers bench-dpdk tests test run bench install uninstall lint clean deps digest-check swarm
 all: lib examples benches tests
 
 # Rebuild everything when the compiler or flags change.
@@ -183,6 +184,9 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(STATIC)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(STATIC) $(LIBS)
 
+# Savina's fork-join throughput computes sin() per message.
+$(BUILD)/bench/savina: LIBS += -lm
+
 $(BUILD)/tests/test_%: $(BUILD)/objc/tests/test_%.o $(CHECKED)
 	$(call say,LD,$@)
 	@mkdir -p $(dir $@)
@@ -258,11 +262,69 @@ swarm: $(BUILD)/tests/swarm
 run: examples
 	$(BUILD)/examples/dispatcher
 
-# After the C benches, examples/http against nginx under wrk (it installs
-# them when it can, and says why it skips when it cannot).
-bench: benches examples
+# After the C benches: Savina against CAF, Tina's cross-shard stream against
+# DPDK's bare rte_ring, and examples/http against nginx under wrk (each
+# installs what it needs when it can, and says why it skips when it cannot).
+bench: benches bench-peers examples
 	@for b in $(BENCHES); do $(BUILD)/bench/$$b || exit 1; done
+	@sh bench/savina_vs_caf.sh $(BUILD)
+	@sh bench/peers/stream_vs_ring.sh $(BUILD)
 	@BUILD=$(BUILD) bench/http_nginx.sh
+
+# ---- peer benchmarks: Savina on CAF 0.17 (bench/peers/savina_caf.cpp) -------
+# Installs libcaf-dev if it is missing (as root, with apt-get); if that or
+# the build fails, says why (also in CAF_WHY, which bench/savina_vs_caf.sh
+# prints) and skips, without failing `make bench`.  Never part of `make test`.
+CAF_BENCH := $(BUILD)/bench/peers/savina_caf
+CAF_WHY   := $(BUILD)/bench/peers/caf-unavailable
+CAF_FLAGS := -O2 -march=native -std=c++17 -Wall -Wextra -Werror -pthread
+
+bench-peers:
+	@mkdir -p $(dir $(CAF_BENCH)); rm -f $(CAF_WHY); \
+	if ! command -v g++ >/dev/null; then \
+	  echo "g++ is not installed" > $(CAF_WHY); \
+	elif [ ! -f /usr/include/caf/all.hpp ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "  APT     installing: libcaf-dev"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libcaf-dev) >/dev/null 2>&1 || \
+	      echo "apt-get install libcaf-dev failed" > $(CAF_WHY); \
+	  else \
+	    echo "libcaf-dev is not installed (sudo apt-get install libcaf-dev)" > $(CAF_WHY); \
+	  fi; \
+	fi; \
+	if [ ! -f $(CAF_WHY) ]; then \
+	  $(MAKE) --no-print-directory $(CAF_BENCH) || \
+	    echo "g++ failed to build bench/peers/savina_caf.cpp" > $(CAF_WHY); \
+	fi; \
+	if [ -f $(CAF_WHY) ]; then \
+	  rm -f $(CAF_BENCH); echo "savina: CAF could not be installed or built: $$(cat $(CAF_WHY)); skipped"; \
+	fi
+
+# DPDK's bare rte_ring, the floor under the cross-shard stream
+# (bench/peers/stream_vs_ring.sh); libdpdk-dev installed the same way.
+RTE_BENCH := $(BUILD)/bench/peers/rte_ring_stream
+bench-peers: bench-dpdk
+bench-dpdk:
+	@mkdir -p $(dir $(RTE_BENCH)); \
+	if ! pkg-config --exists libdpdk 2>/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "  APT     installing: libdpdk-dev"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libdpdk-dev) >/dev/null 2>&1 || true; \
+	  fi; \
+	fi; \
+	if pkg-config --exists libdpdk 2>/dev/null; then \
+	  $(MAKE) --no-print-directory $(RTE_BENCH) || echo "stream_vs_ring: the DPDK program did not build; skipped"; \
+	else echo "stream_vs_ring: libdpdk-dev could not be installed; skipped"; fi
+
+$(RTE_BENCH): bench/peers/rte_ring_stream.c
+	$(call say,CC,$@)
+	@mkdir -p $(dir $@)
+	$(Q)gcc $$(pkg-config --cflags libdpdk) -O2 -march=native -std=gnu11 -Wall -Wextra -Werror -o $@ $< -lrte_ring -lrte_eal -pthread
+
+$(CAF_BENCH): bench/peers/savina_caf.cpp
+	$(call say,CXX,$@)
+	@mkdir -p $(dir $@)
+	$(Q)g++ $(CAF_FLAGS) -o $@ $< -lcaf_core
 
 # ---- one seed, one digest, whatever the compiler ---------------------------
 # The same simulated run built by gcc -O2 and by clang -O0 must print the
