@@ -30,7 +30,6 @@
 #include <limits.h>
 #include <linux/futex.h>
 #include <pthread.h>
-#include <sched.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -40,17 +39,11 @@
 #include <unistd.h>
 
 #include "os/os.h"
+#include "os/spin.h"
 #include "runtime.h"
 #include "shard/shard.h"
 #include "trap.h"
 
-static inline void cpu_relax(void) {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#else
-    atomic_signal_fence(memory_order_seq_cst);
-#endif
-}
 
 /* ---- create --------------------------------------------------------------- */
 
@@ -268,41 +261,6 @@ static uint32_t gate_wait(struct tina_runtime *rt, uint32_t from) {
 static void gate_move(struct tina_runtime *rt, uint32_t to) {
     atomic_store(&rt->gate, to);
     futex_wake_all(&rt->gate);
-}
-
-/* The idle spin adapts to what it wins (tina_spec.idle_spin_fixed): after
- * an idle gap -- from the pass that found nothing to the pass that found
- * work -- no longer than the most it may poll, polling would have caught
- * the work, so the poll doubles (from TINA__SPIN_MIN_NS); after a longer
- * one it would have burnt the core for nothing, so it halves, down to
- * sleeping at once. */
-#define TINA__SPIN_MIN_NS 500u
-static uint64_t spin_adapt(struct tina__shard *s, uint64_t budget, uint64_t gap_ns) {
-    uint64_t max = s->rt->spec.idle_spin_ns;
-    if (s->rt->spec.idle_spin_fixed) return max;
-    if (gap_ns <= max) {
-        s->stats.spin_won++;
-        budget = budget < TINA__SPIN_MIN_NS ? TINA__SPIN_MIN_NS : budget * 2;
-    } else {
-        s->stats.spin_lost++;
-        budget /= 2;
-    }
-    budget = budget > max ? max : budget;
-    s->stats.spin_budget_ns = budget;
-    return budget;
-}
-
-/* One turn of the idle poll.  The first microseconds poll the core alone
- * (a peer's answer in a round trip comes that fast); after that each turn
- * offers the core to whatever else is runnable there -- a client on the
- * same machine, a wrk, another shard's producer -- and comes straight back
- * if nothing is: polling then costs a syscall a turn, not the neighbour's
- * time slice (DESIGN §19: 1.8x the HTTP requests with a client on the
- * same two cores). */
-#define TINA__SPIN_ALONE_NS 2000u
-static inline void spin_wait(uint64_t idle_ns) {
-    if (idle_ns < TINA__SPIN_ALONE_NS) cpu_relax();
-    else sched_yield();
 }
 
 /* One shard's run, from boot to stop, on its own thread. */
