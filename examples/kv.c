@@ -194,7 +194,9 @@ static tina_effect conn_reply(conn *c, const char *text, const char *value, uint
 
 /* Parse "OP [key [value]]" into c->op and c->q; 0 if malformed. */
 static int conn_parse(conn *c, char *line) {
-    char *op = strtok(line, " \r"), *key = strtok(NULL, " \r"), *value = strtok(NULL, "\r");
+    char *rest; /* strtok_r: conns on every shard parse at once */
+    char *op = strtok_r(line, " \r", &rest), *key = strtok_r(NULL, " \r", &rest);
+    char *value = strtok_r(NULL, "\r", &rest);
     static const struct { const char *name; uint16_t op; int args; } ops[] = {
         {"SET", OP_SET, 2}, {"GET", OP_GET, 1}, {"DEL", OP_DEL, 1},
         {"COUNT", OP_COUNT, 0}, {"CRASH", OP_CRASH, 0}};
@@ -401,7 +403,7 @@ static void *selftest_thread(void *arg) {
         }
         int ok = want[0] ? strcmp(back, want) == 0
                          : strncmp(back, "VALUE v", 7) == 0 || strcmp(back, "NONE\n") == 0;
-        if (!ok) fprintf(stderr, "kv: selftest: %s -> %s", strtok(line, "\n"), back), ++*errors;
+        if (!ok) fprintf(stderr, "kv: selftest: %.*s -> %s", (int)strcspn(line, "\n"), line, back), ++*errors;
     }
     close(fd);
     return NULL;
