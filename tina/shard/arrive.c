@@ -75,7 +75,7 @@ static int arrival_accept(struct tina__shard *s, const tina_msg *src, struct tin
         arrival_drop(s, ring, why);
         return 0;
     }
-    memcpy(&s->pool.msgs[m], src, offsetof(tina_msg, payload) + src->size);
+    tina__envelope_copy(&s->pool.msgs[m], src);
     s->pool.msgs[m].to = to;
     if (TINA__UNLIKELY(transfer) && tina__io_transfer_arrive(s, &s->pool.msgs[m]) == TINA_FD_NONE) {
         tina__pool_free(&s->pool, m);

@@ -74,7 +74,7 @@ void tina__reply_accept(struct tina__shard *s, const tina_msg *src) {
     }
     uint32_t m = slot->call_note; /* reserved by the call */
     TINA_ASSERT(m < s->pool.user_slots);
-    memcpy(&s->pool.msgs[m], src, offsetof(tina_msg, payload) + src->size);
+    tina__envelope_copy(&s->pool.msgs[m], src);
     tina__call_end(s, t, i, src->to, TINA__CALL_REPLIED, 0);
     s->stats.delivered++;
 }
