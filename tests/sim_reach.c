@@ -180,14 +180,20 @@ static void store_check(const tina_shard_stats *s0, const tina_shard_stats *s1, 
               tina_result_name(g_other_failure));
     cr_assert(eq(u64, g_bad_reply, 0), "every reply answers its own call");
     cr_assert(eq(u64, g_replies + g_failed_stale + g_failed_not_running, g_outcomes));
-    cr_assert(ge(u64, g_replies, CRASHES + 1), "replies: %llu of %llu calls (stale %llu, not running %llu)",
+    /* How many calls fit between two crashes, and whether a crash lands
+     * while a deferred call is held, are the simulator's to fix: under
+     * threads they are timing, and only their existence is asserted. */
+    uint64_t want_replies = simulated ? CRASHES + 1 : 1;
+    cr_assert(ge(u64, g_replies, want_replies), "replies: %llu of %llu calls (stale %llu, not running %llu)",
               (unsigned long long)g_replies, (unsigned long long)g_calls,
               (unsigned long long)g_failed_stale, (unsigned long long)g_failed_not_running);
     cr_assert(ge(u64, g_failed_stale, 1), "calls in flight at a crash failed");
     cr_assert(ge(u64, s1->tokens_used, 1), "deferred calls were answered later");
-    cr_assert(ge(u64, s1->tokens_orphaned, 1), "crashes caught deferred calls");
+    if (simulated) {
+        cr_assert(ge(u64, s1->tokens_orphaned, 1), "crashes caught deferred calls");
+        cr_assert(ge(u64, s1->address_not_running, 1), "the address met restarts");
+    }
     cr_assert(eq(u64, s0->late_replies, 0), "no reply came late");
-    if (simulated) cr_assert(ge(u64, s1->address_not_running, 1), "the address met restarts");
     cr_log_info("%s: %llu crashes, %llu calls: %llu replied, %llu failed stale, %llu not running, "
                 "%llu timed out; tokens used %llu, orphaned %llu",
                 simulated ? "simulator" : "threads", (unsigned long long)atomic_load(&g_crashes),
