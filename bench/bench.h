@@ -66,6 +66,24 @@ static inline void bench_two_cpus(uint32_t cpus[2]) {
     if (found < 2) bench_die("need at least two allowed CPUs, found %u", found);
 }
 
+/* A pause in a busy-wait loop. */
+static inline void bench_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __asm__ volatile("pause" ::: "memory");
+#elif defined(__aarch64__)
+    __asm__ volatile("yield" ::: "memory");
+#endif
+}
+
+/* Pin the calling thread to one CPU, or die. */
+static inline void bench_pin_to(uint32_t cpu) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    if (pthread_setaffinity_np(pthread_self(), sizeof set, &set) != 0)
+        bench_die("pthread_setaffinity_np(cpu %u) failed", cpu);
+}
+
 /* Resident set size of this process, in bytes (from /proc/self/statm). */
 static inline long long bench_rss_bytes(void) {
     FILE *f = fopen("/proc/self/statm", "r");

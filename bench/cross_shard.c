@@ -75,33 +75,16 @@ static cacheline g_line;
 static pthread_barrier_t g_line_barrier;
 static uint64_t g_line_elapsed_ns;
 
-static inline void cpu_relax(void) {
-#if defined(__x86_64__) || defined(__i386__)
-    __asm__ volatile("pause" ::: "memory");
-#elif defined(__aarch64__)
-    __asm__ volatile("yield" ::: "memory");
-#endif
-}
-
-static void pin_to(uint32_t cpu) {
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(cpu, &set);
-    if (pthread_setaffinity_np(pthread_self(), sizeof set, &set) != 0) {
-        bench_die("pthread_setaffinity_np(cpu %u) failed", cpu);
-    }
-}
-
 static void *line_pinger(void *arg) {
     (void)arg;
-    pin_to(g_cpus[0]);
+    bench_pin_to(g_cpus[0]);
     pthread_barrier_wait(&g_line_barrier);
     uint64_t start_ns = bench_now_ns();
     for (uint64_t i = 1; i <= CACHELINE_TRIP_COUNT; i++) {
         /* Release pairs with the ponger's acquire load. */
         atomic_store_explicit(&g_line.value, 2 * i - 1, memory_order_release);
         /* Acquire pairs with the ponger's release store of 2i. */
-        while (atomic_load_explicit(&g_line.value, memory_order_acquire) != 2 * i) cpu_relax();
+        while (atomic_load_explicit(&g_line.value, memory_order_acquire) != 2 * i) bench_cpu_relax();
     }
     g_line_elapsed_ns = bench_now_ns() - start_ns;
     return NULL;
@@ -109,11 +92,11 @@ static void *line_pinger(void *arg) {
 
 static void *line_ponger(void *arg) {
     (void)arg;
-    pin_to(g_cpus[1]);
+    bench_pin_to(g_cpus[1]);
     pthread_barrier_wait(&g_line_barrier);
     for (uint64_t i = 1; i <= CACHELINE_TRIP_COUNT; i++) {
         /* Acquire pairs with the pinger's release store of 2i-1. */
-        while (atomic_load_explicit(&g_line.value, memory_order_acquire) != 2 * i - 1) cpu_relax();
+        while (atomic_load_explicit(&g_line.value, memory_order_acquire) != 2 * i - 1) bench_cpu_relax();
         /* Release pairs with the pinger's acquire load. */
         atomic_store_explicit(&g_line.value, 2 * i, memory_order_release);
     }
@@ -149,14 +132,14 @@ static uint64_t g_ring_elapsed_ns;
 /* Wait for one envelope, copy it out, hand the slot back. */
 static void ring_take(struct tina__ring *ring, tina_msg *out) {
     tina_msg *first;
-    while (ring_peek(ring, &first, 1) == 0) cpu_relax();
+    while (ring_peek(ring, &first, 1) == 0) bench_cpu_relax();
     memcpy(out, first, sizeof(*out));
     ring_release(ring, 1);
 }
 
 static void ring_give(struct tina__ring *ring, const tina_msg *m) {
     tina_msg *slot;
-    while ((slot = ring_reserve(ring)) == NULL) cpu_relax();
+    while ((slot = ring_reserve(ring)) == NULL) bench_cpu_relax();
     memcpy(slot, m, sizeof(*m));
     ring_commit(ring);
     (void)ring_publish(ring);
@@ -164,7 +147,7 @@ static void ring_give(struct tina__ring *ring, const tina_msg *m) {
 
 static void *ring_pinger(void *arg) {
     (void)arg;
-    pin_to(g_cpus[0]);
+    bench_pin_to(g_cpus[0]);
     tina_msg m = {.size = TINA_PAYLOAD_MAX};
     pthread_barrier_wait(&g_line_barrier);
     uint64_t start_ns = bench_now_ns();
@@ -179,7 +162,7 @@ static void *ring_pinger(void *arg) {
 
 static void *ring_ponger(void *arg) {
     (void)arg;
-    pin_to(g_cpus[1]);
+    bench_pin_to(g_cpus[1]);
     tina_msg m;
     pthread_barrier_wait(&g_line_barrier);
     for (uint64_t i = 0; i < CACHELINE_TRIP_COUNT; i++) {

@@ -43,22 +43,6 @@ static _Atomic uint64_t g_handled;          /* the consumer's count */
 static _Atomic uint64_t g_handled_at_ns;    /* the consumer's clock at its latest message */
 static _Atomic uint64_t g_sleeps_at_handle; /* its shard's sleeps then */
 
-static inline void cpu_relax(void) {
-#if defined(__x86_64__) || defined(__i386__)
-    __asm__ volatile("pause" ::: "memory");
-#elif defined(__aarch64__)
-    __asm__ volatile("yield" ::: "memory");
-#endif
-}
-
-static void pin_to(uint32_t cpu) {
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(cpu, &set);
-    if (pthread_setaffinity_np(pthread_self(), sizeof set, &set) != 0)
-        bench_die("pthread_setaffinity_np(cpu %u) failed", cpu);
-}
-
 static tina_effect counter(void *self, tina_ctx *ctx, const tina_msg *msg) {
     uint64_t at = bench_now_ns(); /* first: the wake latency ends here */
     (void)self, (void)msg;
@@ -97,7 +81,7 @@ static void handled_wait(uint64_t count) {
         if (bench_now_ns() > deadline) bench_die("the consumer stopped at %llu of %llu",
                                                  (unsigned long long)atomic_load(&g_handled),
                                                  (unsigned long long)count);
-        cpu_relax();
+        bench_cpu_relax();
     }
 }
 
@@ -107,7 +91,7 @@ static double rate_round(tina_handle to, uint64_t *full) {
     for (uint64_t k = 0; k < RATE_MESSAGE_COUNT;) {
         tina_result r = tina_inject(g_rt, to, TINA_TAG_USER, &k, sizeof(k));
         if (r == TINA_OK) k++;
-        else if (r == TINA_EMAILBOX_FULL) ++*full, cpu_relax();
+        else if (r == TINA_EMAILBOX_FULL) ++*full, bench_cpu_relax();
         else bench_check(r, "tina_inject");
     }
     handled_wait(base + RATE_MESSAGE_COUNT);
@@ -147,7 +131,7 @@ static _Atomic uint32_t g_bare_quit;
 
 static void *bare_sleeper(void *arg) {
     (void)arg;
-    pin_to(g_cpus[1]);
+    bench_pin_to(g_cpus[1]);
     while (!atomic_load(&g_bare_quit)) {
         atomic_store(&g_bare_word, 1);
         atomic_store(&g_bare_asleep, 1);
@@ -165,14 +149,14 @@ static uint64_t bare_wake_median_ns(void) {
     if (pthread_create(&th, NULL, bare_sleeper, NULL) != 0) bench_die("pthread_create");
     const struct timespec pause = {0, 200000}; /* long enough for the sleeper to be in the kernel */
     for (uint32_t i = 0; i <= WAKE_COUNT; i++) {
-        while (!atomic_load(&g_bare_asleep)) cpu_relax();
+        while (!atomic_load(&g_bare_asleep)) bench_cpu_relax();
         nanosleep(&pause, NULL);
         uint64_t before = atomic_load(&g_bare_woke_at_ns);
         if (i == WAKE_COUNT) atomic_store(&g_bare_quit, 1);
         uint64_t t0 = bench_now_ns();
         atomic_store(&g_bare_word, 0);
         (void)syscall(SYS_futex, &g_bare_word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
-        while (atomic_load(&g_bare_woke_at_ns) == before) cpu_relax();
+        while (atomic_load(&g_bare_woke_at_ns) == before) bench_cpu_relax();
         if (i < WAKE_COUNT) samples[i] = atomic_load(&g_bare_woke_at_ns) - t0;
     }
     pthread_join(th, NULL);
@@ -183,7 +167,7 @@ static uint64_t bare_wake_median_ns(void) {
 int main(void) {
     bench_two_cpus(g_cpus);
     runtime_start();
-    pin_to(g_cpus[0]);
+    bench_pin_to(g_cpus[0]);
     tina_handle to = tina_runtime_child_handle(g_rt, 0, 0);
     double rates[RATE_ROUND_COUNT];
     uint64_t full = 0;
