@@ -260,37 +260,8 @@ static tina_effect conn_handle(void *self, tina_ctx *ctx, const tina_msg *msg) {
 
 /* ---- control: shard 0, the clock and the service's report -------------- */
 
-/* The acceptor spends its life parked on accept, and a parked isolate's
- * timers wait with its mail: the --seconds timer lives here. */
-static uint32_t control_init(void *self, tina_ctx *ctx, const void *args, size_t size) {
-    (void)self, (void)args, (void)size;
-    tina_timer_id id;
-    if (g_seconds &&
-        tina_timer_set(ctx, (uint64_t)g_seconds * 1000000000u, 0, TAG_STOP, &id) != TINA_OK)
-        return 1;
-    return 0;
-}
-
-/* The service reports whether it listens: on which port, or why not (then
- * the run stops, and main exits 1). */
-static tina_effect control_handle(void *self, tina_ctx *ctx, const tina_msg *msg) {
-    (void)self;
-    if (msg->tag == TAG_STOP) tina_request_shutdown(ctx);
-    if (msg->tag != TAG_LISTENING) return tina_receive();
-    tina_serve_report r;
-    memcpy(&r, msg->payload, sizeof(r));
-    if (r.result != TINA_OK) {
-        fprintf(stderr, "http: cannot listen on 127.0.0.1:%u: %s (%s)\n", g_port,
-                tina_strerror(r.result), strerror(r.error));
-        tina_request_stop(ctx);
-        return tina_receive();
-    }
-    g_bound_port = r.port;
-    if (!g_quiet)
-        printf("http: listening on 127.0.0.1:%u, %u shards\n", r.port, tina_shard_count(ctx));
-    fflush(stdout);
-    return tina_receive();
-}
+#define CONTROL_NAME "http"
+#include "control.h"
 
 /* ---- main ------------------------------------------------------------------ */
 

@@ -66,6 +66,7 @@ enum { TAG_LISTENING = TINA_TAG_USER, TAG_STOP, TAG_RETRY, TAG_ANSWER,
 static uint32_t g_port = 7379, g_shards, g_seconds, g_selftest;
 static tina_serve g_serve;
 static _Atomic uint32_t g_bound_port;
+static int g_quiet; /* control.h: the banner is always printed */
 
 /* A request and its answer: each fits one message. */
 typedef struct request {
@@ -309,32 +310,8 @@ static tina_effect conn_handle(void *self, tina_ctx *ctx, const tina_msg *msg) {
 
 /* ---- control: shard 0, the clock and the service's report -------------- */
 
-static uint32_t control_init(void *self, tina_ctx *ctx, const void *args, size_t size) {
-    (void)self, (void)args, (void)size;
-    tina_timer_id id;
-    if (g_seconds &&
-        tina_timer_set(ctx, (uint64_t)g_seconds * 1000000000u, 0, TAG_STOP, &id) != TINA_OK)
-        return 1;
-    return 0;
-}
-
-static tina_effect control_handle(void *self, tina_ctx *ctx, const tina_msg *msg) {
-    (void)self;
-    if (msg->tag == TAG_STOP) tina_request_shutdown(ctx);
-    if (msg->tag != TAG_LISTENING) return tina_receive();
-    tina_serve_report r;
-    memcpy(&r, msg->payload, sizeof(r));
-    if (r.result != TINA_OK) {
-        fprintf(stderr, "kv: cannot listen on 127.0.0.1:%u: %s (%s)\n", g_port,
-                tina_strerror(r.result), strerror(r.error));
-        tina_request_stop(ctx);
-        return tina_receive();
-    }
-    atomic_store(&g_bound_port, r.port);
-    printf("kv: listening on 127.0.0.1:%u, %u shards\n", r.port, tina_shard_count(ctx));
-    fflush(stdout);
-    return tina_receive();
-}
+#define CONTROL_NAME "kv"
+#include "control.h"
 
 /* ---- main: the runtime on a thread, work injected from outside --------- */
 
