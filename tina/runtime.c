@@ -20,8 +20,8 @@
  *
  * tina_run opens the gate.  Each shard starts its static children, then
  * loops: pass; if the pass found nothing to do, poll for a while (at
- * most idle_spin_ns, adapted to what polling wins: spin_adapt), then sleep through the platform until a doorbell, the next timer or
- * stop.  tina_stop (any thread, or the SIGINT/SIGTERM handler) raises a
+ * most idle_spin_ns, as long as polling lately wins: os/spin.h), then
+ * sleep through the platform until a doorbell, the next timer or stop.  tina_stop (any thread, or the SIGINT/SIGTERM handler) raises a
  * flag and rings every doorbell; each shard finishes its pass, counts
  * itself done and parks again, and tina_run returns once all are done.
  * tina_destroy lets them return and joins them.
@@ -43,7 +43,6 @@
 #include "runtime.h"
 #include "shard/shard.h"
 #include "trap.h"
-
 
 /* ---- create --------------------------------------------------------------- */
 

@@ -28,10 +28,10 @@ static void arrival_drop(struct tina__shard *s, struct tina__ring *ring, uint64_
     if (ring != NULL) tina__counter_bump(&ring->consumer.dropped);
 }
 
-/* One envelope from a channel (or, ring NULL, the inbox), always taken (1 delivered, 0 dropped and
- * counted): a reply goes to the slot its
- * call reserved; a monitor request or its cancel to the monitor table; a DOWN to its
- * watcher's entry; anything else to a mailbox -- user traffic (and a
+/* One envelope from a channel (or, ring NULL, the inbox), always taken (1
+ * delivered, 0 dropped and counted): a reply goes to the slot its call
+ * reserved; a monitor request or its cancel to the monitor table; a DOWN
+ * to its watcher's entry; anything else to a mailbox -- user traffic (and a
  * descriptor handoff) into the user region within the mailbox bound, or
  * dropped and counted, a dropped call answered.  Nothing here waits for
  * room, so one isolate's backlog never holds up the rest of a channel. */

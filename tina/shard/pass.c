@@ -46,8 +46,8 @@ static uint32_t live_count(const struct tina__shard *s) {
 
 /* Something a sleeping shard must wake for, besides its channels and
  * timers: an injected envelope (the injecting thread rings only after it
- * published, so this look closes the race), a stop, a shutdown it has not begun or that every shard has
- * finished draining, a revival asked of it, a peer's quarantine or revival
+ * published, so this look closes the race), a stop, a shutdown it has not
+ * begun or that every shard has finished draining, a revival asked of it, a peer's quarantine or revival
  * it has not told its isolates about.  The last shard to drain rings only
  * the peers it finds asleep; a peer past its last pass but not yet asleep
  * learns it here, after its heavy barrier (os/platform.c). */
