@@ -24,15 +24,19 @@ struct tina__channels {
     struct tina__ring *inbound[TINA_SHARD_COUNT_MAX];  /* in ours */
     uint64_t out_dirty;        /* bit per peer: ring written this pass */
     uint32_t id;               /* this shard */
-    const struct tina_runtime *rt;
+    const _Atomic uint32_t *transitions; /* rt->transitions: odd while a shard is quarantined */
 };
 
+/* Shard `to` is quarantined: its handles are all stale, it takes nothing. */
+static inline int tina__channel_down(const struct tina__channels *c, uint32_t to) {
+    return atomic_load_explicit(&c->transitions[to], memory_order_relaxed) & 1u;
+}
+
 /* A slot in the ring to shard `to`, NULL if it is full, or
- * TINA__CHANNEL_DOWN if that shard is quarantined (its handles are all
- * stale: it takes nothing). */
+ * TINA__CHANNEL_DOWN if that shard is quarantined. */
+
 static inline tina_msg *tina__channel_reserve(struct tina__channels *c, uint32_t to) {
-    if (atomic_load_explicit(&c->rt->transitions[to], memory_order_relaxed) & 1u)
-        return TINA__CHANNEL_DOWN;
+    if (tina__channel_down(c, to)) return TINA__CHANNEL_DOWN;
     tina_msg *m = ring_reserve(c->outbound[to]);
     if (m) c->out_dirty |= 1ull << to;
     return m;

@@ -189,11 +189,12 @@ void tina__shard_carve(struct tina_runtime *rt, uint32_t id, const struct tina__
     s->shard_count = rt->shard_count;
     s->platform = rt->platform;
     s->ctx.shard = s;
-    s->chan.rt = rt;
+    s->chan.transitions = rt->transitions;
     s->chan.id = id;
     s->corr_next = (uint64_t)id << 48;
     s->running_pool_index = TINA__NIL;
     s->types = (struct tina__type *)(base + l->types_off);
+    TINA_ASSERT(s->types == tina__shard_type(s, 0)); /* the send path's shortcut */
     s->type_count = spec->type_count;
     tina__pool_init(&s->pool, (tina_msg *)(base + l->pool_off), spec->pool_user_slots,
                     spec->pool_system_slots);

@@ -245,9 +245,21 @@ static void dispatch_one(struct tina__shard *s, struct tina__type *t) {
     s->trap.armed = 1;
     tina_effect e = t->handler(tina__slot_struct(t, i), &s->ctx, m);
     if (TINA__UNLIKELY(s->trace != NULL)) s->trace(s, m, &e);
-    slot->flags &= (uint8_t)~TINA__RUNNING;
-    if (TINA__UNLIKELY(slot->flags & TINA__DOOMED)) doomed_exit(s, t, i, m);
-    else effect_apply(s, t, i, &e, m); /* copies user payloads: still armed */
+    uint8_t flags = (uint8_t)(slot->flags & ~TINA__RUNNING);
+    slot->flags = flags;
+    if (TINA__LIKELY(flags == 0 && e.kind == TINA_EFFECT_RECEIVE)) {
+        /* The common case, receive_park's first branch: no notice, not
+         * draining, so the isolate cannot end here. */
+        slot->state = TINA__IDLE;
+        if (tina__slot_has_mail(slot)) {
+            slot->state = TINA__READY;
+            tina__queue_push(t, &t->ready, i);
+        }
+    } else if (TINA__UNLIKELY(flags & TINA__DOOMED)) {
+        doomed_exit(s, t, i, m);
+    } else {
+        effect_apply(s, t, i, &e, m); /* copies user payloads: still armed */
+    }
     s->trap.armed = 0;
     if (pool_index != TINA__NIL) tina__pool_free(&s->pool, pool_index);
     s->running_pool_index = TINA__NIL;
