@@ -153,9 +153,11 @@ static void effect_apply(struct tina__shard *s, struct tina__type *t, uint32_t i
 static const tina_msg *next_message(struct tina__shard *s, struct tina__type *t, uint32_t i,
                                     uint32_t *pool_index) {
     struct tina__slot *slot = &t->slots[i];
+    /* Nothing but mail: no flag that asks for a notice, no call outcome,
+     * no fired timer and no DOWN (NIL is all ones: both NIL iff their AND is). */
     if (TINA__LIKELY(!(slot->flags & (TINA__RESUME | TINA__SHUTDOWN)) &&
-                     slot->call == TINA__CALL_NONE && slot->fired_head == TINA__NIL &&
-                     slot->downs == TINA__NIL)) {
+                     slot->call == TINA__CALL_NONE &&
+                     (slot->fired_head & slot->downs) == TINA__NIL)) {
         if (TINA__UNLIKELY(slot->mbox_head == TINA__NIL)) return NULL; /* timer cancelled */
         *pool_index = tina__mailbox_pop(&s->pool, slot);
         return &s->pool.msgs[*pool_index];
@@ -234,8 +236,7 @@ static void dispatch_one(struct tina__shard *s, struct tina__type *t) {
         s->budget_left--; /* counted, so no state can make a pass spin */
         return;
     }
-    s->ctx.type = t;
-    s->ctx.slot = i;
+    s->ctx.slot = i; /* ctx.type is the batch's (type_dispatch) */
     s->ctx.self = tina__slot_handle(t, i, slot->generation);
     s->ctx.msg = m;
     s->ctx.deferred = 0;
@@ -262,8 +263,7 @@ static void dispatch_one(struct tina__shard *s, struct tina__type *t) {
     }
     s->trap.armed = 0;
     if (pool_index != TINA__NIL) tina__pool_free(&s->pool, pool_index);
-    s->running_pool_index = TINA__NIL;
-    s->budget_left--;
+    s->budget_left--; /* running_pool_index is read only by a trap, while armed */
 }
 
 /* A handler faulted: the signal handler jumped here.  Crash the isolate
@@ -289,6 +289,7 @@ static void type_dispatch(struct tina__shard *s, struct tina__type *t) {
     tina__list_append(t, &t->ready, &t->yielded);
     if (t->ready.head == TINA__NIL) return;
     s->budget_left = t->budget;
+    s->ctx.type = t; /* an init nested in a handler restores it */
     s->trap.jmp = &point;
     int sig = TINA__TRAP_POINT(point); /* once per batch, not per message */
     if (TINA__UNLIKELY(sig != 0)) dispatch_trapped(s, sig);
