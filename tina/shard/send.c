@@ -299,9 +299,11 @@ static __attribute__((noinline)) tina_result send_slow(tina_ctx *ctx, tina_handl
 /* Across shards: straight into the next slot of the ring to the target's
  * shard (channel.h), published when this pass ends.  Only a full ring (its
  * producer's cached head says so) or a quarantined peer goes the slow way. */
-static inline __attribute__((always_inline)) tina_result
-send_remote_fast(tina_ctx *ctx, struct tina__shard *s, uint32_t shard, tina_handle to,
-                 uint16_t tag, const void *payload, size_t size) {
+static __attribute__((noinline)) tina_result send_remote_fast(tina_ctx *ctx, tina_handle to,
+                                                              uint16_t tag, const void *payload,
+                                                              size_t size) {
+    struct tina__shard *s = tina__ctx_shard(ctx);
+    uint32_t shard = tina_handle_shard(to);
     if (TINA__UNLIKELY(shard >= s->shard_count || tina_handle_generation(to) == 0))
         return send_slow(ctx, to, tag, payload, size);
     struct tina__channels *c = &s->chan;
@@ -335,7 +337,7 @@ tina_result tina_send(tina_ctx *ctx, tina_handle to, uint16_t tag, const void *p
         return send_slow(ctx, to, tag, payload, size);
     struct tina__type *t = tina__shard_type(s, type);
     if (TINA__UNLIKELY(i >= t->capacity)) return send_slow(ctx, to, tag, payload, size);
-    if (shard != s->id) return send_remote_fast(ctx, s, shard, to, tag, payload, size);
+    if (shard != s->id) return send_remote_fast(ctx, to, tag, payload, size);
     struct tina__slot *slot = &t->slots[i];
     uint32_t count = slot->mbox_count;
     uint32_t m = s->pool.user_head;
