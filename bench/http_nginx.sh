@@ -8,7 +8,10 @@
 # head is not byte for byte the example's: nginx always adds Server, Date
 # and Connection headers (about 80 bytes more per answer).  Tina runs in
 # both of tina_serve's modes: handoff (shard 0 accepts and deals) and
-# --reuseport (every shard accepts for itself).
+# --reuseport (every shard accepts for itself), on two shards; and on one
+# shard, which leaves wrk a core of its own (shards are pinned, so on two
+# cores shared with the client one shard always shares its core with
+# wrk, while nginx's two workers float).
 #
 # Each round runs every configuration -- wrk -c64 and -c256, one request
 # in flight per connection or 16 pipelined (a Lua script) -- against each
@@ -17,19 +20,27 @@
 #
 #   http_tina_<conf>_req_per_s            median over the rounds, handoff
 #   http_tina_reuseport_<conf>_req_per_s  median, --reuseport
+#   http_tina_1shard_<conf>_req_per_s     median, handoff on one shard
 #   http_nginx_<conf>_req_per_s           median, nginx
 #   http_nginx_ratio_<conf>               median of the rounds' Tina / nginx (handoff)
 #   http_nginx_ratio_reuseport_<conf>     the same for --reuseport
+#   http_nginx_ratio_1shard_<conf>        the same for one shard
 #   http_wrk_errors                       wrk's socket errors and non-2xx answers, all
 #                                         runs (each run with any also printed)
+#   http_<server>_<conf>_user_us_per_req  for c64 and c256: the server's CPU time per
+#   http_<server>_<conf>_sys_us_per_req   request in user code and in the kernel,
+#                                         medians (/proc/PID/task/*/stat)
+#   http_wrk_<conf>_us_per_req            for c64 and c256: wrk's own CPU time
+#                                         (user + system) per request, median of
+#                                         all its runs (the shell's `times`)
 #
 # <conf> is c64, c256, c64_pipelined, c256_pipelined.  nginx and wrk are
 # installed with apt-get when missing (as root); when that cannot be done
 # the bench says why and skips (exit 0): it never prints a figure it did
 # not measure.  Environment: HTTP_NGINX_SECONDS (per wrk run, default 3),
 # HTTP_NGINX_ROUNDS (default 3), HTTP_NGINX_THREADS (wrk -t, default 1).
-# At the defaults: 3 rounds x 4 configurations x 3 servers x 3 s, about
-# two minutes.
+# At the defaults: 3 rounds x 4 configurations x 4 servers x 3 s, about
+# two and a half minutes.
 set -u
 BUILD=${BUILD:-build}
 seconds=${HTTP_NGINX_SECONDS:-3}
@@ -37,7 +48,7 @@ rounds=${HTTP_NGINX_ROUNDS:-3}
 threads=${HTTP_NGINX_THREADS:-1}
 http=$BUILD/examples/http
 confs="c64 c256 c64_pipelined c256_pipelined"
-servers="tina tina_reuseport nginx"
+servers="tina tina_reuseport tina_1shard nginx"
 
 skip() {
     echo "http_nginx: skipped: $*"
@@ -61,10 +72,10 @@ fi
 nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/tina-http-nginx.XXXXXX") || exit 1
-tina_pid='' reuse_pid='' nginx_pid=''
+tina_pid='' reuse_pid='' one_pid='' nginx_pid=''
 cleanup() {
-    for pid in $tina_pid $reuse_pid $nginx_pid; do kill "$pid" 2>/dev/null; done
-    for pid in $tina_pid $reuse_pid $nginx_pid; do wait "$pid" 2>/dev/null; done
+    for pid in $tina_pid $reuse_pid $one_pid $nginx_pid; do kill "$pid" 2>/dev/null; done
+    for pid in $tina_pid $reuse_pid $one_pid $nginx_pid; do wait "$pid" 2>/dev/null; done
     rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -84,10 +95,12 @@ EOF
 # ---- servers -----------------------------------------------------------------------
 # Each *_start runs its server as this shell's child (so that cleanup can
 # wait for it) and sets pid and port.
-# tina_start FLAGS...: the example on two shards, port 0.
+# tina_start SHARDS FLAGS...: the example on SHARDS shards, port 0.
 tina_start() {
-    out=$tmp/tina$#.out
-    "$http" --port=0 --shards=2 "$@" >"$out" 2>&1 &
+    shards=$1
+    shift
+    out=$tmp/tina.$shards.$#.out
+    "$http" --port=0 --shards="$shards" "$@" >"$out" 2>&1 &
     pid=$!
     for _ in $(seq 100); do
         port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\),.*/\1/p' "$out")
@@ -152,19 +165,39 @@ nginx_start() {
     return 1
 }
 
-tina_start || exit 1
+tina_start 2 || exit 1
 tina_pid=$pid tina_port=$port
-tina_start --reuseport || exit 1
+tina_start 2 --reuseport || exit 1
 reuse_pid=$pid tina_reuseport_port=$port
+tina_start 1 || exit 1
+one_pid=$pid tina_1shard_port=$port
 nginx_start || skip "nginx did not start (its log is above)"
 nginx_pid=$pid nginx_port=$port
 
 # ---- runs -----------------------------------------------------------------------------
+# cpu_ticks SERVER: user and system clock ticks of all its threads (nginx:
+# the master and its workers).
+cpu_ticks() {
+    case $1 in
+    tina) pids=$tina_pid ;;
+    tina_reuseport) pids=$reuse_pid ;;
+    tina_1shard) pids=$one_pid ;;
+    nginx) pids="$nginx_pid $(pgrep -P "$nginx_pid" | tr '\n' ' ')" ;;
+    esac
+    for p in $pids; do cat /proc/"$p"/task/*/stat 2>/dev/null; done |
+        awk '{ u += $14; s += $15 } END { print u + 0, s + 0 }'
+}
+hz=$(getconf CLK_TCK)
+
 # run SERVER CONF ROUND: one wrk run; its rate goes to $tmp/SERVER.CONF,
-# its errors (if any) are printed and counted.
+# the server's CPU per request to $tmp/SERVER.CONF.cpu, its errors (if
+# any) are printed and counted.
 errors_total=0
 run() {
     eval "port=\$${1}_port"
+    before=$(cpu_ticks "$1")
+    times >"$tmp/times" # in this shell: a pipe would run it in a subshell with no children
+    client_before=$(tail -n 1 "$tmp/times")
     conns=${2%%_*}
     conns=${conns#c}
     script=""
@@ -174,6 +207,14 @@ run() {
     rate=$(sed -n 's/^Requests\/sec: *\([0-9.]*\).*/\1/p' "$tmp/wrk.out")
     [ -n "$rate" ] || { echo "http_${1}_$2: wrk failed (round $3):"; sed 's/^/    /' "$tmp/wrk.out"; rate=0; }
     echo "$rate" >>"$tmp/$1.$2"
+    n=$(sed -n 's/^ *\([0-9]*\) requests in .*/\1/p' "$tmp/wrk.out")
+    echo "$before $(cpu_ticks "$1") ${n:-0}" | awk -v hz="$hz" \
+        '$5 > 0 { printf "%.3f %.3f\n", ($3 - $1) / hz * 1e6 / $5, ($4 - $2) / hz * 1e6 / $5 }' \
+        >>"$tmp/$1.$2.cpu"
+    times >"$tmp/times"
+    echo "$client_before $(tail -n 1 "$tmp/times") ${n:-0}" | tr 'ms' '  ' | awk \
+        '$9 > 0 { printf "%.3f\n", (($5 * 60 + $6 + $7 * 60 + $8) - ($1 * 60 + $2 + $3 * 60 + $4)) * 1e6 / $9 }' \
+        >>"$tmp/wrk.$2.cpu"
     errs=$(awk '/Socket errors:/ { gsub(/,/, ""); n += $4 + $6 + $8 + $10 }
                 /Non-2xx or 3xx responses:/ { n += $5 } END { print n + 0 }' "$tmp/wrk.out")
     if [ "$errs" != 0 ]; then
@@ -197,9 +238,22 @@ for conf in $confs; do
     printf 'http_tina_%s_req_per_s: %.0f requests/s\n' "$conf" "$(median <"$tmp/tina.$conf")"
     printf 'http_tina_reuseport_%s_req_per_s: %.0f requests/s\n' "$conf" \
         "$(median <"$tmp/tina_reuseport.$conf")"
+    printf 'http_tina_1shard_%s_req_per_s: %.0f requests/s\n' "$conf" \
+        "$(median <"$tmp/tina_1shard.$conf")"
     printf 'http_nginx_%s_req_per_s: %.0f requests/s\n' "$conf" "$(median <"$tmp/nginx.$conf")"
     printf 'http_nginx_ratio_%s: %.2f x\n' "$conf" "$(ratios "tina.$conf" "nginx.$conf" | median)"
     printf 'http_nginx_ratio_reuseport_%s: %.2f x\n' "$conf" \
         "$(ratios "tina_reuseport.$conf" "nginx.$conf" | median)"
+    printf 'http_nginx_ratio_1shard_%s: %.2f x\n' "$conf" \
+        "$(ratios "tina_1shard.$conf" "nginx.$conf" | median)"
+done
+for conf in c64 c256; do
+    printf 'http_wrk_%s_us_per_req: %.2f us\n' "$conf" "$(median <"$tmp/wrk.$conf.cpu")"
+    for server in $servers; do
+        printf 'http_%s_%s_user_us_per_req: %.2f us\n' "$server" "$conf" \
+            "$(cut -d' ' -f1 "$tmp/$server.$conf.cpu" | median)"
+        printf 'http_%s_%s_sys_us_per_req: %.2f us\n' "$server" "$conf" \
+            "$(cut -d' ' -f2 "$tmp/$server.$conf.cpu" | median)"
+    done
 done
 echo "http_wrk_errors: $errors_total"
