@@ -11,6 +11,12 @@
  *
  * Only one message is ever in flight, so this measures latency-bound
  * messaging (send, mailbox link, scheduling, dispatch), not batching.
+ *
+ * A second run makes the pinger a caller: CALL_COUNT calls (tina_call,
+ * answered by tina_reply), one at a time, each a request, a reply into
+ * the slot the call reserved, and the caller's resume:
+ *
+ *   local_call_ns: X ns      per call, median of ROUND_COUNT rounds
  */
 #include "bench.h"
 
@@ -20,6 +26,8 @@
 #define TAG_START (TINA_TAG_USER + 0)
 #define TAG_PING (TINA_TAG_USER + 1)
 #define TAG_PONG (TINA_TAG_USER + 2)
+#define CALL_COUNT 2000000ull
+#define CALL_TIMEOUT_NS 1000000000ull
 
 enum { ROLE_PINGER = 0, ROLE_PONGER = 1 };
 
@@ -99,6 +107,52 @@ static tina_effect pp_handler(void *self, tina_ctx *ctx, const tina_msg *msg) {
     return tina_receive();
 }
 
+/* The call run: the pinger calls, the ponger replies. */
+static double g_call_round_ns[ROUND_COUNT];
+static uint32_t g_call_rounds_done;
+
+static tina_effect call_next(pp_state *s, tina_ctx *ctx) {
+    (void)ctx;
+    return tina_call(s->peer, TAG_PING, &s->pongs, sizeof s->pongs, CALL_TIMEOUT_NS);
+}
+
+static tina_effect call_handler(void *self, tina_ctx *ctx, const tina_msg *msg) {
+    pp_state *s = self;
+    if (msg->tag == TINA_TAG_SHUTDOWN) return tina_done();
+    if (msg->tag == TAG_PING) return tina_reply(TAG_PONG, msg->payload, msg->size);
+    if (msg->tag == TAG_START) {
+        s->pongs = 0;
+        s->started_ns = bench_now_ns();
+        return call_next(s, ctx);
+    }
+    if (msg->tag != TAG_PONG) { /* a timeout or a failure: no figure */
+        fail(ctx, "call", TINA_ESTALE);
+        return tina_receive();
+    }
+    if (++s->pongs < CALL_COUNT) return call_next(s, ctx);
+    g_call_round_ns[s->round] = (double)(bench_now_ns() - s->started_ns) / (double)CALL_COUNT;
+    g_call_rounds_done = ++s->round;
+    if (s->round == ROUND_COUNT) {
+        tina_request_stop(ctx);
+        return tina_receive();
+    }
+    s->pongs = 0;
+    s->started_ns = bench_now_ns();
+    return call_next(s, ctx);
+}
+
+static void run_calls(tina_spec *spec, tina_type_spec *type) {
+    type->handler = call_handler;
+    tina_runtime *rt = bench_create(spec);
+    int timed_out = bench_run_guarded(rt, 60ull * 1000000000ull);
+    tina_destroy(rt);
+    if (timed_out) bench_die("local_msg: call run did not finish (%u rounds)", g_call_rounds_done);
+    if (g_failed || g_call_rounds_done != ROUND_COUNT) bench_die("local_msg: call run failed");
+    for (uint32_t i = 0; i < ROUND_COUNT; i++)
+        fprintf(stderr, "local_msg: call round %u: %.2f ns/call\n", i, g_call_round_ns[i]);
+    printf("local_call_ns: %.1f ns\n", bench_median(g_call_round_ns, ROUND_COUNT));
+}
+
 int main(void) {
     uint32_t cpus[2];
     bench_two_cpus(cpus);
@@ -138,5 +192,6 @@ int main(void) {
         fprintf(stderr, "local_msg: round %u: %.2f ns/msg\n", i, g_round_ns_per_msg[i]);
     }
     printf("local_msg_ns: %.1f ns\n", bench_median(g_round_ns_per_msg, ROUND_COUNT));
+    run_calls(&spec, &types[0]);
     return 0;
 }
