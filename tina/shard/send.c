@@ -55,12 +55,16 @@ void tina__call_timeout(struct tina__shard *s, struct tina__type *t, uint32_t i)
 /* A reply reached the caller's shard: into the slot its call reserved, or
  * counted late.  A REPLY from no one with tag CALL_FAILED is the runtime's
  * answer for a request it dropped: the call fails with its result. */
+static inline int reply_awaited(const struct tina__slot *slot, tina_handle to, uint64_t corr) {
+    return tina__slot_alive(slot, to) && slot->state == TINA__CALLING &&
+           slot->call == TINA__CALL_WAITING && slot->call_corr == corr;
+}
+
 void tina__reply_accept(struct tina__shard *s, const tina_msg *src) {
     struct tina__type *t = &s->types[tina_handle_type(src->to)];
     uint32_t i = tina_handle_slot(src->to);
     struct tina__slot *slot = &t->slots[i];
-    if (!tina__slot_alive(slot, src->to) || slot->state != TINA__CALLING ||
-        slot->call != TINA__CALL_WAITING || slot->call_corr != src->corr) {
+    if (!reply_awaited(slot, src->to, src->corr)) {
         s->stats.late_replies++;
         return;
     }
@@ -79,15 +83,26 @@ void tina__reply_accept(struct tina__shard *s, const tina_msg *src) {
     s->stats.delivered++;
 }
 
-/* A local reply: straight into the slot the caller reserved. */
+/* A local reply: written once, straight into the slot the caller
+ * reserved (a bad payload pointer faults before the call ends, and the
+ * caller is then told its call failed), or counted late. */
 static __attribute__((noinline)) tina_result reply_local(struct tina__shard *s, tina_handle from,
                                                          tina_handle to, uint16_t tag,
                                                          const void *payload, uint32_t size,
                                                          uint64_t corr) {
-    tina_msg reply;
-    tina__envelope_fill(&reply, from, to, tag, payload, size, TINA_MSG_REPLY, corr);
-    tina__reply_accept(s, &reply);
+    struct tina__type *t = &s->types[tina_handle_type(to)];
+    uint32_t i = tina_handle_slot(to);
+    struct tina__slot *slot = &t->slots[i];
     s->stats.sent++;
+    if (!reply_awaited(slot, to, corr)) {
+        s->stats.late_replies++;
+        return TINA_OK;
+    }
+    uint32_t m = slot->call_note; /* reserved by the call */
+    TINA_ASSERT(m < s->pool.user_slots);
+    tina__envelope_fill(&s->pool.msgs[m], from, to, tag, payload, size, TINA_MSG_REPLY, corr);
+    tina__call_end(s, t, i, to, TINA__CALL_REPLIED, 0);
+    s->stats.delivered++;
     return TINA_OK;
 }
 
