@@ -109,7 +109,7 @@ static void children_place(struct tina_runtime *rt) {
             slot->child = c;
             TINA_ASSERT(slot->generation == 1); /* the address tina_child_address gives */
             t->reach[i].lineage = 1;            /* for ever: the slot stays this child's */
-            slot->args_size = (uint8_t)ch->args_size;
+            t->reach[i].args_size = ch->args_size;
             memcpy(t->args + (size_t)i * TINA_ARGS_MAX, ch->args, ch->args_size);
             *cell = i;
         }

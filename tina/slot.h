@@ -56,11 +56,11 @@ enum tina__call {
 /* Per-isolate bookkeeping: one cache line, next to its spawn args. */
 struct tina__slot {
     uint32_t generation;  /* current incarnation; never 0 */
-    uint8_t state : 4;    /* enum tina__slot_state */
-    uint8_t restart : 2;  /* tina_restart */
+    uint8_t state;        /* enum tina__slot_state: a whole byte, written on every send
+                             and park without a read-modify-write */
     uint8_t flags;        /* enum tina__slot_flag */
     uint8_t call;         /* enum tina__call */
-    uint8_t args_size;    /* bytes in this slot's args */
+    uint8_t restart;      /* tina_restart */
     uint32_t mbox_head;   /* pool index of the oldest queued message, or NIL */
     uint32_t mbox_tail;   /* pool index of the newest queued message, or NIL */
     uint32_t mbox_count;  /* queued messages */
@@ -84,13 +84,14 @@ struct tina__list {
 
 /* What reaches a slot besides its handle, kept beside the slot (the slot
  * itself is one full cache line): the lineage its address names, the
- * reply tokens its isolate holds, the monitors its isolate set. */
+ * reply tokens its isolate holds, the monitors its isolate set; and the
+ * size of its spawn args, read only when an isolate starts. */
 struct tina__reach {
     uint32_t lineage;  /* generation of the lineage's first incarnation; 0: no lineage (the
                           slot is free); a static child's slot keeps 1 for ever */
     uint32_t tokens;   /* reply token entries this isolate holds (token.h), or NIL */
     uint32_t watching; /* monitor entries this isolate set, still held (monitor.h), or NIL */
-    uint32_t reserved;
+    uint32_t args_size; /* bytes in this slot's spawn args (cold: read at init) */
 };
 
 struct tina__type {

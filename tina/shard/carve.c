@@ -15,7 +15,7 @@
  *   | message pool           |  (user + system) x 128 B
  *   +------------------------+  per type t:
  *   | slots[t]               |    slots_per_shard x 64 B
- *   | reach[t]               |    slots_per_shard x 16 B (lineage, tokens, monitors set)
+ *   | reach[t]               |    slots_per_shard x 16 B (lineage, tokens, monitors set, args size)
  *   | args[t]                |    slots_per_shard x 64 B
  *   | structs[t]             |    slots_per_shard x stride (16-aligned)
  *   +------------------------+  groups_off

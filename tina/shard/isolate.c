@@ -36,7 +36,7 @@ static uint32_t init_protected(struct tina__shard *s, struct tina__type *t, uint
         s->ctx.deferred = 0;
         s->trap.armed = 1;
         reason = t->init(tina__slot_struct(t, i), &s->ctx, t->args + (size_t)i * TINA_ARGS_MAX,
-                         slot->args_size);
+                         t->reach[i].args_size);
         if (TINA__UNLIKELY(s->trace != NULL)) { /* the simulator sees (and may fail) inits */
             tina_effect e = reason ? tina_crash(reason) : tina_receive();
             s->trace(s, NULL, &e);
@@ -222,7 +222,7 @@ static tina_result spawn_into(struct tina__shard *s, uint32_t type_id, const voi
     slot->restart = (uint8_t)restart;
     slot->child = child;
     if (child != TINA__NIL) s->tree.groups[child & ~TINA__DYNAMIC].dynamic_count++;
-    slot->args_size = (uint8_t)args_size;
+    t->reach[i].args_size = (uint32_t)args_size;
     if (args_size) memcpy(t->args + (size_t)i * TINA_ARGS_MAX, copy, args_size);
     t->reach[i].lineage = slot->generation; /* its address: this first incarnation's */
     tina_handle h = tina__slot_handle(t, i, slot->generation);
