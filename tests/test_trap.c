@@ -357,3 +357,116 @@ Test(trap, a_fault_inside_spawn_leaks_no_slot_and_no_dynamic_room, .timeout = 30
     cr_assert(eq(u32, g_children_spawned, KIDS), "every kid slot and all the room were free");
     tina_destroy(rt);
 }
+
+/* ------------------------------------------------------------------------ */
+/* Bad payload pointers on the send fast path's other ways out               */
+/* ------------------------------------------------------------------------ */
+
+#define TAG_REQUEST (H_TAG_FIRST + 1)
+#define TAG_ANSWER (H_TAG_FIRST + 2)
+#define TAG_PROBE (H_TAG_FIRST + 3)
+#define BAD_POINTER ((const void *)16)
+
+static int32_t g_call_result;  /* the caller's outcome: TINA_OK if it was answered */
+static uint32_t g_outcomes;    /* outcomes the caller saw */
+static uint32_t g_arrivals;    /* messages the remote receiver saw */
+
+/* Calls the replier (child 1, same shard) and records how the call ends. */
+static tina_effect caller_handle(void *self, tina_ctx *ctx, const tina_msg *msg) {
+    H_UNUSED(self);
+    if (msg->tag == H_TAG_KICK)
+        return tina_call(tina_child_handle(ctx, 1, 0), TAG_REQUEST, NULL, 0, 1000000000ull);
+    g_outcomes++;
+    g_call_result = TINA_OK;
+    if (msg->tag == TINA_TAG_CALL_FAILED) memcpy(&g_call_result, msg->payload, sizeof(int32_t));
+    else if (msg->tag != TAG_ANSWER) g_call_result = TINA_EINVAL; /* a timeout: wrong */
+    tina_request_stop(ctx);
+    return tina_receive();
+}
+
+static tina_effect replier_handle(void *self, tina_ctx *ctx, const tina_msg *msg) {
+    H_UNUSED(self), H_UNUSED(ctx);
+    if (msg->tag == TAG_REQUEST) return tina_reply(TAG_ANSWER, BAD_POINTER, 64);
+    return tina_receive();
+}
+
+/* A local reply is written straight into the slot its call reserved: a
+ * bad payload pointer faults before the call ends, so the callee crashes,
+ * its caller is told at once that the call failed, and the reserved slot
+ * goes back to the pool. */
+Test(trap, a_local_reply_from_a_bad_pointer_fails_the_call, .timeout = 30,
+     .disabled = TRAP_TEST_DISABLED) {
+    tina_type_spec types[] = {H_TYPE("caller", victim, 1, 0, 1, h_kick_init, caller_handle),
+                              H_TYPE("replier", victim, 1, 0, 1, NULL, replier_handle)};
+    tina_child_spec children[] = {H_CHILD(0, 0), H_CHILD(1, 0)};
+    tina_spec spec = h_spec(types, 2, children, 2, 1);
+    g_outcomes = 0;
+    g_call_result = TINA_EINVAL;
+    tina_runtime *rt = h_create(&spec);
+    h_run(rt);
+    h_assert_no_failures();
+    tina_shard_stats st = h_stats(rt, 0);
+    cr_assert(eq(u32, g_outcomes, 1), "the call ended once");
+    H_ASSERT_RESULT(g_call_result, TINA_ESTALE);
+    cr_assert(eq(u64, st.crash_segv, 1), "the replier crashed on its payload");
+    cr_assert(eq(u64, st.call_failed, 1));
+    cr_assert(eq(u64, st.late_replies, 0), "no half-written reply was taken");
+    cr_assert(eq(u64, st.pool_user_free, spec.pool_user_slots), "no message slot leaked");
+    tina_destroy(rt);
+}
+
+/* Sends to the receiver on shard 1 from a bad pointer and faults. */
+static tina_effect remote_sender_handle(void *self, tina_ctx *ctx, const tina_msg *msg) {
+    H_UNUSED(self);
+    if (msg->tag == H_TAG_KICK)
+        (void)tina_send(ctx, tina_child_handle(ctx, 2, 1), TAG_REQUEST, BAD_POINTER, 64);
+    return tina_receive();
+}
+
+/* Watches the sender; at its DOWN sends a probe down the same channel. */
+static uint32_t prober_init(void *self, tina_ctx *ctx, const void *args, size_t size) {
+    H_UNUSED(self), H_UNUSED(args), H_UNUSED(size);
+    H_CHECK_RESULT(ctx, tina_monitor(ctx, tina_child_handle(ctx, 0, 0)), TINA_OK);
+    return 0;
+}
+
+static tina_effect prober_handle(void *self, tina_ctx *ctx, const tina_msg *msg) {
+    H_UNUSED(self);
+    uint8_t probe[64] = {0};
+    if (msg->tag == TINA_TAG_DOWN)
+        H_CHECK_RESULT(ctx, tina_send(ctx, tina_child_handle(ctx, 2, 1), TAG_PROBE, probe,
+                                      sizeof(probe)),
+                       TINA_OK);
+    return tina_receive();
+}
+
+/* The channel is FIFO: whatever the faulting send left would arrive first. */
+static tina_effect receiver_handle(void *self, tina_ctx *ctx, const tina_msg *msg) {
+    H_UNUSED(self);
+    g_arrivals++;
+    H_CHECK_EQ(ctx, msg->tag, TAG_PROBE);
+    tina_request_stop(ctx);
+    return tina_receive();
+}
+
+/* A remote send writes straight into the ring and commits the slot only
+ * after the copy: a bad payload pointer faults with nothing sent. */
+Test(trap, a_remote_send_from_a_bad_pointer_sends_nothing, .timeout = 30,
+     .disabled = TRAP_TEST_DISABLED) {
+    tina_type_spec types[] = {
+        H_TYPE("sender", victim, 1, 0, 1, h_kick_init, remote_sender_handle),
+        H_TYPE("prober", victim, 1, 0, 1, prober_init, prober_handle),
+        H_TYPE("receiver", victim, 1, 0, 1, NULL, receiver_handle)};
+    tina_child_spec children[] = {H_CHILD(0, 0), H_CHILD(1, 0), H_CHILD(2, 1)};
+    tina_spec spec = h_spec(types, 3, children, 3, 2);
+    g_arrivals = 0;
+    tina_runtime *rt = h_create(&spec);
+    h_run(rt);
+    h_assert_no_failures();
+    tina_shard_stats st = h_stats(rt, 0);
+    cr_assert(eq(u32, g_arrivals, 1), "only the probe arrived");
+    cr_assert(eq(u64, st.crash_segv, 1), "the sender crashed on its payload");
+    cr_assert(eq(u64, st.sent_remote, 1), "the probe, and not the faulting send");
+    cr_assert(eq(u64, h_channel(rt, 0, 1).accepted, 1));
+    tina_destroy(rt);
+}
