@@ -212,9 +212,9 @@ run() {
         '$5 > 0 { printf "%.3f %.3f\n", ($3 - $1) / hz * 1e6 / $5, ($4 - $2) / hz * 1e6 / $5 }' \
         >>"$tmp/$1.$2.cpu"
     times >"$tmp/times"
-    echo "$client_before $(tail -n 1 "$tmp/times") ${n:-0}" | tr 'ms' '  ' | awk \
-        '$9 > 0 { printf "%.3f\n", (($5 * 60 + $6 + $7 * 60 + $8) - ($1 * 60 + $2 + $3 * 60 + $4)) * 1e6 / $9 }' \
-        >>"$tmp/wrk.$2.cpu"
+    echo "$client_before $(tail -n 1 "$tmp/times") ${n:-0}" | tr 'ms' '  ' | awk '$9 > 0 {
+            before = $1 * 60 + $2 + $3 * 60 + $4; after = $5 * 60 + $6 + $7 * 60 + $8
+            printf "%.3f\n", (after - before) * 1e6 / $9 }' >>"$tmp/wrk.$2.cpu"
     errs=$(awk '/Socket errors:/ { gsub(/,/, ""); n += $4 + $6 + $8 + $10 }
                 /Non-2xx or 3xx responses:/ { n += $5 } END { print n + 0 }' "$tmp/wrk.out")
     if [ "$errs" != 0 ]; then

@@ -34,7 +34,6 @@ static inline int tina__channel_down(const struct tina__channels *c, uint32_t to
 
 /* A slot in the ring to shard `to`, NULL if it is full, or
  * TINA__CHANNEL_DOWN if that shard is quarantined. */
-
 static inline tina_msg *tina__channel_reserve(struct tina__channels *c, uint32_t to) {
     if (tina__channel_down(c, to)) return TINA__CHANNEL_DOWN;
     tina_msg *m = ring_reserve(c->outbound[to]);

@@ -213,7 +213,9 @@ static inline tina_result tina__address_resolve(struct tina__shard *s, tina_hand
  * two fixed-size pieces that overlap in the middle, each a plain load and
  * store the compiler inlines.  No call on the send path means no register
  * saved around one.  Every source byte is read before the first store. */
-static inline __attribute__((always_inline)) void tina__payload_copy(uint8_t *dst, const uint8_t *src, uint32_t size) {
+static inline __attribute__((always_inline)) void tina__payload_copy(uint8_t *dst,
+                                                                     const uint8_t *src,
+                                                                     uint32_t size) {
     _Static_assert(TINA_PAYLOAD_MAX <= 96, "two pieces cover the largest payload");
     if (size <= 16) {
         if (size >= 8) {
@@ -265,9 +267,9 @@ static inline void tina__envelope_copy(tina_msg *dst, const tina_msg *src) {
 }
 
 /* Fill an envelope; its pool link is left alone. */
-static inline __attribute__((always_inline)) void tina__envelope_fill(tina_msg *m, tina_handle from, tina_handle to, uint16_t tag,
-                                       const void *payload, uint32_t size, uint8_t kind,
-                                       uint64_t corr) {
+static inline __attribute__((always_inline)) void
+tina__envelope_fill(tina_msg *m, tina_handle from, tina_handle to, uint16_t tag, const void *payload,
+                    uint32_t size, uint8_t kind, uint64_t corr) {
     m->from = from;
     m->to = to;
     m->corr = corr;
