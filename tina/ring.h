@@ -89,6 +89,13 @@ static inline tina_msg *ring_reserve(struct tina__ring *ring) {
 /* Producer: the slot ring_reserve returned is written; take it. */
 static inline void ring_commit(struct tina__ring *ring) { ring->producer.pending++; }
 
+/* The same, from producer.pending as read before the slot was written: a
+ * writer whose copy the compiler cannot tell apart from the ring's own
+ * fields need not load them again. */
+static inline void ring_commit_at(struct tina__ring *ring, uint64_t pending) {
+    ring->producer.pending = pending + 1;
+}
+
 /* Producer: publish every written slot.  Returns 1 if anything was new. */
 static inline int ring_publish(struct tina__ring *ring) {
     uint64_t pending = ring->producer.pending;

@@ -162,12 +162,44 @@ static __attribute__((noinline)) tina_result address_resolve_counted(struct tina
     return r;
 }
 
+/* Deliver to slot i, whose checks passed (alive, `count` < capacity, `m`
+ * the pool's free head).  What the links need is read before the payload
+ * is copied, and the links are written after: a bad payload pointer faults
+ * with nothing half-done, and the compiler, which cannot prove the copy
+ * leaves them alone, does not load them all again. */
+static inline __attribute__((always_inline)) void
+local_deliver(struct tina__shard *s, struct tina__type *t, uint32_t i, uint32_t count, uint32_t m,
+              tina_handle from, tina_handle to, uint16_t tag, const void *payload, uint32_t size,
+              uint8_t kind, uint64_t corr) {
+    struct tina__slot *slot = &t->slots[i];
+    tina_msg *msgs = s->pool.msgs;
+    tina_msg *env = &msgs[m];
+    uint32_t next_free = env->reserved;
+    uint32_t tail = slot->mbox_tail;
+    int idle = slot->state == TINA__IDLE;
+    tina__envelope_fill(env, from, to, tag, payload, size, kind, corr); /* leaves the link */
+    s->pool.user_head = next_free; /* tina__pool_alloc_user */
+    s->pool.user_free--;
+    env->reserved = TINA__NIL; /* tina__mailbox_push */
+    if (tail == TINA__NIL) slot->mbox_head = m;
+    else msgs[tail].reserved = m;
+    slot->mbox_tail = m;
+    slot->mbox_count = count + 1;
+    if (idle) { /* tina__slot_wake */
+        slot->state = TINA__READY;
+        tina__queue_push(t, &t->ready, i);
+        s->did_work = 1;
+    }
+    s->stats.sent++;
+    s->stats.delivered++;
+}
+
 static inline __attribute__((always_inline)) tina_result
 send_local(struct tina__shard *s, tina_handle from, tina_handle to, uint16_t tag,
            const void *payload, uint32_t size, uint8_t kind, uint64_t corr) {
     if (TINA__UNLIKELY(kind == TINA_MSG_REPLY))
         return reply_local(s, from, to, tag, payload, size, corr);
-    struct tina__type *t = &s->types[tina_handle_type(to)];
+    struct tina__type *t = tina__shard_type(s, tina_handle_type(to));
     uint32_t i = tina_handle_slot(to);
     struct tina__slot *slot = &t->slots[i];
     if (TINA__UNLIKELY(!tina__slot_alive(slot, to))) {
@@ -178,27 +210,21 @@ send_local(struct tina__shard *s, tina_handle from, tina_handle to, uint16_t tag
         s->stats.mailbox_full++;
         return TINA_EMAILBOX_FULL;
     }
-    uint32_t m = s->pool.user_head;
-    if (TINA__UNLIKELY(m == TINA__NIL)) {
+    if (TINA__UNLIKELY(s->pool.user_head == TINA__NIL)) {
         s->stats.pool_exhausted++;
         return TINA_EPOOL_EXHAUSTED;
     }
-    /* Fill before taking the slot (the fill leaves `link` alone): a bad
-     * payload pointer faults here and the trap boundary finds nothing
-     * half-done. */
-    tina__envelope_fill(&s->pool.msgs[m], from, to, tag, payload, size, kind, corr);
-    (void)tina__pool_alloc_user(&s->pool);
-    tina__mailbox_push(&s->pool, slot, m);
-    tina__slot_wake(s, t, i);
-    s->stats.sent++;
-    s->stats.delivered++;
+    local_deliver(s, t, i, slot->mbox_count, s->pool.user_head, from, to, tag, payload, size,
+                  kind, corr);
     return TINA_OK;
 }
 
-static __attribute__((noinline)) tina_result
+static inline __attribute__((always_inline)) tina_result
 send_remote(struct tina__shard *s, tina_handle from, tina_handle to, uint16_t tag,
             const void *payload, uint32_t size, uint8_t kind, uint64_t corr) {
-    tina_msg *m = tina__channel_reserve(&s->chan, tina_handle_shard(to));
+    uint32_t shard = tina_handle_shard(to);
+    struct tina__ring *ring = s->chan.outbound[shard];
+    tina_msg *m = tina__channel_reserve(&s->chan, shard);
     if (TINA__UNLIKELY(m == NULL)) {
         s->stats.channel_full++;
         return TINA_EMAILBOX_FULL;
@@ -207,8 +233,9 @@ send_remote(struct tina__shard *s, tina_handle from, tina_handle to, uint16_t ta
         s->stats.stale++;
         return TINA_ESTALE;
     }
+    uint64_t pending = ring->producer.pending; /* before the copy, which may alias it */
     tina__envelope_fill(m, from, to, tag, payload, size, kind, corr);
-    tina__channel_commit(&s->chan, tina_handle_shard(to));
+    ring_commit_at(ring, pending);
     s->stats.sent++;
     s->stats.sent_remote++;
     return TINA_OK;
@@ -303,81 +330,48 @@ tina_result tina__transfer_send(struct tina__shard *s, tina_handle to, const voi
     return TINA_OK;
 }
 
-/* Everything tina_send's fast path does not take: a remote or foreign
- * target, an address, a refusal.  Five arguments, so the fast path ends in
- * a plain jump here and keeps no frame of its own. */
+/* Everything tina_send's checks do not pass: a foreign or out-of-range
+ * target, a reserved tag, a bad payload.  Five arguments, so the caller
+ * ends in a plain jump here and keeps no frame of its own. */
 static __attribute__((noinline)) tina_result send_slow(tina_ctx *ctx, tina_handle to, uint16_t tag,
                                                        const void *payload, size_t size) {
     return message_send(ctx->shard, ctx->self, to, tag, payload, size, TINA_MSG_SEND, 0);
 }
 
-/* Across shards: straight into the next slot of the ring to the target's
- * shard (channel.h), published when this pass ends.  Only a full ring (its
- * producer's cached head says so) or a quarantined peer goes the slow way. */
-static __attribute__((noinline)) tina_result send_remote_fast(tina_ctx *ctx, tina_handle to,
-                                                              uint16_t tag, const void *payload,
-                                                              size_t size) {
+/* Across shards, out of tina_send's line, so that the local path there
+ * saves registers only past its checks. */
+static __attribute__((noinline)) tina_result send_to_peer(tina_ctx *ctx, tina_handle to,
+                                                          uint16_t tag, const void *payload,
+                                                          size_t size) {
     struct tina__shard *s = tina__ctx_shard(ctx);
-    uint32_t shard = tina_handle_shard(to);
-    if (TINA__UNLIKELY(shard >= s->shard_count || tina_handle_generation(to) == 0))
+    if (TINA__UNLIKELY(tina_handle_shard(to) >= s->shard_count))
         return send_slow(ctx, to, tag, payload, size);
-    struct tina__channels *c = &s->chan;
-    struct tina__ring *ring = c->outbound[shard];
-    uint64_t pending = ring->producer.pending;
-    if (TINA__UNLIKELY(pending - ring->producer.head_cache > ring->mask ||
-                       tina__channel_down(c, shard)))
-        return send_slow(ctx, to, tag, payload, size);
-    tina__envelope_fill(&ring->slots[pending & ring->mask], ctx->self, to, tag, payload,
-                        (uint32_t)size, TINA_MSG_SEND, 0);
-    ring->producer.pending = pending + 1; /* ring_commit */
-    c->out_dirty |= 1ull << shard;
-    s->stats.sent++;
-    s->stats.sent_remote++;
-    return TINA_OK;
+    return send_remote(s, ctx->self, to, tag, payload, (uint32_t)size, TINA_MSG_SEND, 0);
 }
 
-/* The common cases: a message to a live isolate of this shard with room
- * in its mailbox, or one to a ring with room, decided from what is read
- * before anything is written.  Locally, the payload is copied before any
- * list changes (a bad pointer faults with nothing half-done), and the
- * links are then written from the values read before the copy: the
- * compiler cannot prove the copy leaves them alone and would otherwise
- * load them all again. */
+/* message_send's checks, in its order, decided with the fewest loads: the
+ * shard is the context's (a cast), a type is at a fixed distance from it;
+ * whatever fails them takes message_send itself. */
 tina_result tina_send(tina_ctx *ctx, tina_handle to, uint16_t tag, const void *payload,
                       size_t size) {
     struct tina__shard *s = tina__ctx_shard(ctx);
-    uint32_t shard = tina_handle_shard(to), type = tina_handle_type(to), i = tina_handle_slot(to);
-    if (TINA__UNLIKELY(type >= s->type_count || tag < TINA_TAG_USER || size > TINA_PAYLOAD_MAX ||
-                       (size > 0 && payload == NULL)))
+    uint32_t type = tina_handle_type(to);
+    if (TINA__UNLIKELY(tag < TINA_TAG_USER || size > TINA_PAYLOAD_MAX ||
+                       (size > 0 && payload == NULL) || type >= s->type_count ||
+                       tina_handle_slot(to) >= tina__shard_type(s, type)->capacity ||
+                       tina_handle_generation(to) == 0))
         return send_slow(ctx, to, tag, payload, size);
+    if (tina_handle_shard(to) != s->id) return send_to_peer(ctx, to, tag, payload, size);
+    /* A live receiver with room and a free slot; anything else (an
+     * address, a refusal) is send_local's, through message_send. */
     struct tina__type *t = tina__shard_type(s, type);
-    if (TINA__UNLIKELY(i >= t->capacity)) return send_slow(ctx, to, tag, payload, size);
-    if (shard != s->id) return send_remote_fast(ctx, to, tag, payload, size);
+    uint32_t i = tina_handle_slot(to);
     struct tina__slot *slot = &t->slots[i];
     uint32_t count = slot->mbox_count;
     uint32_t m = s->pool.user_head;
     if (TINA__UNLIKELY(!tina__slot_alive(slot, to) || count >= t->mailbox_capacity ||
                        m == TINA__NIL))
         return send_slow(ctx, to, tag, payload, size);
-    tina_msg *msgs = s->pool.msgs;
-    tina_msg *env = &msgs[m];
-    uint32_t next_free = env->reserved;
-    uint32_t tail = slot->mbox_tail;
-    int idle = slot->state == TINA__IDLE;
-    tina__envelope_fill(env, ctx->self, to, tag, payload, (uint32_t)size, TINA_MSG_SEND, 0);
-    s->pool.user_head = next_free;
-    s->pool.user_free--;
-    env->reserved = TINA__NIL;
-    if (tail == TINA__NIL) slot->mbox_head = m;
-    else msgs[tail].reserved = m;
-    slot->mbox_tail = m;
-    slot->mbox_count = count + 1;
-    if (idle) {
-        slot->state = TINA__READY;
-        tina__queue_push(t, &t->ready, i);
-        s->did_work = 1;
-    }
-    s->stats.sent++;
-    s->stats.delivered++;
+    local_deliver(s, t, i, count, m, ctx->self, to, tag, payload, (uint32_t)size, TINA_MSG_SEND, 0);
     return TINA_OK;
 }
