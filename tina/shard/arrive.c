@@ -64,8 +64,7 @@ static int arrival_accept(struct tina__shard *s, const tina_msg *src, struct tin
     uint32_t m = TINA__NIL;
     tina_handle to = src->to;
     if (!tina__slot_alive(slot, to)) { /* an address resolves here, on the target's shard */
-        r = tina__address_resolve(s, &to);
-        if (r == TINA_OK && !tina__slot_alive(slot, to)) r = TINA_ESTALE;
+        r = tina__target_resolve(s, &to);
         if (r != TINA_OK)
             why = r == TINA_ENOT_RUNNING ? &s->stats.address_not_running : &s->stats.dropped_stale;
     }

@@ -127,9 +127,9 @@ static void down_emit(struct tina__shard *s, uint32_t i, int how, uint32_t reaso
 static void watch_local(struct tina__shard *s, uint32_t i) {
     struct tina__monitor *e = &s->monitors.entries[i];
     e->target = e->asked;
-    tina_result r = tina__address_resolve(s, &e->target);
-    if (r != TINA_OK || !alive(s, e->target)) {
-        down_emit(s, i, TINA_DOWN_NOPROC, (uint32_t)r);
+    tina_result r = tina__target_resolve(s, &e->target);
+    if (r != TINA_OK) { /* the reason is said for an address only (tina.h) */
+        down_emit(s, i, TINA_DOWN_NOPROC, tina_handle_is_address(e->asked) ? (uint32_t)r : 0);
         return;
     }
     tina__monitor_watch(&s->monitors, tina__slot_of(s->types, e->target), i);

@@ -152,11 +152,8 @@ void tina__call_answer_failed(struct tina__shard *s, const tina_msg *request, ti
  * counted (stale, or address_not_running). */
 static __attribute__((noinline)) tina_result address_resolve_counted(struct tina__shard *s,
                                                                      tina_handle *to) {
-    tina_result r = tina__address_resolve(s, to);
-    if (r == TINA_OK && !tina_handle_is_address(*to)) {
-        if (tina__slot_alive(tina__slot_of(s->types, *to), *to)) return TINA_OK;
-        r = TINA_ESTALE; /* a handle, not alive */
-    }
+    tina_result r = tina__target_resolve(s, to);
+    if (r == TINA_OK) return TINA_OK;
     if (r == TINA_ENOT_RUNNING) s->stats.address_not_running++;
     else s->stats.stale++;
     return r;

@@ -191,16 +191,19 @@ static inline tina_result tina__handle_valid(const struct tina__shard *s, tina_h
     return TINA_OK;
 }
 
-/* An address names a lineage (tina.h): the handle of the incarnation
- * running now on this shard, or why there is none -- TINA_ENOT_RUNNING
- * while its supervisor restarts it, TINA_ESTALE once the lineage ended.
- * A plain handle is left as it is.  The range checks are done. */
-static inline tina_result tina__address_resolve(struct tina__shard *s, tina_handle *h) {
+/* The live isolate a target of this shard names, its range checks done:
+ * a handle names itself if it is alive (else TINA_ESTALE); an address
+ * (tina.h) names the incarnation of its lineage running now, and *h
+ * becomes its handle -- or TINA_ENOT_RUNNING while its supervisor
+ * restarts it, TINA_ESTALE once the lineage ended.  Either way TINA_OK
+ * means *h is alive. */
+static inline tina_result tina__target_resolve(struct tina__shard *s, tina_handle *h) {
     tina_handle a = *h;
-    if (TINA__LIKELY(!tina_handle_is_address(a))) return TINA_OK;
     struct tina__type *t = &s->types[tina_handle_type(a)];
     uint32_t i = tina_handle_slot(a);
     struct tina__slot *slot = &t->slots[i];
+    if (TINA__LIKELY(!tina_handle_is_address(a)))
+        return tina__slot_alive(slot, a) ? TINA_OK : TINA_ESTALE;
     if (t->reach[i].lineage != tina_handle_generation(a)) return TINA_ESTALE;
     if (tina__slot_live(slot)) {
         *h = tina__slot_handle(t, i, slot->generation);
