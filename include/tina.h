@@ -347,7 +347,11 @@ static inline tina_effect tina_crash(uint32_t reason) {
     e.crash.reason = reason;
     return e;
 }
-/* The caller parks until exactly one outcome: the reply (TINA_MSG_REPLY),
+/* The payloads of tina_call and tina_reply, like the I/O effects' data
+ * below, are copied as the effect is applied, after the handler returns:
+ * they must outlive the return (the isolate's struct, static data, the
+ * message being handled), never a local of the handler.
+ * The caller parks until exactly one outcome: the reply (TINA_MSG_REPLY),
  * TINA_TAG_CALL_TIMEOUT, or TINA_TAG_CALL_FAILED carrying an int32 result.
  * It fails at once when the request cannot be sent (TINA_EMAILBOX_FULL,
  * TINA_ESTALE, TINA_EHANDLE, TINA_EPOOL_EXHAUSTED -- the reply's slot is

@@ -20,6 +20,7 @@ enum { TAG_PING = H_TAG_FIRST, TAG_PONG, TAG_TICK, TAG_ASK };
 
 typedef struct node {
     uint64_t count;
+    uint64_t ask; /* the payload of the call in flight */
     uint32_t peer_shard;
 } node;
 
@@ -41,7 +42,10 @@ static tina_effect node_handle(void *self, tina_ctx *ctx, const tina_msg *msg) {
         uint64_t r = tina_random(ctx);
         (void)tina_send(ctx, peer, TAG_PING, &r, sizeof(r));
         if (++n->count >= 40) return tina_done(); /* temporary: gone for good */
-        if (r % 5 == 0) return tina_call(peer, TAG_ASK, &r, 8, 200000u);
+        /* The request is copied after this handler returns: from the
+         * isolate's struct, never from this frame. */
+        n->ask = r;
+        if (r % 5 == 0) return tina_call(peer, TAG_ASK, &n->ask, sizeof(n->ask), 200000u);
         if (r % 7 == 0) (void)tina_send(ctx, tina_child_handle(ctx, 1, tina_shard_id(ctx)),
                                         TAG_PING, &r, 8);
         return tina_receive();
