@@ -243,7 +243,7 @@ test: $(RUN_TESTS:%=$(BUILD)/tests/%) examples
 	  case $$t in test_*|sim_*) args=--jobs=1;; *) args=;; esac; \
 	  out=$$($(BUILD)/tests/$$t $$args 2>&1); rc=$$?; \
 	  if [ $$rc -eq 0 ]; then echo "$$out" | grep -v '^\[----\]' | tail -n 25; \
-	  else echo "$$out" | grep -E '^\[(----|FAIL)\]' | tail -n 60; fi; \
+	  else echo "$$out" | grep -E '^\[(----|FAIL)\]|ERROR: |SUMMARY: |^ +#[0-9]+ ' | head -n 80; fi; \
 	  syn=$$(echo "$$out" | grep 'Synthesis:' | tail -n 1 | sed 's/\x1b\[[0-9;]*m//g'); \
 	  p=$$(echo "$$syn" | sed -n 's/.*Passing: \([0-9]*\).*/\1/p'); \
 	  f=$$(echo "$$syn" | sed -n 's/.*Failing: \([0-9]*\).*/\1/p'); \
