@@ -310,12 +310,25 @@ Test(sim_reach, an_address_is_refused_by_name_while_restarting_and_once_its_line
 
 enum { TAG_DONE_CMD = H_TAG_FIRST + 20 };
 
-/* Type 3: a dynamic child; crashes or ends on command, counts TAG_SEND. */
+/* What the parent sends by address: 40 bytes, each its index times 7 plus
+ * 1 -- an address takes the send's slow path, and the bytes must survive it. */
+static uint32_t g_dyn_payload_ok, g_dyn_payload_bad;
+
+static void dyn_pattern(uint8_t out[40]) {
+    for (uint32_t k = 0; k < 40; k++) out[k] = (uint8_t)(k * 7u + 1u);
+}
+
+/* Type 3: a dynamic child; crashes or ends on command, counts TAG_SEND
+ * and checks its payload. */
 static tina_effect dyn_handle(void *self, tina_ctx *ctx, const tina_msg *msg) {
     H_UNUSED(self);
     if (msg->tag == TAG_CRASH) return tina_crash(4);
     if (msg->tag == TAG_DONE_CMD) return tina_done();
     if (msg->tag == TAG_SEND) {
+        uint8_t want[40];
+        dyn_pattern(want);
+        if (msg->size == sizeof want && memcmp(msg->payload, want, sizeof want) == 0) g_dyn_payload_ok++;
+        else g_dyn_payload_bad++;
         if (tina_handle_generation(tina_self(ctx)) >= 3) g_stranger_got++;
         else g_victim_got++, g_victim_generation = tina_handle_generation(tina_self(ctx));
     }
@@ -333,6 +346,8 @@ static tina_effect parent_handle(void *self, tina_ctx *ctx, const tina_msg *msg)
     parent *p = self;
     tina_timer_id id;
     tina_handle h;
+    uint8_t pattern[40];
+    dyn_pattern(pattern);
     if (msg->tag != H_TAG_KICK && msg->tag != TAG_TICK) return tina_receive();
     switch (p->step++) {
     case 0:
@@ -341,14 +356,14 @@ static tina_effect parent_handle(void *self, tina_ctx *ctx, const tina_msg *msg)
         g_r[9] = tina_send(ctx, p->addr, TAG_CRASH, NULL, 0);
         break;
     case 1:
-        g_r[10] = tina_send(ctx, p->addr, TAG_SEND, NULL, 0);
+        g_r[10] = tina_send(ctx, p->addr, TAG_SEND, pattern, sizeof pattern);
         g_r[11] = tina_send(ctx, p->addr, TAG_DONE_CMD, NULL, 0);
         break;
     case 2:
         g_r[12] = tina_spawn(ctx, 1, NULL, 0, &h); /* the same slot, a stranger */
         g_r[13] = tina_handle_slot(h) == tina_handle_slot(p->addr) ? TINA_OK : TINA_EINVAL;
         g_r[14] = tina_send(ctx, p->addr, TAG_SEND, NULL, 0);
-        g_r[15] = tina_send(ctx, tina_address_of(h), TAG_SEND, NULL, 0);
+        g_r[15] = tina_send(ctx, tina_address_of(h), TAG_SEND, pattern, sizeof pattern);
         return tina_receive();
     }
     H_CHECK_RESULT(ctx, tina_timer_set(ctx, H_MS(1), 0, TAG_TICK, &id), TINA_OK);
@@ -358,6 +373,7 @@ static tina_effect parent_handle(void *self, tina_ctx *ctx, const tina_msg *msg)
 Test(sim_reach, a_dynamic_childs_address_follows_its_restarts_and_never_reaches_a_stranger,
      .timeout = 30) {
     g_victim_got = g_victim_generation = g_stranger_got = 0;
+    g_dyn_payload_ok = g_dyn_payload_bad = 0;
     static tina_type_spec types[2];
     types[0] = (tina_type_spec)H_TYPE("parent", parent, 1, 4, 1, h_kick_init, parent_handle);
     types[1] = (tina_type_spec)H_TYPE("dyn", uint32_t, 1, 4, 1, NULL, dyn_handle);
@@ -380,6 +396,8 @@ Test(sim_reach, a_dynamic_childs_address_follows_its_restarts_and_never_reaches_
     cr_assert(eq(i32, g_r[14], TINA_ESTALE), "its lineage ended: %s", tina_result_name(g_r[14]));
     cr_assert(eq(i32, g_r[15], TINA_OK), "the stranger's own address reaches it");
     cr_assert(eq(u32, g_stranger_got, 1), "the stranger got its own message only");
+    cr_assert(eq(u32, g_dyn_payload_bad, 0), "a payload sent by address arrived changed");
+    cr_assert(eq(u32, g_dyn_payload_ok, 2), "both payloads sent by address arrived whole");
 }
 
 /* ======================================================================== */

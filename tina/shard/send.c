@@ -159,36 +159,40 @@ static __attribute__((noinline)) tina_result address_resolve_counted(struct tina
     return r;
 }
 
-/* Deliver to slot i, whose checks passed (alive, `count` < capacity, `m`
- * the pool's free head).  What the links need is read before the payload
- * is copied, and the links are written after: a bad payload pointer faults
- * with nothing half-done, and the compiler, which cannot prove the copy
- * leaves them alone, does not load them all again. */
+/* Take envelope m (the pool's free head, already filled) and link it at
+ * the tail of slot i's mailbox (its checks passed: alive, `count` <
+ * capacity); a parked receiver joins the ready queue. */
 static inline __attribute__((always_inline)) void
-local_deliver(struct tina__shard *s, struct tina__type *t, uint32_t i, uint32_t count, uint32_t m,
-              tina_handle from, tina_handle to, uint16_t tag, const void *payload, uint32_t size,
-              uint8_t kind, uint64_t corr) {
+local_link(struct tina__shard *s, struct tina__type *t, uint32_t i, uint32_t count, uint32_t m) {
     struct tina__slot *slot = &t->slots[i];
     tina_msg *msgs = s->pool.msgs;
-    tina_msg *env = &msgs[m];
-    uint32_t next_free = env->reserved;
     uint32_t tail = slot->mbox_tail;
-    int idle = slot->state == TINA__IDLE;
-    tina__envelope_fill(env, from, to, tag, payload, size, kind, corr); /* leaves the link */
-    s->pool.user_head = next_free; /* tina__pool_alloc_user */
+    s->pool.user_head = msgs[m].reserved; /* tina__pool_alloc_user */
     s->pool.user_free--;
-    env->reserved = TINA__NIL; /* tina__mailbox_push */
+    msgs[m].reserved = TINA__NIL; /* tina__mailbox_push */
     if (tail == TINA__NIL) slot->mbox_head = m;
     else msgs[tail].reserved = m;
     slot->mbox_tail = m;
     slot->mbox_count = count + 1;
-    if (idle) { /* tina__slot_wake */
+    if (slot->state == TINA__IDLE) { /* tina__slot_wake */
         slot->state = TINA__READY;
         tina__queue_push(t, &t->ready, i);
         s->did_work = 1;
     }
     s->stats.sent++;
     s->stats.delivered++;
+}
+
+/* Deliver to slot i, whose checks passed (alive, `count` < capacity, `m`
+ * the pool's free head).  The envelope is filled first, in the free slot
+ * it is not yet taken from: a bad payload pointer faults with nothing
+ * half-done. */
+static inline __attribute__((always_inline)) void
+local_deliver(struct tina__shard *s, struct tina__type *t, uint32_t i, uint32_t count, uint32_t m,
+              tina_handle from, tina_handle to, uint16_t tag, const void *payload, uint32_t size,
+              uint8_t kind, uint64_t corr) {
+    tina__envelope_fill(&s->pool.msgs[m], from, to, tag, payload, size, kind, corr);
+    local_link(s, t, i, count, m);
 }
 
 static inline __attribute__((always_inline)) tina_result
@@ -341,34 +345,48 @@ static __attribute__((noinline)) tina_result send_to_peer(tina_ctx *ctx, tina_ha
                                                           uint16_t tag, const void *payload,
                                                           size_t size) {
     struct tina__shard *s = tina__ctx_shard(ctx);
-    if (TINA__UNLIKELY(tina_handle_shard(to) >= s->shard_count))
+    if (TINA__UNLIKELY(tina_handle_shard(to) >= s->shard_count || tina_handle_generation(to) == 0))
         return send_slow(ctx, to, tag, payload, size);
     return send_remote(s, ctx->self, to, tag, payload, (uint32_t)size, TINA_MSG_SEND, 0);
 }
 
+/* tina_send's receiver refused what its checks saw (stale, an address,
+ * full): message_send decides, in its order, from the envelope already
+ * filled in the pool's free head -- the arguments' copy, so that the fast
+ * path holds none of them in a register past the fill. */
+static __attribute__((noinline)) tina_result send_unchecked(tina_ctx *ctx, const tina_msg *env) {
+    return send_slow(ctx, env->to, env->tag, env->payload, env->size);
+}
+
 /* message_send's checks, in its order, decided with the fewest loads: the
  * shard is the context's (a cast), a type is at a fixed distance from it;
- * whatever fails them takes message_send itself. */
+ * whatever fails them takes message_send itself.
+ *
+ * The envelope is filled into the pool's free head before the receiver is
+ * looked at: it is not taken until it is linked, and a refusal goes to
+ * message_send with the envelope's copy of the arguments.  So nothing but
+ * the shard and the envelope lives past the fill, and the fast path keeps
+ * to scratch registers.  A local handle of generation 0 needs no test of
+ * its own: no live slot has generation 0, so it fails the alive test. */
 tina_result tina_send(tina_ctx *ctx, tina_handle to, uint16_t tag, const void *payload,
                       size_t size) {
     struct tina__shard *s = tina__ctx_shard(ctx);
     uint32_t type = tina_handle_type(to);
+    uint32_t m = s->pool.user_head;
     if (TINA__UNLIKELY(tag < TINA_TAG_USER || size > TINA_PAYLOAD_MAX ||
-                       (size > 0 && payload == NULL) || type >= s->type_count ||
+                       (payload == NULL && size > 0) || type >= s->type_count ||
                        tina_handle_slot(to) >= tina__shard_type(s, type)->capacity ||
-                       tina_handle_generation(to) == 0))
+                       m == TINA__NIL))
         return send_slow(ctx, to, tag, payload, size);
     if (tina_handle_shard(to) != s->id) return send_to_peer(ctx, to, tag, payload, size);
-    /* A live receiver with room and a free slot; anything else (an
-     * address, a refusal) is send_local's, through message_send. */
+    tina_msg *env = &s->pool.msgs[m];
+    tina__envelope_fill(env, ctx->self, to, tag, payload, (uint32_t)size, TINA_MSG_SEND, 0);
     struct tina__type *t = tina__shard_type(s, type);
     uint32_t i = tina_handle_slot(to);
     struct tina__slot *slot = &t->slots[i];
     uint32_t count = slot->mbox_count;
-    uint32_t m = s->pool.user_head;
-    if (TINA__UNLIKELY(!tina__slot_alive(slot, to) || count >= t->mailbox_capacity ||
-                       m == TINA__NIL))
-        return send_slow(ctx, to, tag, payload, size);
-    local_deliver(s, t, i, count, m, ctx->self, to, tag, payload, (uint32_t)size, TINA_MSG_SEND, 0);
+    if (TINA__UNLIKELY(!tina__slot_alive(slot, to) || count >= t->mailbox_capacity))
+        return send_unchecked(ctx, env);
+    local_link(s, t, i, count, m);
     return TINA_OK;
 }
