@@ -100,6 +100,60 @@ Test(sim_supervise, without_an_operator_the_shard_stays_quarantined, .timeout = 
     cr_assert(eq(u32, g_restarted, 0));
 }
 
+/* ---- a quarantine ends the batch it was raised in --------------------- */
+
+/* One shard, one type, four static children.  The first child crashes on
+ * every message; its siblings send themselves a message on every one, so
+ * they always wait in the type's ready queue.  The root allows one restart:
+ * the second crash fails it, and the shard is quarantined from inside that
+ * handler's exit, with siblings queued behind it in the same batch.  None
+ * of them may run after that: the tree they belong to has failed.  And the
+ * shard's count of handler calls, kept by the dispatch budget, must agree
+ * with the handlers' own count. */
+static uint32_t g_batch_crashes, g_batch_sibling_runs, g_batch_runs_after;
+
+static tina_effect batch_handle(void *self, tina_ctx *ctx, const tina_msg *msg) {
+    H_UNUSED(self), H_UNUSED(msg);
+    if (tina_handle_slot(tina_self(ctx)) == 0) {
+        g_batch_crashes++;
+        return tina_crash(9);
+    }
+    g_batch_sibling_runs++;
+    if (g_batch_crashes >= 2) g_batch_runs_after++;
+    h_kick(ctx);
+    return tina_receive();
+}
+
+Test(sim_supervise, a_quarantine_ends_the_batch_it_was_raised_in, .timeout = 30) {
+    g_batch_crashes = g_batch_sibling_runs = g_batch_runs_after = 0;
+    static tina_type_spec types[1];
+    types[0] = (tina_type_spec)H_TYPE("sibling", uint64_t, 4, 4, 1, h_kick_init, batch_handle);
+    static tina_child_spec children[4];
+    for (uint32_t c = 0; c < 4; c++) {
+        children[c] = (tina_child_spec)H_CHILD(0, 0);
+        children[c].restart = TINA_RESTART_PERMANENT;
+    }
+    static const tina_group_spec groups[] = {
+        {.parent = TINA_GROUP_NONE, .strategy = TINA_ONE_FOR_ONE, .restart_max = 1,
+         .window_ns = 1000000000000ull}};
+    tina_spec spec = h_spec(types, 1, children, 4, 1);
+    spec.groups = groups;
+    spec.group_count = 1;
+    tina_sim_config config = {.seed = 3, .round_limit = 1000};
+    tina_sim_report r;
+    unsetenv("TINA_SEED");
+    H_ASSERT_RESULT(tina_simulate(&spec, &config, &r), TINA_OK);
+    h_assert_no_failures();
+    cr_assert(eq(u64, r.total.quarantines, 1), "the second crash was over the root's budget");
+    cr_assert(eq(u32, g_batch_crashes, 2));
+    cr_assert(ge(u32, g_batch_sibling_runs, 4), "the siblings ran between the crashes");
+    cr_assert(eq(u32, g_batch_runs_after, 0), "%u sibling calls after their root failed",
+              g_batch_runs_after);
+    cr_assert(eq(u64, r.total.dispatched, g_batch_crashes + g_batch_sibling_runs),
+              "the shard counted %llu handler calls, the handlers %u",
+              (unsigned long long)r.total.dispatched, g_batch_crashes + g_batch_sibling_runs);
+}
+
 /* ---- a strategy tears down siblings wherever they stand ---------------- */
 
 /* A one-for-all group of two: `a` (type 0) and `b` (type 1).  When `a`

@@ -192,7 +192,6 @@ void tina__shard_carve(struct tina_runtime *rt, uint32_t id, const struct tina__
     s->chan.transitions = rt->transitions;
     s->chan.id = id;
     s->corr_next = (uint64_t)id << 48;
-    s->running_pool_index = TINA__NIL;
     s->types = (struct tina__type *)(base + l->types_off);
     TINA_ASSERT(s->types == tina__shard_type(s, 0)); /* the send path's shortcut */
     s->type_count = spec->type_count;

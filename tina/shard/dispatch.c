@@ -150,24 +150,14 @@ static void effect_apply(struct tina__shard *s, struct tina__type *t, uint32_t i
  * then, if nothing else waits, the resume a yield asked for (SPEC 13:
  * yield means "run me again soon", not "ignore my mail").  Notices and
  * timers are synthesized into s->synth; *pool_index is NIL for them. */
-static const tina_msg *next_message(struct tina__shard *s, struct tina__type *t, uint32_t i,
-                                    uint32_t *pool_index) {
+static __attribute__((noinline)) const tina_msg *
+next_message_other(struct tina__shard *s, struct tina__type *t, uint32_t i) {
     struct tina__slot *slot = &t->slots[i];
-    /* Nothing but mail: no flag that asks for a notice, no call outcome,
-     * no fired timer and no DOWN (NIL is all ones: both NIL iff their AND is). */
-    if (TINA__LIKELY(!(slot->flags & (TINA__RESUME | TINA__SHUTDOWN)) &&
-                     slot->call == TINA__CALL_NONE &&
-                     (slot->fired_head & slot->downs) == TINA__NIL)) {
-        if (TINA__UNLIKELY(slot->mbox_head == TINA__NIL)) return NULL; /* timer cancelled */
-        *pool_index = tina__mailbox_pop(&s->pool, slot);
-        return &s->pool.msgs[*pool_index];
-    }
-    *pool_index = TINA__NIL;
     if (slot->call == TINA__CALL_REPLIED) { /* the reply, in its reserved slot */
+        uint32_t reply = slot->call_note;
         slot->call = TINA__CALL_NONE;
-        *pool_index = slot->call_note;
         slot->call_note = TINA__NIL;
-        return &s->pool.msgs[*pool_index];
+        return &s->pool.msgs[reply];
     }
     tina_msg *m = &s->synth;
     m->from = 0;
@@ -201,14 +191,39 @@ static const tina_msg *next_message(struct tina__shard *s, struct tina__type *t,
         } else if (slot->downs != TINA__NIL) {
             tina__monitor_down_deliver(&s->monitors, slot, &t->reach[i].watching, m);
         } else if (slot->mbox_head != TINA__NIL) {
-            *pool_index = tina__mailbox_pop(&s->pool, slot);
-            return &s->pool.msgs[*pool_index];
+            return &s->pool.msgs[tina__mailbox_pop(&s->pool, slot)];
         } else if (resume) {
             m->tag = TINA_TAG_RESUME;
         } else {
             return NULL; /* woken by a timer cancelled since */
         }
     }
+    return m;
+}
+
+/* The pool slot of a message handed to a handler, or NIL: a synthesized
+ * notice (s->synth) has none. */
+static inline uint32_t message_pool_index(const struct tina__shard *s, const tina_msg *m) {
+    if (m == NULL || m == &s->synth) return TINA__NIL;
+    uint32_t index = (uint32_t)(m - s->pool.msgs);
+    TINA_ASSERT(index < s->pool.slots);
+    return index;
+}
+
+static inline __attribute__((always_inline)) const tina_msg *
+next_message(struct tina__shard *s, struct tina__type *t, uint32_t i, uint32_t *pool_index) {
+    struct tina__slot *slot = &t->slots[i];
+    /* Nothing but mail: no flag that asks for a notice, no call outcome,
+     * no fired timer and no DOWN (NIL is all ones: both NIL iff their AND is). */
+    if (TINA__LIKELY(!(slot->flags & (TINA__RESUME | TINA__SHUTDOWN)) &&
+                     slot->call == TINA__CALL_NONE &&
+                     (slot->fired_head & slot->downs) == TINA__NIL)) {
+        if (TINA__UNLIKELY(slot->mbox_head == TINA__NIL)) return NULL; /* timer cancelled */
+        *pool_index = tina__mailbox_pop(&s->pool, slot);
+        return &s->pool.msgs[*pool_index];
+    }
+    const tina_msg *m = next_message_other(s, t, i);
+    *pool_index = message_pool_index(s, m);
     return m;
 }
 
@@ -224,35 +239,38 @@ static void doomed_exit(struct tina__shard *s, struct tina__type *t, uint32_t i,
     s->supervisor_busy = busy;
 }
 
-/* One handler call: the next message of the ready queue's head. */
-static void dispatch_one(struct tina__shard *s, struct tina__type *t) {
+/* One handler call: the next message of the ready queue's head.  `traced`
+ * is a constant (type_dispatch): outside the simulator the trace hook costs
+ * no test per message. */
+static inline __attribute__((always_inline)) void dispatch_one(struct tina__shard *s,
+                                                               struct tina__type *t, int traced) {
     uint32_t i = tina__list_pop(t, &t->ready);
     struct tina__slot *slot = &t->slots[i];
-    slot->flags &= (uint8_t)~TINA__QUEUED;
+    slot->flags = (uint8_t)((slot->flags & ~TINA__QUEUED) | TINA__RUNNING);
     uint32_t pool_index;
     const tina_msg *m = next_message(s, t, i, &pool_index);
     if (TINA__UNLIKELY(m == NULL)) { /* woken by a timer cancelled since */
+        slot->flags &= (uint8_t)~TINA__RUNNING;
         tina__slot_park(t, i);
         s->budget_left--; /* counted, so no state can make a pass spin */
         return;
     }
     s->ctx.slot = i; /* ctx.type is the batch's (type_dispatch) */
     s->ctx.self = tina__slot_handle(t, i, slot->generation);
-    s->ctx.msg = m;
+    s->ctx.msg = m; /* a trap frees it if it is a pool slot (dispatch_trapped) */
     s->ctx.deferred = 0;
-    s->running_pool_index = pool_index;
     atomic_store_explicit(&s->running, s->ctx.self, memory_order_relaxed); /* for the watchdog */
-    slot->flags |= TINA__RUNNING;
     s->trap.armed = 1;
     tina_effect e = t->handler(tina__slot_struct(t, i), &s->ctx, m);
-    if (TINA__UNLIKELY(s->trace != NULL)) s->trace(s, m, &e);
+    if (traced) s->trace(s, m, &e);
     uint8_t flags = (uint8_t)(slot->flags & ~TINA__RUNNING);
     slot->flags = flags;
     if (TINA__LIKELY(flags == 0 && e.kind == TINA_EFFECT_RECEIVE)) {
         /* The common case, receive_park's first branch: no notice, not
          * draining, so the isolate cannot end here. */
-        slot->state = TINA__IDLE;
-        if (tina__slot_has_mail(slot)) {
+        if (TINA__LIKELY(slot->mbox_count == 0 && (slot->fired_head & slot->downs) == TINA__NIL)) {
+            slot->state = TINA__IDLE; /* no mail, no fired timer, no DOWN */
+        } else {
             slot->state = TINA__READY;
             tina__queue_push(t, &t->ready, i);
         }
@@ -263,15 +281,14 @@ static void dispatch_one(struct tina__shard *s, struct tina__type *t) {
     }
     s->trap.armed = 0;
     if (pool_index != TINA__NIL) tina__pool_free(&s->pool, pool_index);
-    s->budget_left--; /* running_pool_index is read only by a trap, while armed */
+    s->budget_left--;
 }
 
 /* A handler faulted: the signal handler jumped here.  Crash the isolate
  * that was running, as if it had returned tina_crash(). */
 static void dispatch_trapped(struct tina__shard *s, int sig) {
     struct tina__type *t = s->ctx.type;
-    uint32_t running = s->running_pool_index;
-    s->running_pool_index = TINA__NIL;
+    uint32_t running = message_pool_index(s, s->ctx.msg);
     s->ctx.msg = NULL;
     const tina_msg *m = running != TINA__NIL ? &s->pool.msgs[running] : NULL;
     if (t->slots[s->ctx.slot].flags & TINA__DOOMED) {
@@ -284,18 +301,34 @@ static void dispatch_trapped(struct tina__shard *s, int sig) {
     s->budget_left--;
 }
 
+/* The batch's loop, out of type_dispatch's line: a function that calls
+ * sigsetjmp keeps what lives across it in memory, this one in registers. */
+static __attribute__((noinline)) void dispatch_run(struct tina__shard *s, struct tina__type *t) {
+    while (s->budget_left > 0 && t->ready.head != TINA__NIL) dispatch_one(s, t, 0);
+}
+
+static __attribute__((noinline)) void dispatch_run_traced(struct tina__shard *s,
+                                                          struct tina__type *t) {
+    while (s->budget_left > 0 && t->ready.head != TINA__NIL) dispatch_one(s, t, 1);
+}
+
+/* One type's batch: up to its budget of handler calls.  A quarantine
+ * raised meanwhile cuts the budget (tina__dispatch_cut), so the loop tests
+ * the budget and the queue alone. */
 static void type_dispatch(struct tina__shard *s, struct tina__type *t) {
     sigjmp_buf point;
     tina__list_append(t, &t->ready, &t->yielded);
-    if (t->ready.head == TINA__NIL) return;
-    s->budget_left = t->budget;
+    if (t->ready.head == TINA__NIL || s->quarantine_pending) return;
+    s->budget_left = (int32_t)t->budget;
+    s->budget_cut = 0;
     s->ctx.type = t; /* an init nested in a handler restores it */
     s->trap.jmp = &point;
     int sig = TINA__TRAP_POINT(point); /* once per batch, not per message */
     if (TINA__UNLIKELY(sig != 0)) dispatch_trapped(s, sig);
-    while (s->budget_left > 0 && t->ready.head != TINA__NIL && !s->quarantine_pending)
-        dispatch_one(s, t);
-    uint32_t ran = t->budget - s->budget_left; /* handler calls, trapped ones included */
+    if (TINA__LIKELY(s->trace == NULL)) dispatch_run(s, t);
+    else dispatch_run_traced(s, t);
+    /* handler calls, trapped ones included */
+    uint32_t ran = (uint32_t)((int32_t)t->budget - s->budget_left - s->budget_cut);
     s->stats.dispatched += ran;
     if (ran) s->did_work = 1;
     s->trap.jmp = NULL;

@@ -97,8 +97,9 @@ struct tina__shard {
     void (*trace)(struct tina__shard *s, const tina_msg *m, tina_effect *e);
 
     struct tina__trap trap;    /* where a fault in user code jumps back to */
-    uint32_t budget_left;      /* dispatch state that must survive a jump */
-    uint32_t running_pool_index;      /* the running handler's message, or NIL */
+    int32_t budget_left;       /* dispatch state that must survive a jump: handler calls
+                                  left in this batch (-1 once a cut batch ran its last) */
+    int32_t budget_cut;        /* what a quarantine took off budget_left (dispatch.c) */
 
     struct tina__wheel wheel;
     struct tina__log log;
@@ -344,6 +345,12 @@ void tina__slot_forget_restart(struct tina__shard *s, struct tina__type *t, uint
 /* ---- dispatch.c ---------------------------------------------------------- */
 
 void tina__shard_dispatch(struct tina__shard *s);
+/* A quarantine is pending: the batch running now (if any) runs no handler
+ * after the one running, which keeps the loop's test to the budget alone. */
+static inline void tina__dispatch_cut(struct tina__shard *s) {
+    s->budget_cut += s->budget_left;
+    s->budget_left = 0;
+}
 
 /* ---- notice.c ------------------------------------------------------------ */
 

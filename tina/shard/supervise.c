@@ -93,6 +93,7 @@ static int member_failed(struct tina__shard *s, uint32_t g, uint32_t key, uint32
             abort();
         }
         s->quarantine_pending = 1;
+        tina__dispatch_cut(s); /* the batch running now, if any, ends with this handler */
         return 0;
     }
     strategy_apply(s, v.group, v.key, exiting);
