@@ -246,7 +246,8 @@ static inline __attribute__((always_inline)) void dispatch_one(struct tina__shar
                                                                struct tina__type *t, int traced) {
     uint32_t i = tina__list_pop(t, &t->ready);
     struct tina__slot *slot = &t->slots[i];
-    slot->flags = (uint8_t)((slot->flags & ~TINA__QUEUED) | TINA__RUNNING);
+    TINA_ASSERT_DEBUG((slot->flags & (TINA__QUEUED | TINA__RUNNING)) == TINA__QUEUED);
+    slot->flags ^= TINA__QUEUED | TINA__RUNNING; /* off the queue, running */
     uint32_t pool_index;
     const tina_msg *m = next_message(s, t, i, &pool_index);
     if (TINA__UNLIKELY(m == NULL)) { /* woken by a timer cancelled since */
@@ -275,9 +276,9 @@ static inline __attribute__((always_inline)) void dispatch_one(struct tina__shar
             tina__queue_push(t, &t->ready, i);
         }
     } else if (TINA__UNLIKELY(flags & TINA__DOOMED)) {
-        doomed_exit(s, t, i, m);
+        doomed_exit(s, t, i, s->ctx.msg); /* m, from memory: no register kept for it */
     } else {
-        effect_apply(s, t, i, &e, m); /* copies user payloads: still armed */
+        effect_apply(s, t, i, &e, s->ctx.msg); /* copies user payloads: still armed */
     }
     s->trap.armed = 0;
     if (pool_index != TINA__NIL) tina__pool_free(&s->pool, pool_index);

@@ -163,13 +163,14 @@ static __attribute__((noinline)) tina_result address_resolve_counted(struct tina
  * the tail of slot i's mailbox (its checks passed: alive, `count` <
  * capacity); a parked receiver joins the ready queue. */
 static inline __attribute__((always_inline)) void
-local_link(struct tina__shard *s, struct tina__type *t, uint32_t i, uint32_t count, uint32_t m) {
+local_link(struct tina__shard *s, struct tina__type *t, uint32_t i, uint32_t count, uint32_t m,
+           tina_msg *env) {
     struct tina__slot *slot = &t->slots[i];
     tina_msg *msgs = s->pool.msgs;
     uint32_t tail = slot->mbox_tail;
-    s->pool.user_head = msgs[m].reserved; /* tina__pool_alloc_user */
+    s->pool.user_head = env->reserved; /* tina__pool_alloc_user */
     s->pool.user_free--;
-    msgs[m].reserved = TINA__NIL; /* tina__mailbox_push */
+    env->reserved = TINA__NIL; /* tina__mailbox_push */
     if (tail == TINA__NIL) slot->mbox_head = m;
     else msgs[tail].reserved = m;
     slot->mbox_tail = m;
@@ -191,8 +192,9 @@ static inline __attribute__((always_inline)) void
 local_deliver(struct tina__shard *s, struct tina__type *t, uint32_t i, uint32_t count, uint32_t m,
               tina_handle from, tina_handle to, uint16_t tag, const void *payload, uint32_t size,
               uint8_t kind, uint64_t corr) {
-    tina__envelope_fill(&s->pool.msgs[m], from, to, tag, payload, size, kind, corr);
-    local_link(s, t, i, count, m);
+    tina_msg *env = &s->pool.msgs[m];
+    tina__envelope_fill(env, from, to, tag, payload, size, kind, corr);
+    local_link(s, t, i, count, m, env);
 }
 
 static inline __attribute__((always_inline)) tina_result
@@ -345,8 +347,9 @@ static __attribute__((noinline)) tina_result send_to_peer(tina_ctx *ctx, tina_ha
                                                           uint16_t tag, const void *payload,
                                                           size_t size) {
     struct tina__shard *s = tina__ctx_shard(ctx);
-    if (TINA__UNLIKELY(tina_handle_shard(to) >= s->shard_count || tina_handle_generation(to) == 0))
-        return send_slow(ctx, to, tag, payload, size);
+    if (TINA__UNLIKELY(tina_handle_shard(to) >= s->shard_count || tina_handle_shard(to) == s->id ||
+                       tina_handle_generation(to) == 0))
+        return send_slow(ctx, to, tag, payload, size); /* out of range, or a local address */
     return send_remote(s, ctx->self, to, tag, payload, (uint32_t)size, TINA_MSG_SEND, 0);
 }
 
@@ -378,15 +381,19 @@ tina_result tina_send(tina_ctx *ctx, tina_handle to, uint16_t tag, const void *p
                        tina_handle_slot(to) >= tina__shard_type(s, type)->capacity ||
                        m == TINA__NIL))
         return send_slow(ctx, to, tag, payload, size);
-    if (tina_handle_shard(to) != s->id) return send_to_peer(ctx, to, tag, payload, size);
+    /* The shard byte with the address bit: an address, even to this
+     * shard, goes out of line (send_to_peer sends it on, or back). */
+    if ((to >> 56) != s->id) return send_to_peer(ctx, to, tag, payload, size);
     tina_msg *env = &s->pool.msgs[m];
     tina__envelope_fill(env, ctx->self, to, tag, payload, (uint32_t)size, TINA_MSG_SEND, 0);
     struct tina__type *t = tina__shard_type(s, type);
     uint32_t i = tina_handle_slot(to);
     struct tina__slot *slot = &t->slots[i];
     uint32_t count = slot->mbox_count;
-    if (TINA__UNLIKELY(!tina__slot_alive(slot, to) || count >= t->mailbox_capacity))
+    /* tina__slot_alive, for a handle (not an address) */
+    if (TINA__UNLIKELY(slot->generation != (uint32_t)(to & TINA_GENERATION_MASK) ||
+                       !tina__slot_live(slot) || count >= t->mailbox_capacity))
         return send_unchecked(ctx, env);
-    local_link(s, t, i, count, m);
+    local_link(s, t, i, count, m, env);
     return TINA_OK;
 }
