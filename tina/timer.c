@@ -4,8 +4,9 @@
  * Entries live in a fixed array (timer_slots) carved at boot; a free list
  * threads the unused ones.  A live entry is in exactly one of:
  *
- *   the wheel   bucket (due_tick & mask), doubly linked, where
- *               due_tick = ceil(deadline_ns / resolution_ns);
+ *   the wheel   bucket (tick & mask), doubly linked, where the entry's
+ *               tick = ceil(deadline_ns / resolution_ns), computed once as
+ *               it is scheduled (a division) and kept in the entry;
  *   the due list  entries whose time has come, fired in the timer phase;
  *   the fired list  its owner's (slot->fired_head), FIFO, until the
  *               dispatcher delivers it;
@@ -86,7 +87,7 @@ static void entry_unlink(struct tina__wheel *w, struct tina__slot *owner, uint32
         tail = &owner->fired_tail;
         break;
     case IN_WHEEL:
-        head = &w->buckets[due_tick(w, e) & w->mask];
+        head = &w->buckets[e->tick & w->mask];
         break;
     default:
         return;
@@ -126,6 +127,7 @@ static void entry_schedule(struct tina__wheel *w, uint32_t i) {
         return;
     }
     uint32_t *head = &w->buckets[tick & w->mask];
+    e->tick = tick;
     e->where = IN_WHEEL;
     e->prev = TINA__NIL;
     e->next = *head;
@@ -266,7 +268,7 @@ uint32_t tina__timer_expired(struct tina__wheel *w) {
         TINA_ASSERT_DEBUG(e->kind != 0 && e->where == IN_WHEEL); /* nothing freed ahead */
         w->walk_next = e->next; /* taken now: acting on i may free it */
         if (e->next != TINA__NIL) __builtin_prefetch(&w->timers[e->next]);
-        if (due_tick(w, e) <= w->walk_end) { /* not one of a later turn */
+        if (e->tick <= w->walk_end) { /* not one of a later turn */
             entry_unlink(w, NULL, i);
             return i;
         }

@@ -16,6 +16,8 @@ enum tina__timer_kind { TINA__TIMER_USER = 1, TINA__TIMER_CALL = 2, TINA__TIMER_
 
 struct tina__timer {
     uint64_t deadline_ns;  /* absolute shard time */
+    uint64_t tick;         /* in the wheel: its due tick (timer.c), kept so that neither a
+                              cancel nor the walk over expired ticks divides again */
     uint64_t period_ns;    /* 0: one-shot */
     tina_handle owner;
     uint64_t corr;         /* call timeouts: the call they guard; I/O: the op index */
@@ -27,6 +29,7 @@ struct tina__timer {
     uint8_t kind;          /* enum tina__timer_kind, 0 when free */
     uint8_t where;         /* wheel, due list, owner's fired list, or none */
 };
+_Static_assert(sizeof(struct tina__timer) == 64, "a timer entry is one cache line");
 
 struct tina__wheel {
     struct tina__timer *timers; /* timer_slots entries */
