@@ -121,6 +121,7 @@ void tina__monitor_down_push(struct tina__monitors *m, struct tina__slot *watche
         m->entries[head].prev = i;
     }
     watcher_slot->downs = i;
+    watcher_slot->flags |= TINA__PENDING;
 }
 
 void tina__monitor_down_remove(struct tina__monitors *m, struct tina__slot *watcher_slot,
@@ -135,6 +136,7 @@ void tina__monitor_down_remove(struct tina__monitors *m, struct tina__slot *watc
         if (watcher_slot->downs == i) watcher_slot->downs = e->prev;
     }
     e->next = e->prev = TINA__NIL;
+    tina__slot_pending(watcher_slot);
 }
 
 void tina__monitor_down_deliver(struct tina__monitors *m, struct tina__slot *slot, uint32_t *mine,

@@ -31,6 +31,10 @@ enum tina__slot_flag {
     TINA__RESUME = 1u << 0,   /* next dispatch delivers TINA_TAG_RESUME */
     TINA__SHUTDOWN = 1u << 1, /* next dispatch delivers TINA_TAG_SHUTDOWN */
     TINA__DRAINING = 1u << 2, /* got its shutdown notice: done when it parks idle */
+    TINA__PENDING = 1u << 3,  /* something besides mail waits or is awaited: a call or I/O
+                                 (call != NONE), a fired timer, a DOWN -- kept equal to that
+                                 by tina__slot_pending at every change, so that dispatch tells
+                                 "only mail" from one byte */
     TINA__QUEUED = 1u << 4,   /* READY on its type's ready queue or yield list */
     TINA__STARTING = 1u << 5, /* placed at boot or revival, or in its init: a strategy
                                  leaves it alone (its init runs anyway) */
@@ -154,6 +158,15 @@ static inline uint32_t tina__generation_prev(uint32_t g) {
 /* Parked on I/O, or its completion not yet delivered. */
 static inline int tina__slot_io_parked(const struct tina__slot *slot) {
     return slot->call == TINA__CALL_IO || slot->call == TINA__CALL_IO_DONE;
+}
+
+/* After any change to call, the fired list or the DOWNs: TINA__PENDING
+ * says again whether any of them holds something. */
+static inline void tina__slot_pending(struct tina__slot *slot) {
+    uint8_t flags = (uint8_t)(slot->flags & ~TINA__PENDING);
+    if (slot->call != TINA__CALL_NONE || slot->fired_head != TINA__NIL || slot->downs != TINA__NIL)
+        flags |= TINA__PENDING;
+    slot->flags = flags;
 }
 
 /* Something waits to be handed over: queued mail, a fired timer, a DOWN. */

@@ -96,6 +96,7 @@ static void entry_unlink(struct tina__wheel *w, struct tina__slot *owner, uint32
     else *head = e->next;
     if (e->next != TINA__NIL) w->timers[e->next].prev = e->prev;
     else if (tail) *tail = e->prev;
+    if (e->where == IN_FIRED) tina__slot_pending(owner);
     e->where = IN_NONE;
 }
 
@@ -205,6 +206,7 @@ uint32_t tina__timer_due_pop(struct tina__wheel *w) {
 
 void tina__timer_fire(struct tina__wheel *w, struct tina__slot *owner_slot, uint32_t i) {
     fifo_append(w, &owner_slot->fired_head, &owner_slot->fired_tail, i, IN_FIRED);
+    owner_slot->flags |= TINA__PENDING;
 }
 
 uint32_t tina__timer_deliver(struct tina__wheel *w, struct tina__slot *slot, tina_msg *out) {

@@ -21,6 +21,7 @@ static void call_fail(struct tina__shard *s, struct tina__type *t, uint32_t i, t
     struct tina__slot *slot = &t->slots[i];
     slot->call = TINA__CALL_FAILED;
     slot->call_note = (uint32_t)r;
+    slot->flags |= TINA__PENDING;
     tina__slot_ready(s, t, i);
     s->stats.call_failed++;
 }
@@ -58,6 +59,7 @@ static void effect_call(struct tina__shard *s, struct tina__type *t, uint32_t i,
         return;
     }
     slot->call = TINA__CALL_WAITING;
+    slot->flags |= TINA__PENDING;
     slot->call_note = reserved;
     slot->call_corr = corr;
     slot->call_timer = timer;
@@ -150,8 +152,8 @@ static void effect_apply(struct tina__shard *s, struct tina__type *t, uint32_t i
  * then, if nothing else waits, the resume a yield asked for (SPEC 13:
  * yield means "run me again soon", not "ignore my mail").  Notices and
  * timers are synthesized into s->synth; *pool_index is NIL for them. */
-static __attribute__((noinline)) const tina_msg *
-next_message_other(struct tina__shard *s, struct tina__type *t, uint32_t i) {
+static const tina_msg *next_message_pick(struct tina__shard *s, struct tina__type *t,
+                                         uint32_t i) {
     struct tina__slot *slot = &t->slots[i];
     if (slot->call == TINA__CALL_REPLIED) { /* the reply, in its reserved slot */
         uint32_t reply = slot->call_note;
@@ -201,6 +203,15 @@ next_message_other(struct tina__shard *s, struct tina__type *t, uint32_t i) {
     return m;
 }
 
+/* Anything but plain mail: the pick, then TINA__PENDING said again (a call
+ * outcome, a fired timer or a DOWN may have been handed over). */
+static __attribute__((noinline)) const tina_msg *
+next_message_other(struct tina__shard *s, struct tina__type *t, uint32_t i) {
+    const tina_msg *m = next_message_pick(s, t, i);
+    tina__slot_pending(&t->slots[i]);
+    return m;
+}
+
 /* The pool slot of a message handed to a handler, or NIL: a synthesized
  * notice (s->synth) has none. */
 static inline uint32_t message_pool_index(const struct tina__shard *s, const tina_msg *m) {
@@ -213,11 +224,12 @@ static inline uint32_t message_pool_index(const struct tina__shard *s, const tin
 static inline __attribute__((always_inline)) const tina_msg *
 next_message(struct tina__shard *s, struct tina__type *t, uint32_t i, uint32_t *pool_index) {
     struct tina__slot *slot = &t->slots[i];
-    /* Nothing but mail: no flag that asks for a notice, no call outcome,
-     * no fired timer and no DOWN (NIL is all ones: both NIL iff their AND is). */
-    if (TINA__LIKELY(!(slot->flags & (TINA__RESUME | TINA__SHUTDOWN)) &&
-                     slot->call == TINA__CALL_NONE &&
-                     (slot->fired_head & slot->downs) == TINA__NIL)) {
+    /* Nothing but mail: no flag that asks for a notice, and nothing
+     * pending -- no call outcome, no fired timer, no DOWN. */
+    TINA_ASSERT_DEBUG(((slot->flags & TINA__PENDING) != 0) ==
+                      (slot->call != TINA__CALL_NONE || slot->fired_head != TINA__NIL ||
+                       slot->downs != TINA__NIL));
+    if (TINA__LIKELY(!(slot->flags & (TINA__RESUME | TINA__SHUTDOWN | TINA__PENDING)))) {
         if (TINA__UNLIKELY(slot->mbox_head == TINA__NIL)) return NULL; /* timer cancelled */
         *pool_index = tina__mailbox_pop(&s->pool, slot);
         return &s->pool.msgs[*pool_index];
@@ -268,9 +280,10 @@ static inline __attribute__((always_inline)) void dispatch_one(struct tina__shar
     slot->flags = flags;
     if (TINA__LIKELY(flags == 0 && e.kind == TINA_EFFECT_RECEIVE)) {
         /* The common case, receive_park's first branch: no notice, not
-         * draining, so the isolate cannot end here. */
-        if (TINA__LIKELY(slot->mbox_count == 0 && (slot->fired_head & slot->downs) == TINA__NIL)) {
-            slot->state = TINA__IDLE; /* no mail, no fired timer, no DOWN */
+         * draining, so the isolate cannot end here; nothing pending, so
+         * only its mailbox says whether it runs again. */
+        if (TINA__LIKELY(slot->mbox_count == 0)) {
+            slot->state = TINA__IDLE;
         } else {
             slot->state = TINA__READY;
             tina__queue_push(t, &t->ready, i);

@@ -55,6 +55,7 @@ static void fd_close(struct tina__shard *s, struct tina__fd *e) {
 static void park(struct tina__slot *slot, uint32_t op) {
     slot->state = TINA__CALLING;
     slot->call = TINA__CALL_IO;
+    slot->flags |= TINA__PENDING;
     slot->call_note = op;
     slot->call_corr = 0;
 }
@@ -70,6 +71,7 @@ static void op_refuse(struct tina__shard *s, struct tina__type *t, uint32_t i, u
     if (error == TINA_EIO_BUFFERS) s->stats.io_buffers_exhausted++;
     park(&t->slots[i], opi);
     t->slots[i].call = TINA__CALL_IO_DONE;
+    t->slots[i].flags |= TINA__PENDING;
     tina__slot_ready(s, t, i);
 }
 
@@ -129,6 +131,7 @@ static int effect_answered(struct tina__shard *s, struct tina__type *t, uint32_t
     }
     if (s->io == NULL) { /* I/O off */
         slot->call = TINA__CALL_FAILED;
+        slot->flags |= TINA__PENDING;
         slot->call_note = (uint32_t)TINA_EIO_OFF;
         tina__slot_ready(s, t, i);
         s->stats.io_refused++;
@@ -171,6 +174,7 @@ void tina__io_effect(struct tina__shard *s, struct tina__type *t, uint32_t i,
     if (opi == TINA__NIL) { /* every op entry in use */
         if (local.buf != TINA__NIL) tina__io_buf_put(io, local.buf);
         slot->call = TINA__CALL_FAILED;
+        slot->flags |= TINA__PENDING;
         slot->call_note = (uint32_t)TINA_EIO_BUFFERS;
         tina__slot_ready(s, t, i);
         s->stats.io_refused++;
@@ -236,6 +240,7 @@ static void op_completed(struct tina__shard *s, uint32_t opi) {
     }
     if (op->timed_out && op->result == -ECANCELED) op->result = -ETIMEDOUT;
     slot->call = TINA__CALL_IO_DONE;
+    slot->flags |= TINA__PENDING;
     tina__slot_ready(s, t, i);
 }
 
@@ -340,6 +345,7 @@ void tina__io_isolate_exit(struct tina__shard *s, struct tina__slot *slot, tina_
         }
         slot->call = TINA__CALL_NONE;
         slot->call_note = TINA__NIL;
+        tina__slot_pending(slot);
     }
     uint32_t *head = tina__io_owned_head(io, h);
     while (*head != TINA__NIL) { /* its descriptors, and only those */

@@ -137,6 +137,7 @@ static void exit_release(struct tina__shard *s, struct tina__slot *slot, tina_ha
     slot->call_timer = TINA__NIL;
     slot->call_corr = 0;
     slot->flags = 0;
+    tina__slot_pending(slot); /* a DOWN may still wait: its monitor's teardown takes it */
 }
 
 void tina__isolate_exit(struct tina__shard *s, struct tina__type *t, uint32_t i, int how,

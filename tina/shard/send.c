@@ -38,6 +38,7 @@ void tina__call_end(struct tina__shard *s, struct tina__type *t, uint32_t i, tin
         slot->call_note = outcome == TINA__CALL_FAILED ? (uint32_t)result : TINA__NIL;
     }
     slot->call = outcome;
+    slot->flags |= TINA__PENDING;
     slot->call_corr = 0;
     if (slot->call_timer != TINA__NIL) {
         tina__timer_disarm_own(s, slot, h, slot->call_timer);
