@@ -74,7 +74,8 @@ static inline uint64_t due_tick(const struct tina__wheel *w, const struct tina__
 
 /* Unlink from whichever list (bucket, due or the owner's fired list) the
  * entry is in. */
-static void entry_unlink(struct tina__wheel *w, struct tina__slot *owner, uint32_t i) {
+static inline __attribute__((always_inline)) void entry_unlink(struct tina__wheel *w,
+                                                               struct tina__slot *owner, uint32_t i) {
     struct tina__timer *e = &w->timers[i];
     uint32_t *head, *tail = NULL;
     switch (e->where) {
@@ -116,7 +117,7 @@ static void due_append(struct tina__wheel *w, uint32_t i) {
     fifo_append(w, &w->due_head, &w->due_tail, i, IN_DUE);
 }
 
-static void entry_schedule(struct tina__wheel *w, uint32_t i) {
+static inline __attribute__((always_inline)) void entry_schedule(struct tina__wheel *w, uint32_t i) {
     struct tina__timer *e = &w->timers[i];
     if (e->deadline_ns == TINA__NEVER) { /* owned, cancellable, in no list: never fires */
         e->where = IN_NONE;
@@ -136,7 +137,8 @@ static void entry_schedule(struct tina__wheel *w, uint32_t i) {
     *head = i;
 }
 
-void tina__timer_free(struct tina__wheel *w, struct tina__slot *owner, uint32_t i) {
+static inline __attribute__((always_inline)) void entry_free(struct tina__wheel *w,
+                                                             struct tina__slot *owner, uint32_t i) {
     struct tina__timer *e = &w->timers[i];
     TINA_ASSERT_DEBUG(e->where == IN_NONE);
     if (e->owner_prev != TINA__NIL) w->timers[e->owner_prev].owner_next = e->owner_next;
@@ -147,6 +149,10 @@ void tina__timer_free(struct tina__wheel *w, struct tina__slot *owner, uint32_t 
     e->next = w->free_head;
     w->free_head = i;
     w->live--;
+}
+
+void tina__timer_free(struct tina__wheel *w, struct tina__slot *owner, uint32_t i) {
+    entry_free(w, owner, i);
 }
 
 uint32_t tina__timer_add(struct tina__wheel *w, uint64_t now, struct tina__slot *owner_slot,
@@ -183,7 +189,7 @@ uint8_t tina__timer_cancel(struct tina__wheel *w, struct tina__slot *owner_slot,
     if (e->kind == 0 || e->generation != generation || e->owner != owner) return 0;
     uint8_t kind = e->kind;
     entry_unlink(w, owner_slot, index);
-    tina__timer_free(w, owner_slot, index);
+    entry_free(w, owner_slot, index);
     return kind;
 }
 

@@ -50,8 +50,8 @@ static void effect_call(struct tina__shard *s, struct tina__type *t, uint32_t i,
         call_fail(s, t, i, TINA_ETIMER_EXHAUSTED);
         return;
     }
-    tina_result r = tina__message_send(s, self, e->call.to, e->call.tag, e->call.payload,
-                                       e->call.size, TINA_MSG_CALL, corr);
+    tina_result r = tina__request_send(s, e->call.to, e->call.tag, e->call.payload, e->call.size,
+                                       corr);
     if (r != TINA_OK) {
         tina__pool_free(&s->pool, reserved);
         tina__timer_disarm_own(s, slot, self, timer);
@@ -78,8 +78,8 @@ static void effect_reply(struct tina__shard *s, const tina_msg *m, const tina_ef
         s->stats.reply_invalid++;
         return;
     }
-    if (tina__message_send(s, s->ctx.self, m->from, e->reply.tag, e->reply.payload,
-                           e->reply.size, TINA_MSG_REPLY, m->corr) == TINA_OK)
+    if (tina__reply_send(s, m->from, e->reply.tag, e->reply.payload, e->reply.size, m->corr) ==
+        TINA_OK)
         s->stats.replies++;
 }
 

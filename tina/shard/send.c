@@ -281,11 +281,15 @@ message_send(struct tina__shard *s, tina_handle from, tina_handle to, uint16_t t
     return send_remote(s, from, to, tag, payload, (uint32_t)size, kind, corr);
 }
 
-/* Calls and replies (dispatch.c). */
-tina_result tina__message_send(struct tina__shard *s, tina_handle from, tina_handle to,
-                               uint16_t tag, const void *payload, size_t size, uint8_t kind,
-                               uint64_t corr) {
-    return message_send(s, from, to, tag, payload, size, kind, corr);
+/* Calls and replies (dispatch.c, tokens.c). */
+tina_result tina__request_send(struct tina__shard *s, tina_handle to, uint16_t tag,
+                               const void *payload, size_t size, uint64_t corr) {
+    return message_send(s, s->ctx.self, to, tag, payload, size, TINA_MSG_CALL, corr);
+}
+
+tina_result tina__reply_send(struct tina__shard *s, tina_handle to, uint16_t tag,
+                             const void *payload, size_t size, uint64_t corr) {
+    return message_send(s, s->ctx.self, to, tag, payload, size, TINA_MSG_REPLY, corr);
 }
 
 int tina__system_send(struct tina__shard *s, tina_handle to, uint16_t tag, const void *payload,

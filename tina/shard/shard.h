@@ -294,9 +294,12 @@ int tina__shard_has_news(struct tina__shard *s);
 
 /* ---- send.c -------------------------------------------------------------- */
 
-tina_result tina__message_send(struct tina__shard *s, tina_handle from, tina_handle to,
-                               uint16_t tag, const void *payload, size_t size, uint8_t kind,
-                               uint64_t corr);
+/* A call's request and a reply, from the running isolate (ctx.self):
+ * message_send with its kind fixed, so each keeps only its own paths. */
+tina_result tina__request_send(struct tina__shard *s, tina_handle to, uint16_t tag,
+                               const void *payload, size_t size, uint64_t corr);
+tina_result tina__reply_send(struct tina__shard *s, tina_handle to, uint16_t tag,
+                             const void *payload, size_t size, uint64_t corr);
 /* A system envelope to another shard (monitor requests, DOWNs).  Returns
  * 1 sent, 0 no room now (retry), -1 its shard is quarantined. */
 int tina__system_send(struct tina__shard *s, tina_handle to, uint16_t tag, const void *payload,
@@ -372,9 +375,18 @@ void tina__supervise_restart_pending(struct tina__shard *s);
 
 /* ---- timers.c ------------------------------------------------------------ */
 
-uint32_t tina__timer_arm(struct tina__shard *s, struct tina__slot *slot, tina_handle owner,
-                         uint64_t delay_ns, uint64_t period_ns, uint16_t tag, uint8_t kind,
-                         uint64_t corr);
+/* Arm an entry for `owner` (its slot), counted: NIL if every entry is in
+ * use.  Inline, so that the wheel's add is the one call a call's timeout
+ * makes. */
+static inline uint32_t tina__timer_arm(struct tina__shard *s, struct tina__slot *slot,
+                                       tina_handle owner, uint64_t delay_ns, uint64_t period_ns,
+                                       uint16_t tag, uint8_t kind, uint64_t corr) {
+    uint32_t i = tina__timer_add(&s->wheel, tina__shard_now(s), slot, owner, delay_ns, period_ns,
+                                 tag, kind, corr);
+    if (TINA__UNLIKELY(i == TINA__NIL)) s->stats.timer_exhausted++;
+    else if (kind == TINA__TIMER_USER) s->stats.timers_set++;
+    return i;
+}
 tina_result tina__timer_disarm(struct tina__shard *s, struct tina__slot *slot, tina_handle owner,
                                uint32_t index, uint32_t generation);
 void tina__timer_disarm_own(struct tina__shard *s, struct tina__slot *slot, tina_handle owner,

@@ -18,16 +18,6 @@
  */
 #include "shard.h"
 
-uint32_t tina__timer_arm(struct tina__shard *s, struct tina__slot *slot, tina_handle owner,
-                         uint64_t delay_ns, uint64_t period_ns, uint16_t tag, uint8_t kind,
-                         uint64_t corr) {
-    uint32_t i = tina__timer_add(&s->wheel, tina__shard_now(s), slot, owner, delay_ns, period_ns,
-                                 tag, kind, corr);
-    if (i == TINA__NIL) s->stats.timer_exhausted++;
-    else if (kind == TINA__TIMER_USER) s->stats.timers_set++;
-    return i;
-}
-
 tina_result tina__timer_disarm(struct tina__shard *s, struct tina__slot *slot, tina_handle owner,
                                uint32_t index, uint32_t generation) {
     uint8_t kind = tina__timer_cancel(&s->wheel, slot, owner, index, generation);
@@ -35,10 +25,13 @@ tina_result tina__timer_disarm(struct tina__shard *s, struct tina__slot *slot, t
     return kind != 0 ? TINA_OK : TINA_ETIMER_STALE;
 }
 
-/* A pending call's or I/O operation's timeout, which is known to be live. */
+/* A pending call's or I/O operation's timeout, which is known to be live
+ * (and is never a user timer: nothing to count). */
 void tina__timer_disarm_own(struct tina__shard *s, struct tina__slot *slot, tina_handle owner,
                             uint32_t index) {
-    (void)tina__timer_disarm(s, slot, owner, index, s->wheel.timers[index].generation);
+    uint8_t kind = tina__timer_cancel(&s->wheel, slot, owner, index, s->wheel.timers[index].generation);
+    TINA_ASSERT_DEBUG(kind == TINA__TIMER_CALL || kind == TINA__TIMER_IO);
+    (void)kind;
 }
 
 void tina__timers_cancel_all(struct tina__shard *s, struct tina__slot *slot) {

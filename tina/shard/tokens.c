@@ -57,8 +57,7 @@ tina_result tina_reply_later(tina_ctx *ctx, tina_reply_token token, uint16_t tag
     }
     struct tina__token *e = &s->tokens.entries[i];
     uint64_t late = s->stats.late_replies;
-    tina_result r = tina__message_send(s, ctx->self, e->caller, tag, payload, size,
-                                       TINA_MSG_REPLY, e->corr);
+    tina_result r = tina__reply_send(s, e->caller, tag, payload, size, e->corr);
     if (r == TINA_EMAILBOX_FULL || r == TINA_ERESERVED_TAG || r == TINA_ETOO_BIG ||
         r == TINA_EINVAL) { /* nothing sent: the token stays good */
         s->stats.token_late++;
