@@ -168,9 +168,10 @@ uint32_t tina__timer_add(struct tina__wheel *w, uint64_t now, struct tina__slot 
     /* A zero delay is due now: the next pass sees it, and a period counts
      * from now (a deadline of 0 would count it from the clock's start). */
     e->deadline_ns = tina__deadline_after(now, delay_ns);
-    e->period_ns = period_ns;
+    TINA_ASSERT_DEBUG(kind == TINA__TIMER_USER ? corr == 0 : period_ns == 0);
+    if (kind == TINA__TIMER_USER) e->period_ns = period_ns;
+    else e->corr = corr;
     e->owner = owner;
-    e->corr = corr;
     e->tag = tag;
     e->kind = kind;
     e->owner_prev = TINA__NIL;

@@ -18,9 +18,11 @@ struct tina__timer {
     uint64_t deadline_ns;  /* absolute shard time */
     uint64_t tick;         /* in the wheel: its due tick (timer.c), kept so that neither a
                               cancel nor the walk over expired ticks divides again */
-    uint64_t period_ns;    /* 0: one-shot */
     tina_handle owner;
-    uint64_t corr;         /* call timeouts: the call they guard; I/O: the op index */
+    union {                /* by kind: */
+        uint64_t period_ns; /* a user timer's period, 0: one-shot */
+        uint64_t corr;      /* call timeouts: the call they guard; I/O: the op index */
+    };
     uint32_t next, prev;   /* bucket, due list or fired list; free list uses next */
     uint32_t owner_next;   /* owner's timers (doubly linked) */
     uint32_t owner_prev;
@@ -29,7 +31,7 @@ struct tina__timer {
     uint8_t kind;          /* enum tina__timer_kind, 0 when free */
     uint8_t where;         /* wheel, due list, owner's fired list, or none */
 };
-_Static_assert(sizeof(struct tina__timer) == 64, "a timer entry is one cache line");
+_Static_assert(sizeof(struct tina__timer) == 56, "a timer entry is 56 bytes (DESIGN.md, section 3)");
 
 struct tina__wheel {
     struct tina__timer *timers; /* timer_slots entries */
