@@ -333,7 +333,7 @@ static void type_dispatch(struct tina__shard *s, struct tina__type *t) {
     sigjmp_buf point;
     tina__list_append(t, &t->ready, &t->yielded);
     if (t->ready.head == TINA__NIL || s->quarantine_pending) return;
-    s->budget_left = (int32_t)t->budget;
+    s->budget_left = (int32_t)t->budget; /* at most 1024 x 2^20 (spec.c): it fits */
     s->budget_cut = 0;
     s->ctx.type = t; /* an init nested in a handler restores it */
     s->trap.jmp = &point;
