@@ -160,13 +160,26 @@ static inline int tina__slot_io_parked(const struct tina__slot *slot) {
     return slot->call == TINA__CALL_IO || slot->call == TINA__CALL_IO_DONE;
 }
 
-/* After any change to call, the fired list or the DOWNs: TINA__PENDING
- * says again whether any of them holds something. */
+/* What TINA__PENDING stands for: a call or I/O state, a fired timer, a
+ * DOWN. */
+static inline int tina__slot_has_pending(const struct tina__slot *slot) {
+    return slot->call != TINA__CALL_NONE || slot->fired_head != TINA__NIL ||
+           slot->downs != TINA__NIL;
+}
+
+/* After any change to the fired list or the DOWNs (timer.c, monitor.c):
+ * TINA__PENDING says again whether anything is pending. */
 static inline void tina__slot_pending(struct tina__slot *slot) {
     uint8_t flags = (uint8_t)(slot->flags & ~TINA__PENDING);
-    if (slot->call != TINA__CALL_NONE || slot->fired_head != TINA__NIL || slot->downs != TINA__NIL)
-        flags |= TINA__PENDING;
+    if (tina__slot_has_pending(slot)) flags |= TINA__PENDING;
     slot->flags = flags;
+}
+
+/* Every change of the call state goes through here, TINA__PENDING with it. */
+static inline void tina__slot_call(struct tina__slot *slot, uint8_t call) {
+    slot->call = call;
+    if (call != TINA__CALL_NONE) slot->flags |= TINA__PENDING;
+    else tina__slot_pending(slot);
 }
 
 /* Something waits to be handed over: queued mail, a fired timer, a DOWN. */

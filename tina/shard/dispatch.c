@@ -19,9 +19,8 @@
 
 static void call_fail(struct tina__shard *s, struct tina__type *t, uint32_t i, tina_result r) {
     struct tina__slot *slot = &t->slots[i];
-    slot->call = TINA__CALL_FAILED;
+    tina__slot_call(slot, TINA__CALL_FAILED);
     slot->call_note = (uint32_t)r;
-    slot->flags |= TINA__PENDING;
     tina__slot_ready(s, t, i);
     s->stats.call_failed++;
 }
@@ -58,8 +57,7 @@ static void effect_call(struct tina__shard *s, struct tina__type *t, uint32_t i,
         call_fail(s, t, i, r);
         return;
     }
-    slot->call = TINA__CALL_WAITING;
-    slot->flags |= TINA__PENDING;
+    tina__slot_call(slot, TINA__CALL_WAITING);
     slot->call_note = reserved;
     slot->call_corr = corr;
     slot->call_timer = timer;
@@ -152,12 +150,12 @@ static void effect_apply(struct tina__shard *s, struct tina__type *t, uint32_t i
  * then, if nothing else waits, the resume a yield asked for (SPEC 13:
  * yield means "run me again soon", not "ignore my mail").  Notices and
  * timers are synthesized into s->synth; *pool_index is NIL for them. */
-static const tina_msg *next_message_pick(struct tina__shard *s, struct tina__type *t,
-                                         uint32_t i) {
+static __attribute__((noinline)) const tina_msg *
+next_message_other(struct tina__shard *s, struct tina__type *t, uint32_t i) {
     struct tina__slot *slot = &t->slots[i];
     if (slot->call == TINA__CALL_REPLIED) { /* the reply, in its reserved slot */
         uint32_t reply = slot->call_note;
-        slot->call = TINA__CALL_NONE;
+        tina__slot_call(slot, TINA__CALL_NONE);
         slot->call_note = TINA__NIL;
         return &s->pool.msgs[reply];
     }
@@ -170,12 +168,12 @@ static const tina_msg *next_message_pick(struct tina__shard *s, struct tina__typ
     if (slot->call == TINA__CALL_IO_DONE) {
         tina__io_deliver(s, slot, m);
     } else if (slot->call == TINA__CALL_TIMED_OUT) {
-        slot->call = TINA__CALL_NONE;
+        tina__slot_call(slot, TINA__CALL_NONE);
         slot->call_note = TINA__NIL;
         m->tag = TINA_TAG_CALL_TIMEOUT;
     } else if (slot->call == TINA__CALL_FAILED) {
         int32_t result = (int32_t)slot->call_note;
-        slot->call = TINA__CALL_NONE;
+        tina__slot_call(slot, TINA__CALL_NONE);
         slot->call_note = TINA__NIL;
         m->tag = TINA_TAG_CALL_FAILED;
         m->size = sizeof(result);
@@ -203,15 +201,6 @@ static const tina_msg *next_message_pick(struct tina__shard *s, struct tina__typ
     return m;
 }
 
-/* Anything but plain mail: the pick, then TINA__PENDING said again (a call
- * outcome, a fired timer or a DOWN may have been handed over). */
-static __attribute__((noinline)) const tina_msg *
-next_message_other(struct tina__shard *s, struct tina__type *t, uint32_t i) {
-    const tina_msg *m = next_message_pick(s, t, i);
-    tina__slot_pending(&t->slots[i]);
-    return m;
-}
-
 /* The pool slot of a message handed to a handler, or NIL: a synthesized
  * notice (s->synth) has none. */
 static inline uint32_t message_pool_index(const struct tina__shard *s, const tina_msg *m) {
@@ -226,9 +215,7 @@ next_message(struct tina__shard *s, struct tina__type *t, uint32_t i, uint32_t *
     struct tina__slot *slot = &t->slots[i];
     /* Nothing but mail: no flag that asks for a notice, and nothing
      * pending -- no call outcome, no fired timer, no DOWN. */
-    TINA_ASSERT_DEBUG(((slot->flags & TINA__PENDING) != 0) ==
-                      (slot->call != TINA__CALL_NONE || slot->fired_head != TINA__NIL ||
-                       slot->downs != TINA__NIL));
+    TINA_ASSERT_DEBUG(((slot->flags & TINA__PENDING) != 0) == tina__slot_has_pending(slot));
     if (TINA__LIKELY(!(slot->flags & (TINA__RESUME | TINA__SHUTDOWN | TINA__PENDING)))) {
         if (TINA__UNLIKELY(slot->mbox_head == TINA__NIL)) return NULL; /* timer cancelled */
         *pool_index = tina__mailbox_pop(&s->pool, slot);

@@ -54,8 +54,7 @@ static void fd_close(struct tina__shard *s, struct tina__fd *e) {
 
 static void park(struct tina__slot *slot, uint32_t op) {
     slot->state = TINA__CALLING;
-    slot->call = TINA__CALL_IO;
-    slot->flags |= TINA__PENDING;
+    tina__slot_call(slot, TINA__CALL_IO);
     slot->call_note = op;
     slot->call_corr = 0;
 }
@@ -70,8 +69,7 @@ static void op_refuse(struct tina__shard *s, struct tina__type *t, uint32_t i, u
     s->stats.io_refused++;
     if (error == TINA_EIO_BUFFERS) s->stats.io_buffers_exhausted++;
     park(&t->slots[i], opi);
-    t->slots[i].call = TINA__CALL_IO_DONE;
-    t->slots[i].flags |= TINA__PENDING;
+    tina__slot_call(&t->slots[i], TINA__CALL_IO_DONE);
     tina__slot_ready(s, t, i);
 }
 
@@ -130,8 +128,7 @@ static int effect_answered(struct tina__shard *s, struct tina__type *t, uint32_t
         return 1;
     }
     if (s->io == NULL) { /* I/O off */
-        slot->call = TINA__CALL_FAILED;
-        slot->flags |= TINA__PENDING;
+        tina__slot_call(slot, TINA__CALL_FAILED);
         slot->call_note = (uint32_t)TINA_EIO_OFF;
         tina__slot_ready(s, t, i);
         s->stats.io_refused++;
@@ -173,8 +170,7 @@ void tina__io_effect(struct tina__shard *s, struct tina__type *t, uint32_t i,
     uint32_t opi = tina__io_op_alloc(io);
     if (opi == TINA__NIL) { /* every op entry in use */
         if (local.buf != TINA__NIL) tina__io_buf_put(io, local.buf);
-        slot->call = TINA__CALL_FAILED;
-        slot->flags |= TINA__PENDING;
+        tina__slot_call(slot, TINA__CALL_FAILED);
         slot->call_note = (uint32_t)TINA_EIO_BUFFERS;
         tina__slot_ready(s, t, i);
         s->stats.io_refused++;
@@ -239,8 +235,7 @@ static void op_completed(struct tina__shard *s, uint32_t opi) {
         op->timer = TINA__NIL;
     }
     if (op->timed_out && op->result == -ECANCELED) op->result = -ETIMEDOUT;
-    slot->call = TINA__CALL_IO_DONE;
-    slot->flags |= TINA__PENDING;
+    tina__slot_call(slot, TINA__CALL_IO_DONE);
     tina__slot_ready(s, t, i);
 }
 
@@ -294,7 +289,7 @@ void tina__io_deliver(struct tina__shard *s, struct tina__slot *slot, tina_msg *
     if (done.result < 0) s->stats.io_failed++;
     s->stats.io_completed++;
     tina__io_op_free(io, opi);
-    slot->call = TINA__CALL_NONE;
+    tina__slot_call(slot, TINA__CALL_NONE);
     slot->call_note = TINA__NIL;
     m->tag = TINA_TAG_IO(done.op);
     m->size = sizeof(done);
@@ -343,9 +338,8 @@ void tina__io_isolate_exit(struct tina__shard *s, struct tina__slot *slot, tina_
             s->stats.io_cancelled++;
             op_cancel(s, opi);
         }
-        slot->call = TINA__CALL_NONE;
+        tina__slot_call(slot, TINA__CALL_NONE);
         slot->call_note = TINA__NIL;
-        tina__slot_pending(slot);
     }
     uint32_t *head = tina__io_owned_head(io, h);
     while (*head != TINA__NIL) { /* its descriptors, and only those */

@@ -61,7 +61,7 @@ int tina__isolate_start(struct tina__shard *s, struct tina__type *t, uint32_t i)
     slot->timer_head = TINA__NIL;
     slot->fired_head = slot->fired_tail = TINA__NIL;
     slot->downs = TINA__NIL;
-    slot->call = TINA__CALL_NONE;
+    tina__slot_call(slot, TINA__CALL_NONE);
     slot->call_note = TINA__NIL;
     slot->call_timer = TINA__NIL;
     slot->call_corr = 0;
@@ -131,7 +131,7 @@ static void exit_release(struct tina__shard *s, struct tina__slot *slot, tina_ha
     if (TINA__UNLIKELY(s->io != NULL)) tina__io_isolate_exit(s, slot, h);
     if (slot->call == TINA__CALL_WAITING || slot->call == TINA__CALL_REPLIED)
         tina__pool_free(&s->pool, slot->call_note);
-    slot->call = TINA__CALL_NONE;
+    tina__slot_call(slot, TINA__CALL_NONE);
     slot->call_note = TINA__NIL;
     tina__timers_cancel_all(s, slot);
     slot->call_timer = TINA__NIL;

@@ -37,8 +37,7 @@ void tina__call_end(struct tina__shard *s, struct tina__type *t, uint32_t i, tin
         tina__pool_free(&s->pool, slot->call_note);
         slot->call_note = outcome == TINA__CALL_FAILED ? (uint32_t)result : TINA__NIL;
     }
-    slot->call = outcome;
-    slot->flags |= TINA__PENDING;
+    tina__slot_call(slot, outcome);
     slot->call_corr = 0;
     if (slot->call_timer != TINA__NIL) {
         tina__timer_disarm_own(s, slot, h, slot->call_timer);
