@@ -213,6 +213,18 @@ static inline tina_result tina__target_resolve(struct tina__shard *s, tina_handl
     return slot->state == TINA__RESTARTING ? TINA_ENOT_RUNNING : TINA_ESTALE;
 }
 
+/* size bytes (width <= size <= 2 x width) as two pieces of `width`, one
+ * from each end: a constant width once inlined, so a plain load and store
+ * each, both loads before the first store. */
+static inline __attribute__((always_inline)) void tina__copy_ends(uint8_t *dst, const uint8_t *src,
+                                                                  uint32_t size, uint32_t width) {
+    uint8_t a[32], b[32];
+    memcpy(a, src, width);
+    memcpy(b, src + size - width, width);
+    memcpy(dst, a, width);
+    memcpy(dst + size - width, b, width);
+}
+
 /* Copy a payload (at most TINA_PAYLOAD_MAX bytes) without a library call:
  * two fixed-size pieces that overlap in the middle, each a plain load and
  * store the compiler inlines.  No call on the send path means no register
@@ -223,17 +235,9 @@ static inline __attribute__((always_inline)) void tina__payload_copy(uint8_t *ds
     _Static_assert(TINA_PAYLOAD_MAX <= 96, "two pieces cover the largest payload");
     if (size <= 16) {
         if (size >= 8) {
-            uint64_t a, b;
-            memcpy(&a, src, 8);
-            memcpy(&b, src + size - 8, 8);
-            memcpy(dst, &a, 8);
-            memcpy(dst + size - 8, &b, 8);
+            tina__copy_ends(dst, src, size, 8);
         } else if (size >= 4) {
-            uint32_t a, b;
-            memcpy(&a, src, 4);
-            memcpy(&b, src + size - 4, 4);
-            memcpy(dst, &a, 4);
-            memcpy(dst + size - 4, &b, 4);
+            tina__copy_ends(dst, src, size, 4);
         } else if (size > 0) { /* 1..3: first, middle, last */
             uint8_t a = src[0], b = src[size / 2], c = src[size - 1];
             dst[0] = a;
@@ -241,17 +245,9 @@ static inline __attribute__((always_inline)) void tina__payload_copy(uint8_t *ds
             dst[size - 1] = c;
         }
     } else if (size <= 32) {
-        uint8_t a[16], b[16];
-        memcpy(a, src, 16);
-        memcpy(b, src + size - 16, 16);
-        memcpy(dst, a, 16);
-        memcpy(dst + size - 16, b, 16);
+        tina__copy_ends(dst, src, size, 16);
     } else if (size <= 64) {
-        uint8_t a[32], b[32];
-        memcpy(a, src, 32);
-        memcpy(b, src + size - 32, 32);
-        memcpy(dst, a, 32);
-        memcpy(dst + size - 32, b, 32);
+        tina__copy_ends(dst, src, size, 32);
     } else {
         uint8_t a[64], b[32];
         memcpy(a, src, 64);
